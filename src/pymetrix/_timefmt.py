@@ -1,0 +1,52 @@
+"""Turning nanosecond timestamps into the seed's time strings, fast."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone, tzinfo
+
+from .errors import InvalidQuery
+
+__all__ = ["TimeFormatter", "parse_time"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class TimeFormatter:
+    """Formats ``YYYY-MM-DD HH:MM:SS.ffffff`` in one zone, caching the part per second.
+
+    Exports format up to millions of times; ``datetime`` per hit would dominate, so the
+    date-and-seconds prefix is computed once per distinct second.
+    """
+
+    __slots__ = ("_cache", "tz")
+
+    def __init__(self, tz: tzinfo = timezone.utc) -> None:
+        self.tz = tz
+        self._cache: dict[int, str] = {}
+
+    def __call__(self, time_ns: int) -> str:
+        seconds, rest = divmod(time_ns, 1_000_000_000)
+        prefix = self._cache.get(seconds)
+        if prefix is None:
+            if len(self._cache) >= 100_000:
+                self._cache.clear()
+            moment = datetime.fromtimestamp(seconds, self.tz)
+            prefix = self._cache[seconds] = moment.strftime("%Y-%m-%d %H:%M:%S.")
+        return f"{prefix}{rest // 1000:06d}"
+
+
+def parse_time(value: object, name: str, tz: tzinfo) -> int:
+    """Nanoseconds since the epoch for a ``datetime`` or time string (naive: in ``tz``)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise InvalidQuery(
+                name, value, "expected a time like '2022-01-09 18:26:51.410001'"
+            ) from None
+    if not isinstance(value, datetime):
+        raise InvalidQuery(name, value, "expected a datetime or a time string")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000

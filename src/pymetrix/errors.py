@@ -1,0 +1,93 @@
+"""Every exception Pymetrix raises: one base, each also the builtin it refines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "InvalidArgument",
+    "InvalidDuration",
+    "InvalidNodeId",
+    "InvalidNodeType",
+    "InvalidQuery",
+    "InvalidStatus",
+    "MissingDependency",
+    "PymetrixError",
+    "StoreError",
+]
+
+
+class PymetrixError(Exception):
+    """Base of every Pymetrix exception."""
+
+
+class InvalidNodeType(PymetrixError, TypeError):
+    """A node id or caller that is not a ``str``."""
+
+    def __init__(self, value: Any, what: str = "node id") -> None:
+        self.value = value
+        super().__init__(f"{what} must be a str, not {type(value).__name__}: {value!r}")
+
+
+class InvalidNodeId(PymetrixError, ValueError):
+    """A node id or caller that is empty, too long or holds control characters."""
+
+    def __init__(self, value: str, reason: str, what: str = "node id") -> None:
+        self.value = value
+        self.reason = reason
+        shown = value if len(value) <= 80 else value[:77] + "..."
+        super().__init__(f"invalid {what} {shown!r}: {reason}")
+
+
+class InvalidDuration(PymetrixError, ValueError):
+    """A duration that is negative, NaN, infinite or not a number."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        super().__init__(f"duration must be a finite number of seconds >= 0 or None, not {value!r}")
+
+
+class InvalidStatus(PymetrixError, ValueError):
+    """A status code outside 100..599."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        super().__init__(f"status must be an int in 100..599 or None, not {value!r}")
+
+
+class InvalidArgument(PymetrixError, ValueError):
+    """An option with a value outside the valid ones (``data``, ``mode``, ``interval`` ...)."""
+
+    def __init__(self, name: str, value: Any, valid: str) -> None:
+        self.name = name
+        self.value = value
+        super().__init__(f"invalid {name} {value!r}: expected {valid}")
+
+
+class InvalidQuery(PymetrixError, ValueError):
+    """A filter (``since``, ``until``, ``ids``) that cannot be understood."""
+
+    def __init__(self, name: str, value: Any, reason: str) -> None:
+        self.name = name
+        self.value = value
+        super().__init__(f"invalid {name} {value!r}: {reason}")
+
+
+class StoreError(PymetrixError, RuntimeError):
+    """A store that cannot be opened, read or written."""
+
+    def __init__(self, message: str, url: str | None = None) -> None:
+        self.url = url
+        super().__init__(f"{message} ({url})" if url else message)
+
+
+class MissingDependency(PymetrixError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{package} is required for this feature: pip install 'pymetrix[{extra}]'",
+            name=package,
+        )

@@ -1,0 +1,533 @@
+"""``Metrics``: record hits on nodes, export them as time series, aggregates and flows."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any, Literal, TypeVar, overload
+
+from . import _export
+from ._timefmt import TimeFormatter, parse_time
+from ._validation import check_duration, check_id, check_status
+from .clock import Clock, SystemClock
+from .errors import InvalidArgument, InvalidQuery
+from .pipeline import LiveStream, SnapshotStream, TimeSeriesStream
+from .store import MemoryStore, Query, Store, StoreOptions, open_store
+from .types import (
+    AggregateEntry,
+    AggregateStatsEntry,
+    Envelope,
+    FlowEntry,
+    TimeSeries,
+    TimeSeriesNode,
+)
+
+__all__ = ["OVERFLOW", "Metrics"]
+
+logger = logging.getLogger("pymetrix")
+
+OVERFLOW = "__overflow__"
+"""The node that counts hits on new ids once ``max_nodes`` ids are known."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _FromContext:
+    def __repr__(self) -> str:
+        return "<caller from context>"
+
+
+_FROM_CONTEXT: Any = _FromContext()
+
+_DATA = ("time_series", "aggregate", "flow")
+_MODES = ("snapshot", "live")
+
+
+class Metrics:
+    """Hits on the nodes of one app, and their exports.
+
+    Args:
+        id: the app id, shown as the time series' ``id`` (``loc=`` is the original's name).
+        store: a :class:`~pymetrix.store.Store` or a URL such as ``memory://``.
+        clock: where hit times come from (default: the system clock).
+        tz: the zone export times are shown in: a ``tzinfo`` or a name (default UTC).
+        max_nodes: distinct ids kept; hits on further new ids count under ``__overflow__``.
+        max_id_length: the longest id accepted.
+        retention: per-hit entries older than this are dropped (counts stay exact).
+        max_events: per-hit entries kept at most (counts stay exact).
+    """
+
+    def __init__(
+        self,
+        id: str | None = None,
+        *,
+        loc: str | None = None,
+        store: Store | str | None = None,
+        clock: Clock | None = None,
+        tz: tzinfo | str | None = None,
+        max_nodes: int = 10_000,
+        max_id_length: int = 256,
+        retention: timedelta | None = None,
+        max_events: int = 10_000_000,
+    ) -> None:
+        if id is None:
+            id = loc
+        elif loc is not None:
+            raise TypeError("give the app id once: Metrics(id) or Metrics(loc=id)")
+        if id is None:
+            raise TypeError("Metrics() needs an app id, e.g. Metrics('shop')")
+        if not isinstance(id, str) or not id:
+            raise InvalidArgument("app id", id, "a non-empty str")
+        if not isinstance(max_nodes, int) or max_nodes < 1:
+            raise InvalidArgument("max_nodes", max_nodes, "an int >= 1")
+        if not isinstance(max_id_length, int) or max_id_length < 1:
+            raise InvalidArgument("max_id_length", max_id_length, "an int >= 1")
+        if retention is not None and (
+            not isinstance(retention, timedelta) or retention <= timedelta(0)
+        ):
+            raise InvalidArgument("retention", retention, "a positive timedelta or None")
+        if not isinstance(max_events, int) or max_events < 1:
+            raise InvalidArgument("max_events", max_events, "an int >= 1")
+        self._id = id
+        self._clock: Clock = clock or SystemClock()
+        self._tz = _zone(tz)
+        self._max_nodes = max_nodes
+        self._max_id_length = max_id_length
+        if store is None:
+            store = "memory://"
+        self._owns_store = isinstance(store, str)
+        if isinstance(store, str):
+            options = StoreOptions(
+                app=id, clock=self._clock, retention=retention, max_events=max_events
+            )
+            store = open_store(store, options)
+        self._store: Store = store
+        self._offload = not isinstance(store, MemoryStore)
+        # Valid ids seen so far, mapped to the id they are stored under.
+        self._known: dict[str, str] = {}
+        self._admit_lock = threading.Lock()
+        self._overflowed = False
+        self._current: ContextVar[str | None] = ContextVar(f"pymetrix.caller.{id}", default=None)
+        self._closed = False
+
+    # -- properties ------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """The app id."""
+        return self._id
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def tz(self) -> tzinfo:
+        return self._tz
+
+    @property
+    def dropped(self) -> int:
+        """Hits lost for good because storage failed for longer than its buffer lasts."""
+        return self._store.dropped
+
+    # -- recording -------------------------------------------------------------------
+
+    def hit(
+        self,
+        id: str,
+        caller: str | None = _FROM_CONTEXT,
+        duration: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        """Record one hit on node ``id``, now.
+
+        Args:
+            id: the node hit.
+            caller: the node that led here; by default the innermost tracked call
+                running in this context; None for none.
+            duration: how long the hit took, in seconds.
+            status: an HTTP-style status code, 100..599.
+        """
+        time_ns = self._clock.time_ns()
+        known = self._known
+        try:
+            node = known[id]
+        except (KeyError, TypeError):
+            node = self._admit(id, "node id")
+        if caller is _FROM_CONTEXT:
+            caller = self._current.get()
+        elif caller is not None:
+            try:
+                caller = known[caller]
+            except (KeyError, TypeError):
+                caller = self._admit(caller, "caller")
+        if duration is not None or status is not None:
+            duration = check_duration(duration)
+            status = check_status(status)
+        self._store.append(time_ns, node, caller, duration, status)
+
+    def _admit(self, raw: Any, what: str) -> str:
+        """Validate an id not seen before and decide what it is stored under."""
+        value = check_id(raw, self._max_id_length, what)
+        with self._admit_lock:
+            stored = self._known.get(value)
+            if stored is not None:
+                return stored
+            if len(self._known) >= self._max_nodes:
+                if not self._overflowed:
+                    self._overflowed = True
+                    logger.warning(
+                        "pymetrix app %r: more than %d distinct ids; hits on new ids are "
+                        "counted under %r",
+                        self._id,
+                        self._max_nodes,
+                        OVERFLOW,
+                    )
+                return OVERFLOW
+            self._known[value] = value
+            return value
+
+    def _record(
+        self, node: str, caller: str | None, duration: float | None, status: int | None
+    ) -> None:
+        """``hit()`` for instrumentation: a fault is logged, never raised into the app."""
+        try:
+            self.hit(node, caller, duration, status)
+        except Exception:
+            logger.exception("pymetrix app %r: could not record a hit on %r", self._id, node)
+
+    @overload
+    def track(self, target: F, /) -> F: ...
+
+    @overload
+    def track(self, target: str | None = None, /) -> Callable[[F], F]: ...
+
+    def track(self, target: F | str | None = None, /) -> F | Callable[[F], F]:
+        """Decorate a function so that each call records a hit, with its duration.
+
+        ``@metrics.track`` uses the function's ``__qualname__`` as node id;
+        ``@metrics.track("Home")`` names it. Calls made inside become its callees: their
+        caller is this node. A call that raises is recorded with status 500.
+        """
+        if callable(target):
+            return self._tracker(target.__qualname__)(target)
+        if target is not None:
+            check_id(target, self._max_id_length)
+        return lambda func: self._tracker(target or func.__qualname__)(func)
+
+    def _tracker(self, node: str) -> Callable[[F], F]:
+        check_id(node, self._max_id_length)
+        current = self._current
+        perf = time.perf_counter_ns
+
+        def decorate(func: F) -> F:
+            if inspect.iscoroutinefunction(func):
+
+                @functools.wraps(func)
+                async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                    caller = current.get()
+                    token = current.set(node)
+                    start = perf()
+                    status = None
+                    try:
+                        return await func(*args, **kwargs)
+                    except Exception:
+                        status = 500
+                        raise
+                    finally:
+                        current.reset(token)
+                        self._record(node, caller, (perf() - start) / 1e9, status)
+
+                return async_wrapper  # type: ignore[return-value]
+
+            @functools.wraps(func)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                caller = current.get()
+                token = current.set(node)
+                start = perf()
+                status = None
+                try:
+                    return func(*args, **kwargs)
+                except Exception:
+                    status = 500
+                    raise
+                finally:
+                    current.reset(token)
+                    self._record(node, caller, (perf() - start) / 1e9, status)
+
+            return wrapper  # type: ignore[return-value]
+
+        return decorate
+
+    @contextmanager
+    def as_caller(self, id: str) -> Iterator[None]:
+        """Within this block, hits recorded without an explicit caller get ``id`` as caller."""
+        check_id(id, self._max_id_length)
+        token = self._current.set(id)
+        try:
+            yield
+        finally:
+            self._current.reset(token)
+
+    @property
+    def current_caller(self) -> str | None:
+        """The node that hits recorded here and now would get as caller."""
+        return self._current.get()
+
+    # -- exports ---------------------------------------------------------------------
+
+    def _query(self, since: Any, until: Any, ids: Iterable[str] | None) -> Query:
+        since_ns = None if since is None else parse_time(since, "since", self._tz)
+        until_ns = None if until is None else parse_time(until, "until", self._tz)
+        id_set = None
+        if ids is not None:
+            if isinstance(ids, str):
+                ids = (ids,)
+            try:
+                id_set = frozenset(ids)
+            except TypeError:
+                raise InvalidQuery("ids", ids, "expected an iterable of node ids") from None
+            bad = [i for i in id_set if not isinstance(i, str)]
+            if bad:
+                raise InvalidQuery("ids", bad[0], "node ids are str")
+        return Query(since_ns=since_ns, until_ns=until_ns, ids=id_set)
+
+    def _formatter(self) -> TimeFormatter:
+        return TimeFormatter(self._tz)
+
+    def time_series(
+        self,
+        *,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        ids: Iterable[str] | None = None,
+        detail: bool = False,
+    ) -> TimeSeries:
+        """Every hit per node with its caller and time: the seed's time-series message.
+
+        Args:
+            since: only hits at or after this time (a ``datetime`` or time string).
+            until: only hits before this time.
+            ids: only these nodes.
+            detail: add ``duration`` and ``status`` to each callers entry.
+        """
+        snapshot = self._store.snapshot(self._query(since, until, ids))
+        return _export.time_series(self._id, snapshot, self._formatter(), detail)
+
+    @overload
+    def aggregate(
+        self,
+        *,
+        since: datetime | str | None = ...,
+        until: datetime | str | None = ...,
+        ids: Iterable[str] | None = ...,
+        stats: Literal[False] = ...,
+    ) -> list[AggregateEntry]: ...
+
+    @overload
+    def aggregate(
+        self,
+        *,
+        since: datetime | str | None = ...,
+        until: datetime | str | None = ...,
+        ids: Iterable[str] | None = ...,
+        stats: Literal[True],
+    ) -> list[AggregateStatsEntry]: ...
+
+    def aggregate(
+        self,
+        *,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        ids: Iterable[str] | None = None,
+        stats: bool = False,
+    ) -> list[AggregateEntry] | list[AggregateStatsEntry]:
+        """Hits per node, in first-hit order: the seed's aggregate message.
+
+        Args:
+            since, until, ids: filters, as for :meth:`time_series`.
+            stats: add ``p50``, ``p95``, ``p99`` (seconds) and ``errors`` (status >= 500).
+        """
+        query = self._query(since, until, ids)
+        if stats:
+            return _export.aggregate_stats(self._store.snapshot(query))
+        return _export.aggregate(self._store.counts(query))
+
+    def flow(
+        self,
+        *,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        ids: Iterable[str] | None = None,
+    ) -> list[FlowEntry]:
+        """Caller -> node hit counts; ``ids`` filters on the node hit."""
+        return _export.flow(self._store.edges(self._query(since, until, ids)))
+
+    def export(self, data: str = "time_series", **filters: Any) -> Envelope:
+        """One of the exports wrapped as ``{"message": ..., "response": 200}``.
+
+        Args:
+            data: ``"time_series"``, ``"aggregate"`` or ``"flow"``.
+            filters: passed on to that export (``since``, ``until``, ``ids`` ...).
+        """
+        if data == "time_series":
+            message: Any = self.time_series(**filters)
+        elif data == "aggregate":
+            message = self.aggregate(**filters)
+        elif data == "flow":
+            message = self.flow(**filters)
+        else:
+            raise InvalidArgument("data", data, _one_of(_DATA))
+        return {"message": message, "response": 200}
+
+    def pipeline(
+        self,
+        data: str = "time_series",
+        mode: str = "snapshot",
+        interval: float = 1.0,
+        duration: float | None = None,
+    ) -> Any:
+        """The export as a snapshot, or as a live stream.
+
+        Args:
+            data: ``"time_series"``, ``"aggregate"`` or ``"flow"``.
+            mode: ``"snapshot"`` returns what ``time_series()``/``aggregate()``/``flow()``
+                return; ``"live"`` returns a :class:`~pymetrix.pipeline.LiveStream`.
+            interval: live aggregate/flow: seconds between checks for a change.
+            duration: live: seconds after which iteration ends (None: until closed).
+        """
+        if data not in _DATA:
+            raise InvalidArgument("data", data, _one_of(_DATA))
+        if mode not in _MODES:
+            raise InvalidArgument("mode", mode, _one_of(_MODES))
+        if not _positive(interval):
+            raise InvalidArgument("interval", interval, "a number of seconds > 0")
+        if duration is not None and not _positive(duration):
+            raise InvalidArgument("duration", duration, "a number of seconds > 0, or None")
+        if mode == "snapshot":
+            return self.export(data)["message"]
+        return self.stream(data, interval=interval, duration=duration)
+
+    @overload
+    def stream(
+        self,
+        data: Literal["time_series"],
+        *,
+        interval: float = ...,
+        duration: float | None = ...,
+    ) -> LiveStream[TimeSeriesNode]: ...
+
+    @overload
+    def stream(
+        self,
+        data: Literal["aggregate"],
+        *,
+        interval: float = ...,
+        duration: float | None = ...,
+    ) -> LiveStream[list[AggregateEntry]]: ...
+
+    @overload
+    def stream(
+        self,
+        data: str,
+        *,
+        interval: float = ...,
+        duration: float | None = ...,
+    ) -> LiveStream[Any]: ...
+
+    def stream(
+        self,
+        data: str,
+        *,
+        interval: float = 1.0,
+        duration: float | None = None,
+    ) -> LiveStream[Any]:
+        """``pipeline(data, mode="live")``, typed."""
+        if data == "time_series":
+            return TimeSeriesStream(
+                self._store.subscribe(), self._formatter(), duration, self._offload
+            )
+        if data == "aggregate":
+            return SnapshotStream(self.aggregate, interval, duration, self._offload)
+        if data == "flow":
+            return SnapshotStream(self.flow, interval, duration, self._offload)
+        raise InvalidArgument("data", data, _one_of(_DATA))
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every hit recorded so far is stored; False if ``timeout`` ran out."""
+        return self._store.flush(timeout)
+
+    def close(self) -> None:
+        """Flush, and close the store if this object opened it. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_store:
+            self._store.close()
+        else:
+            self._store.flush()
+
+    def __enter__(self) -> Metrics:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Metrics({self._id!r}, store={type(self._store).__name__})"
+
+    # -- the original's surface --------------------------------------------------------
+
+    def add_to_analytics(self, node: Any, layerName: str | None = None) -> None:
+        """Record one hit on ``node.name`` (a ``flow.FlowNode``), as the original did."""
+        self.hit(node.name)
+
+    def display(self, id: str | None = None) -> None:
+        """Print the hits per node as a table; only node ``id`` if given."""
+        rows = self.aggregate(ids=None if id is None else [id])
+        width = max([len("id"), *(len(row["id"]) for row in rows)])
+        print(f"{'id':<{width}}  hits")
+        for row in rows:
+            print(f"{row['id']:<{width}}  {row['hits']}")
+
+
+def _positive(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+def _one_of(values: Iterable[str]) -> str:
+    return "one of " + ", ".join(repr(v) for v in values)
+
+
+def _zone(tz: tzinfo | str | None) -> tzinfo:
+    if tz is None:
+        return timezone.utc
+    if isinstance(tz, tzinfo):
+        return tz
+    if isinstance(tz, str):
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            return ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidArgument("tz", tz, "a tzinfo or an IANA zone name") from None
+    raise InvalidArgument("tz", tz, "a tzinfo or an IANA zone name")

@@ -1,0 +1,415 @@
+"""The in-memory store: compact parallel arrays, exact counts, bounded retention."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+import weakref
+from array import array
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+
+from ..clock import Clock, SystemClock
+from .base import EdgeCount, HitColumns, LiveHit, NodeCount, Query, Snapshot
+
+__all__ = ["MemoryStore"]
+
+_NAN = float("nan")
+_NEVER = 1 << 62
+# Edge keys pack (caller index + 1, node index) into one int: no tuple per hit.
+_SHIFT = 32
+_MASK = (1 << _SHIFT) - 1
+
+
+class MemoryStore:
+    """Hits kept in this process, in parallel typed arrays (26 bytes a hit).
+
+    Args:
+        retention: drop per-hit entries older than this (counts stay exact).
+        max_events: keep at most this many per-hit entries (counts stay exact).
+        clock: the clock retention is measured against.
+    """
+
+    def __init__(
+        self,
+        *,
+        retention: timedelta | None = None,
+        max_events: int = 10_000_000,
+        clock: Clock | None = None,
+    ) -> None:
+        if max_events < 1:
+            raise ValueError(f"max_events must be >= 1, not {max_events!r}")
+        self._retention_ns = (
+            None if retention is None else retention // timedelta(microseconds=1) * 1000
+        )
+        self._max_events = max_events
+        self._clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._index: dict[str, int] = {}
+        self._names: list[str] = []
+        self._times = array("q")
+        self._nodes = array("i")
+        self._callers = array("i")
+        self._durations = array("d")
+        self._statuses = array("H")
+        self._counts: list[int] = []
+        self._first: list[int] = []
+        self._trimmed: list[int] = []
+        self._order: list[int] = []
+        self._edges: dict[int, int] = {}
+        self._base = 0
+        self._last = -_NEVER
+        self._next_check = self._check_after(0)
+        self._waiters: list[Callable[[], None]] = []
+        self._closed = False
+        _after_fork.add(self)
+
+    # -- recording -------------------------------------------------------------------
+
+    def append(
+        self,
+        time_ns: int,
+        node: str,
+        caller: str | None,
+        duration: float | None,
+        status: int | None,
+    ) -> None:
+        index = self._index
+        n = index.get(node)
+        if n is None:
+            n = self._intern(node)
+        if caller is None:
+            c = -1
+        else:
+            c = index.get(caller, -1)
+            if c < 0:
+                c = self._intern(caller)
+        with self._lock:
+            # Two threads may read the clock in one order and take the lock in the
+            # other; clamping keeps stored times in recording order, so reads need no sort.
+            if time_ns < self._last:
+                time_ns = self._last
+            else:
+                self._last = time_ns
+            times = self._times
+            times.append(time_ns)
+            self._nodes.append(n)
+            self._callers.append(c)
+            self._durations.append(_NAN if duration is None else duration)
+            self._statuses.append(status or 0)
+            count = self._counts[n]
+            if not count:
+                self._first[n] = time_ns
+                self._order.append(n)
+            self._counts[n] = count + 1
+            key = (c + 1) << _SHIFT | n
+            edges = self._edges
+            edges[key] = edges.get(key, 0) + 1
+            if len(times) >= self._next_check:
+                self._maintain(time_ns)
+        if self._waiters:
+            self._wake()
+
+    def _intern(self, name: str) -> int:
+        with self._lock:
+            n = self._index.get(name)
+            if n is None:
+                n = len(self._names)
+                self._names.append(name)
+                self._counts.append(0)
+                self._first.append(0)
+                self._trimmed.append(0)
+                self._index[name] = n
+            return n
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for wake in waiters:
+            wake()
+
+    # -- retention -------------------------------------------------------------------
+
+    def _check_after(self, length: int) -> int:
+        if self._retention_ns is None:
+            return self._max_events + 1
+        return min(self._max_events + 1, length + 1024)
+
+    def _maintain(self, now_ns: int) -> None:
+        """Trim the oldest entries past ``max_events`` or ``retention``. Lock held."""
+        times = self._times
+        drop = 0
+        if len(times) > self._max_events:
+            # Trim an eighth at once so that trimming costs O(1) amortised per hit.
+            drop = len(times) - self._max_events + self._max_events // 8
+        if self._retention_ns is not None:
+            drop = max(drop, bisect_left(times, now_ns - self._retention_ns))
+        if drop:
+            drop = min(drop, len(times))
+            trimmed = self._trimmed
+            for n, k in Counter(self._nodes[:drop]).items():
+                trimmed[n] += k
+            for column in (times, self._nodes, self._callers, self._durations, self._statuses):
+                del column[:drop]
+            self._base += drop
+        self._next_check = self._check_after(len(times))
+
+    # -- reading ---------------------------------------------------------------------
+
+    def _window(self, query: Query) -> tuple[int, int]:
+        """The retained positions ``[lo, hi)`` inside the query's time window. Lock held."""
+        if self._retention_ns is not None:
+            self._maintain(self._clock.time_ns())
+        times = self._times
+        lo = 0 if query.since_ns is None else bisect_left(times, query.since_ns)
+        hi = len(times) if query.until_ns is None else bisect_left(times, query.until_ns)
+        return lo, max(lo, hi)
+
+    def _wanted(self, query: Query) -> set[int] | None:
+        if query.ids is None:
+            return None
+        index = self._index
+        return {index[name] for name in query.ids if name in index}
+
+    def snapshot(self, query: Query) -> Snapshot:
+        wanted = self._wanted(query)
+        with self._lock:
+            lo, hi = self._window(query)
+            columns = HitColumns(
+                names=list(self._names),
+                times=self._times[lo:hi],
+                nodes=self._nodes[lo:hi],
+                callers=self._callers[lo:hi],
+                durations=self._durations[lo:hi],
+                statuses=self._statuses[lo:hi],
+            )
+            totals = None if query.windowed else self._totals(wanted)
+        columns = _select(columns, wanted)
+        if totals is None:
+            totals = _count_columns(columns)
+        return Snapshot(nodes=totals, hits=columns)
+
+    def _totals(self, wanted: set[int] | None) -> list[NodeCount]:
+        """Exact all-time counts in first-hit order. Lock held."""
+        names, counts, first = self._names, self._counts, self._first
+        return [
+            NodeCount(names[n], counts[n], first[n])
+            for n in self._order
+            if wanted is None or n in wanted
+        ]
+
+    def counts(self, query: Query) -> list[NodeCount]:
+        if not query.windowed:
+            with self._lock:
+                return self._totals(self._wanted(query))
+        return self.snapshot(query).nodes
+
+    def edges(self, query: Query) -> list[EdgeCount]:
+        wanted = self._wanted(query)
+        with self._lock:
+            names = list(self._names)
+            if query.windowed:
+                lo, hi = self._window(query)
+                keys: Iterable[int] = (
+                    (c + 1) << _SHIFT | n for c, n in zip(self._callers[lo:hi], self._nodes[lo:hi])
+                )
+                pairs = list(Counter(keys).items())
+            else:
+                pairs = list(self._edges.items())
+        result = []
+        for key, hits in pairs:
+            n = key & _MASK
+            if wanted is not None and n not in wanted:
+                continue
+            c = (key >> _SHIFT) - 1
+            result.append(EdgeCount(None if c < 0 else names[c], names[n], hits))
+        return result
+
+    # -- live ------------------------------------------------------------------------
+
+    def subscribe(self) -> _MemorySubscription:
+        return _MemorySubscription(self)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    @property
+    def dropped(self) -> int:
+        return 0
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        """Per-hit entries retained now."""
+        return len(self._times)
+
+    def _reinit_after_fork(self) -> None:
+        # Another thread may have held the lock at fork(): the child must not inherit it.
+        self._lock = threading.Lock()
+        self._waiters = []
+
+
+def _count_columns(columns: HitColumns) -> list[NodeCount]:
+    counts: dict[int, int] = {}
+    first: dict[int, int] = {}
+    for n, t in zip(columns.nodes, columns.times):
+        if n in counts:
+            counts[n] += 1
+        else:
+            counts[n] = 1
+            first[n] = t
+    names = columns.names
+    return [NodeCount(names[n], k, first[n]) for n, k in counts.items()]
+
+
+def _select(columns: HitColumns, wanted: set[int] | None) -> HitColumns:
+    if wanted is None:
+        return columns
+    keep = [i for i, n in enumerate(columns.nodes) if n in wanted]
+    return HitColumns(
+        names=columns.names,
+        times=array("q", [columns.times[i] for i in keep]),
+        nodes=array("i", [columns.nodes[i] for i in keep]),
+        callers=array("i", [columns.callers[i] for i in keep]),
+        durations=array("d", [columns.durations[i] for i in keep]),
+        statuses=array("H", [columns.statuses[i] for i in keep]),
+    )
+
+
+class _MemorySubscription:
+    """Reads the store's arrays from a position; a slow reader never holds up recording."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        with store._lock:
+            self._cursor = store._base + len(store._times)
+            self._seen = list(store._counts)
+        self._dropped = 0
+        self._closed = False
+        self._wakers: list[Callable[[], None]] = []
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped
+
+    def read(self, limit: int) -> list[LiveHit]:
+        store = self._store
+        if self._closed:
+            return []
+        with store._lock:
+            if self._cursor < store._base:
+                # Retention removed hits before we read them: count them, and restart
+                # the per-node totals from what had been trimmed.
+                self._dropped += store._base - self._cursor
+                self._cursor = store._base
+                self._seen = list(store._trimmed)
+            lo = self._cursor - store._base
+            hi = min(len(store._times), lo + limit)
+            if hi <= lo:
+                return []
+            times = store._times[lo:hi]
+            nodes = store._nodes[lo:hi]
+            callers = store._callers[lo:hi]
+            durations = store._durations[lo:hi]
+            statuses = store._statuses[lo:hi]
+            names = list(store._names)
+            first = list(store._first)
+            self._cursor += hi - lo
+        seen = self._seen
+        if len(seen) < len(names):
+            seen.extend([0] * (len(names) - len(seen)))
+        out = []
+        for t, n, c, d, s in zip(times, nodes, callers, durations, statuses):
+            seen[n] += 1
+            out.append(
+                LiveHit(
+                    time_ns=t,
+                    node=names[n],
+                    caller=None if c < 0 else names[c],
+                    duration=None if d != d else d,
+                    status=s or None,
+                    node_hits=seen[n],
+                    node_first_ns=first[n],
+                )
+            )
+        return out
+
+    def _pending(self) -> bool:
+        store = self._store
+        return self._closed or self._cursor < store._base + len(store._times)
+
+    def wait(self, timeout: float) -> bool:
+        event = threading.Event()
+        self._arm(event.set)
+        try:
+            if self._pending():
+                return True
+            return event.wait(timeout) and not self._closed
+        finally:
+            self._disarm(event.set)
+
+    async def wait_async(self, timeout: float) -> bool:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def resolve() -> None:
+            if not future.done():
+                future.set_result(None)
+
+        def wake() -> None:
+            # A closed loop means nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(resolve)
+
+        self._arm(wake)
+        try:
+            if self._pending():
+                return True
+            try:
+                await asyncio.wait_for(future, timeout)
+            except asyncio.TimeoutError:
+                return False
+            return not self._closed
+        finally:
+            self._disarm(wake)
+
+    def _arm(self, wake: Callable[[], None]) -> None:
+        self._wakers.append(wake)
+        self._store._waiters.append(wake)
+
+    def _disarm(self, wake: Callable[[], None]) -> None:
+        if wake in self._wakers:
+            self._wakers.remove(wake)
+        store = self._store
+        with store._lock:
+            if wake in store._waiters:
+                store._waiters.remove(wake)
+
+    def close(self) -> None:
+        self._closed = True
+        for wake in list(self._wakers):
+            wake()
+
+
+_after_fork: weakref.WeakSet[MemoryStore] = weakref.WeakSet()
+
+
+def _reinit_all() -> None:
+    for store in list(_after_fork):
+        store._reinit_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_all)

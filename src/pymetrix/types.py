@@ -1,0 +1,82 @@
+"""The export shapes, exactly as the original Pymetrix documented them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+__all__ = [
+    "AggregateEntry",
+    "AggregateStatsEntry",
+    "CallerDetail",
+    "CallerEntry",
+    "DataType",
+    "Envelope",
+    "FlowEntry",
+    "Mode",
+    "TimeSeries",
+    "TimeSeriesNode",
+]
+
+DataType = Literal["time_series", "aggregate", "flow"]
+Mode = Literal["snapshot", "live"]
+
+
+class CallerEntry(TypedDict):
+    """One hit on a node: the node that led to it (or None) and when."""
+
+    caller: str | None
+    time: str
+
+
+class CallerDetail(CallerEntry):
+    """A hit with ``time_series(detail=True)``: also its duration (s) and status code."""
+
+    duration: float | None
+    status: int | None
+
+
+class TimeSeriesNode(TypedDict):
+    """A node of the time series: its hits, first hit time and one entry per hit."""
+
+    id: str
+    hits: int
+    time: str
+    callers: list[CallerEntry]
+
+
+class TimeSeries(TypedDict):
+    """The time-series ``message``: the app id and its nodes in first-hit order."""
+
+    id: str
+    nodes: list[TimeSeriesNode]
+
+
+class AggregateEntry(TypedDict):
+    """Hits on one node."""
+
+    id: str
+    hits: int
+
+
+class AggregateStatsEntry(AggregateEntry):
+    """Hits on one node with ``aggregate(stats=True)``: latency percentiles and errors."""
+
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    errors: int
+
+
+class FlowEntry(TypedDict):
+    """Hits on ``id`` that came from ``caller`` (None: no caller)."""
+
+    caller: str | None
+    id: str
+    hits: int
+
+
+class Envelope(TypedDict):
+    """``{"message": ..., "response": 200}``: how every export is wrapped."""
+
+    message: Any
+    response: int
