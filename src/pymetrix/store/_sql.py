@@ -1,0 +1,766 @@
+"""What the SQLite and PostgreSQL stores share: batching, reads, live subscriptions.
+
+A subclass supplies connections and the few statements that differ between the two
+dialects; everything else — interning names, per-node ordinals, counts kept by upserts,
+reads that agree with each other, the live cursor — lives here once.
+
+Windowed reads (``since``/``until``) count the retained per-hit rows in the window
+through the ``(app, time_ns)`` index, like the memory store; reads without a window take
+the exact all-time counts kept at write time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from ..clock import Clock, SystemClock
+from ..errors import InvalidArgument, StoreError
+from ._buffer import BatchWriter, Hit, manage
+from .base import EdgeCount, HitColumns, LiveHit, NodeCount, Query, Snapshot
+
+__all__ = ["STORE_OPTIONS", "SqlStore", "split_options"]
+
+logger = logging.getLogger("pymetrix")
+
+T = TypeVar("T")
+
+_NAN = float("nan")
+_MIN_NS = -(1 << 63)
+_MAX_NS = (1 << 63) - 1
+# A read first waits this long for this process's own queued hits to be written, so
+# that a hit recorded just before a read is part of it.
+_READ_FLUSH_TIMEOUT = 5.0
+_RETENTION_EVERY = 1.0
+_WATCH_RETRY = 0.5
+
+_NAMES = "SELECT idx, name FROM pymetrix_names WHERE app = ? AND idx >= ? ORDER BY idx"
+_TOTALS = "SELECT node, hits, first_ns FROM pymetrix_counts WHERE app = ? ORDER BY first_ns, seq"
+_EDGES = "SELECT caller, node, hits FROM pymetrix_edges WHERE app = ? ORDER BY first_ns, seq"
+_HITS = (
+    "SELECT time_ns, node, caller, duration, status FROM pymetrix_hits "
+    "WHERE app = ? AND time_ns >= ? AND time_ns < ?{filter} ORDER BY time_ns, id"
+)
+_WINDOW_COUNTS = (
+    "SELECT node, COUNT(*), MIN(time_ns) FROM pymetrix_hits "
+    "WHERE app = ? AND time_ns >= ? AND time_ns < ?{filter} "
+    "GROUP BY node ORDER BY MIN(time_ns), MIN(id)"
+)
+_WINDOW_EDGES = (
+    "SELECT caller, node, COUNT(*) FROM pymetrix_hits "
+    "WHERE app = ? AND time_ns >= ? AND time_ns < ?{filter} "
+    "GROUP BY caller, node ORDER BY MIN(time_ns), MIN(id)"
+)
+_LIVE = (
+    "SELECT id, time_ns, node, caller, duration, status, ordinal FROM pymetrix_hits "
+    "WHERE app = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?"
+)
+_FIRST = "SELECT node, first_ns FROM pymetrix_counts WHERE app = ? AND node IN ({marks})"
+_BASE_COUNTS = "SELECT node, hits FROM pymetrix_counts WHERE app = ? AND node IN ({marks})"
+_ADD_NAME = "INSERT INTO pymetrix_names (app, idx, name) VALUES (?, ?, ?)"
+# New rows take the next ``seq``: the order in which nodes and edges first appeared,
+# which breaks ties between equal first-hit times. ``WHERE true`` lets SQLite parse the
+# upsert after INSERT ... SELECT.
+_UPSERT_COUNT = (
+    "INSERT INTO pymetrix_counts (app, node, hits, first_ns, seq) "
+    "SELECT ?, ?, ?, ?, (SELECT COUNT(*) FROM pymetrix_counts WHERE app = ?) WHERE true "
+    "ON CONFLICT (app, node) DO UPDATE SET hits = pymetrix_counts.hits + excluded.hits, "
+    "first_ns = {least}(pymetrix_counts.first_ns, excluded.first_ns)"
+)
+_UPSERT_EDGE = (
+    "INSERT INTO pymetrix_edges (app, caller, node, hits, first_ns, seq) "
+    "SELECT ?, ?, ?, ?, ?, (SELECT COUNT(*) FROM pymetrix_edges WHERE app = ?) WHERE true "
+    "ON CONFLICT (app, caller, node) DO UPDATE SET hits = pymetrix_edges.hits + excluded.hits, "
+    "first_ns = {least}(pymetrix_edges.first_ns, excluded.first_ns)"
+)
+_RETAIN = "DELETE FROM pymetrix_hits WHERE app = ? AND time_ns < ?"
+
+
+class SqlStore:
+    """A store in a SQL database, written by a background thread in batches.
+
+    Subclasses set the class attributes and implement the ``_``-prefixed hooks below.
+    """
+
+    kind = "sql"
+    placeholder = "?"
+    least = "MIN"
+    # The exceptions meaning "the database failed", as opposed to a bug.
+    driver_errors: tuple[type[BaseException], ...] = (OSError,)
+
+    def __init__(
+        self,
+        url: str,
+        shown_url: str,
+        *,
+        app: str,
+        clock: Clock | None,
+        retention: timedelta | None,
+        flush_interval: float,
+        batch_size: int,
+        max_buffer: int,
+    ) -> None:
+        if not isinstance(app, str) or not app:
+            raise ValueError(f"app must be a non-empty str, not {app!r}")
+        self._url = url
+        self.url = shown_url
+        self.app = app
+        self._clock = clock or SystemClock()
+        self._retention_ns = (
+            None if retention is None else retention // timedelta(microseconds=1) * 1000
+        )
+        self._closed = False
+        self._read_lock = threading.Lock()
+        self._names: list[str] = []
+        self._writer_names: dict[str, int] = {}
+        self._writer_conn: Any = None
+        self._next_retention = 0.0
+        self._latest = 0
+        self._waiters: list[Callable[[], None]] = []
+        self._waiters_lock = threading.Lock()
+        self._subscriptions: weakref.WeakSet[_SqlSubscription] = weakref.WeakSet()
+        self._watcher: threading.Thread | None = None
+        self._sql_cache: dict[str, str] = {}
+        try:
+            conn = self._open()
+        except StoreError:
+            raise
+        except self.driver_errors as exc:
+            raise StoreError(f"cannot open the {self.kind} store: {exc}", self.url) from exc
+        self._reader: Any = conn
+        try:
+            self._app_id = self._register_app(conn, app)
+        except self.driver_errors as exc:
+            self._close_quietly(conn)
+            raise StoreError(f"cannot open the {self.kind} store: {exc}", self.url) from exc
+        self._writer = BatchWriter(
+            f"pymetrix-{self.kind}-writer",
+            self._write,
+            f"{self.kind} store {self.url}",
+            flush_interval=flush_interval,
+            batch_size=batch_size,
+            max_buffer=max_buffer,
+            maintain=self._maintain,
+        )
+        # The hot path: Metrics.hit calls the writer's append with no layer in between.
+        self.append = self._writer.append
+        manage(self)
+
+    # -- hooks for the dialects ------------------------------------------------------
+
+    def _open(self) -> Any:
+        """Check or create the schema and return a connection for reads."""
+        raise NotImplementedError
+
+    def _connect(self) -> Any:
+        """A new connection, ready for use (autocommit)."""
+        raise NotImplementedError
+
+    def _read_txn(self, conn: Any) -> contextlib.AbstractContextManager[Any]:
+        """A transaction whose reads all see one state of the database."""
+        raise NotImplementedError
+
+    def _write_txn(self, conn: Any) -> contextlib.AbstractContextManager[Any]:
+        """A transaction that holds this app's write lock until it ends."""
+        raise NotImplementedError
+
+    def _insert_hits(self, conn: Any, rows: list[tuple[Any, ...]]) -> int:
+        """Insert per-hit rows in order through the bulk path; return the last row id."""
+        raise NotImplementedError
+
+    def _latest_id(self, conn: Any) -> int:
+        """The id below which every row of this app is committed and readable."""
+        raise NotImplementedError
+
+    def _announce(self, conn: Any) -> None:
+        """Tell other processes that rows were written (inside the write transaction)."""
+
+    def _register_app(self, conn: Any, app: str) -> int:
+        raise NotImplementedError
+
+    def _watch_connect(self) -> Any:
+        return self._connect()
+
+    def _watch_wait(self, conn: Any, timeout: float) -> None:
+        """Return when rows may have been written, or after ``timeout`` seconds."""
+        time.sleep(timeout)
+
+    def _orphan(self, conn: Any) -> None:
+        """Forget a connection inherited across fork without touching the parent's."""
+        _orphans.append(conn)
+
+    def _sql(self, statement: str) -> str:
+        cached = self._sql_cache.get(statement)
+        if cached is None:
+            cached = statement.replace("{least}", self.least)
+            if self.placeholder != "?":
+                cached = cached.replace("?", self.placeholder)
+            self._sql_cache[statement] = cached
+        return cached
+
+    def _marks(self, count: int) -> str:
+        return ", ".join([self.placeholder] * count)
+
+    @staticmethod
+    def _close_quietly(conn: Any) -> None:
+        if conn is None:
+            return
+        with contextlib.suppress(Exception):
+            conn.close()
+
+    # -- writing (on the writer thread) ----------------------------------------------
+
+    def _write(self, batch: list[Hit]) -> None:
+        conn = self._writer_conn
+        if conn is None:
+            conn = self._writer_conn = self._connect()
+        added: list[str] = []
+        try:
+            with self._write_txn(conn):
+                last_id = self._write_batch(conn, batch, added)
+        except BaseException:
+            # The transaction rolled back: names interned in it do not exist.
+            for name in added:
+                self._writer_names.pop(name, None)
+            self._writer_conn = None
+            self._close_quietly(conn)
+            raise
+        if last_id > self._latest:
+            self._latest = last_id
+        self._wake()
+
+    def _write_batch(self, conn: Any, batch: list[Hit], added: list[str]) -> int:
+        app = self._app_id
+        index = self._writer_names
+        names = {hit[1] for hit in batch}
+        names.update(hit[2] for hit in batch if hit[2] is not None)
+        if not names.issubset(index.keys()):
+            self._intern(conn, names, added)
+        nodes = [index[name] for name in {hit[1] for hit in batch}]
+        ordinals = dict.fromkeys(nodes, 0)
+        sql = self._sql(_BASE_COUNTS.format(marks=self._marks(len(nodes))))
+        for node, hits in conn.execute(sql, (app, *nodes)).fetchall():
+            ordinals[node] = hits
+        base = dict(ordinals)
+        rows: list[tuple[Any, ...]] = []
+        add = rows.append
+        edges: dict[int, list[int]] = {}
+        for time_ns, node_name, caller_name, duration, status in batch:
+            node = index[node_name]
+            caller = -1 if caller_name is None else index[caller_name]
+            ordinal = ordinals[node] + 1
+            ordinals[node] = ordinal
+            add((app, time_ns, node, caller, duration, status or 0, ordinal))
+            key = (caller + 1) << 32 | node
+            edge = edges.get(key)
+            if edge is None:
+                edges[key] = [1, time_ns]
+            else:
+                edge[0] += 1
+                if time_ns < edge[1]:
+                    edge[1] = time_ns
+        last_id = self._insert_hits(conn, rows)
+        # Nodes and edges in the order they first appear in this batch.
+        first: dict[int, int] = {}
+        edge_rows = []
+        for key, (hits, first_ns) in edges.items():
+            node = key & 0xFFFFFFFF
+            caller = (key >> 32) - 1
+            edge_rows.append((app, caller, node, hits, first_ns, app))
+            if node not in first or first_ns < first[node]:
+                first[node] = first_ns
+        count_rows = [
+            (app, node, ordinals[node] - base[node], first_ns, app)
+            for node, first_ns in first.items()
+        ]
+        cursor = conn.cursor()
+        cursor.executemany(self._sql(_UPSERT_COUNT), count_rows)
+        cursor.executemany(self._sql(_UPSERT_EDGE), edge_rows)
+        cursor.close()
+        self._announce(conn)
+        return last_id
+
+    def _intern(self, conn: Any, names: set[str], added: list[str]) -> None:
+        """Give every name a number, reading those other processes added first."""
+        index = self._writer_names
+        rows = conn.execute(self._sql(_NAMES), (self._app_id, len(index))).fetchall()
+        for idx, name in rows:
+            index[name] = idx
+        for name in sorted(names - index.keys()):
+            idx = len(index)
+            conn.execute(self._sql(_ADD_NAME), (self._app_id, idx, name))
+            index[name] = idx
+            added.append(name)
+
+    def _maintain(self) -> None:
+        if self._retention_ns is None:
+            return
+        now = time.monotonic()
+        if now < self._next_retention:
+            return
+        self._next_retention = now + _RETENTION_EVERY
+        cutoff = self._clock.time_ns() - self._retention_ns
+        conn = self._writer_conn
+        if conn is None:
+            conn = self._writer_conn = self._connect()
+        try:
+            with self._write_txn(conn):
+                conn.execute(self._sql(_RETAIN), (self._app_id, cutoff))
+        except BaseException:
+            self._writer_conn = None
+            self._close_quietly(conn)
+            raise
+
+    # -- reading ---------------------------------------------------------------------
+
+    def _read(self, read: Callable[[Any], T]) -> T:
+        if not self._closed:
+            self._writer.flush(_READ_FLUSH_TIMEOUT)
+        with self._read_lock:
+            try:
+                conn = self._reader
+                if conn is None:
+                    conn = self._reader = self._connect()
+                with self._read_txn(conn):
+                    return read(conn)
+            except self.driver_errors as exc:
+                self._close_quietly(self._reader)
+                self._reader = None
+                raise StoreError(f"cannot read from the {self.kind} store: {exc}", self.url) from exc
+
+    def _load_names(self, conn: Any) -> list[str]:
+        """Every name of this app, by number. Read lock held."""
+        names = self._names
+        rows = conn.execute(self._sql(_NAMES), (self._app_id, len(names))).fetchall()
+        names.extend(name for _, name in rows)
+        return list(names)
+
+    def _bounds(self, query: Query, *, retained: bool) -> tuple[int, int]:
+        lo = _MIN_NS if query.since_ns is None else query.since_ns
+        hi = _MAX_NS if query.until_ns is None else query.until_ns
+        if retained and self._retention_ns is not None:
+            lo = max(lo, self._clock.time_ns() - self._retention_ns)
+        return lo, hi
+
+    def _filter(self, query: Query, names: list[str]) -> tuple[str, tuple[int, ...]] | None:
+        """SQL restricting rows to the queried ids; None when no id is known."""
+        if query.ids is None:
+            return "", ()
+        position = {name: i for i, name in enumerate(names)}
+        wanted = tuple(position[name] for name in query.ids if name in position)
+        if not wanted:
+            return None
+        return f" AND node IN ({self._marks(len(wanted))})", wanted
+
+    def snapshot(self, query: Query) -> Snapshot:
+        def read(conn: Any) -> Snapshot:
+            names = self._load_names(conn)
+            found = self._filter(query, names)
+            if found is None:
+                return Snapshot(nodes=[], hits=_columns(names, []))
+            where, wanted = found
+            lo, hi = self._bounds(query, retained=True)
+            sql = self._sql(_HITS.format(filter=where))
+            rows = conn.execute(sql, (self._app_id, lo, hi, *wanted)).fetchall()
+            columns = _columns(names, rows)
+            if query.windowed:
+                return Snapshot(nodes=_count_columns(columns), hits=columns)
+            return Snapshot(nodes=self._totals(conn, names, query), hits=columns)
+
+        return self._read(read)
+
+    def _totals(self, conn: Any, names: list[str], query: Query) -> list[NodeCount]:
+        ids = query.ids
+        return [
+            NodeCount(names[node], hits, first_ns)
+            for node, hits, first_ns in conn.execute(self._sql(_TOTALS), (self._app_id,))
+            if ids is None or names[node] in ids
+        ]
+
+    def counts(self, query: Query) -> list[NodeCount]:
+        def read(conn: Any) -> list[NodeCount]:
+            names = self._load_names(conn)
+            if not query.windowed:
+                return self._totals(conn, names, query)
+            found = self._filter(query, names)
+            if found is None:
+                return []
+            where, wanted = found
+            lo, hi = self._bounds(query, retained=True)
+            sql = self._sql(_WINDOW_COUNTS.format(filter=where))
+            return [
+                NodeCount(names[node], hits, first_ns)
+                for node, hits, first_ns in conn.execute(sql, (self._app_id, lo, hi, *wanted))
+            ]
+
+        return self._read(read)
+
+    def edges(self, query: Query) -> list[EdgeCount]:
+        def read(conn: Any) -> list[EdgeCount]:
+            names = self._load_names(conn)
+            if query.windowed:
+                found = self._filter(query, names)
+                if found is None:
+                    return []
+                where, wanted = found
+                lo, hi = self._bounds(query, retained=True)
+                sql = self._sql(_WINDOW_EDGES.format(filter=where))
+                rows = conn.execute(sql, (self._app_id, lo, hi, *wanted)).fetchall()
+            else:
+                rows = conn.execute(self._sql(_EDGES), (self._app_id,)).fetchall()
+            ids = query.ids
+            return [
+                EdgeCount(None if caller < 0 else names[caller], names[node], hits)
+                for caller, node, hits in rows
+                if ids is None or names[node] in ids
+            ]
+
+        return self._read(read)
+
+    # -- live ------------------------------------------------------------------------
+
+    def subscribe(self) -> _SqlSubscription:
+        def read(conn: Any) -> tuple[int, dict[int, int]]:
+            latest = self._latest_id(conn)
+            seen = {
+                node: hits
+                for node, hits, _ in conn.execute(self._sql(_TOTALS), (self._app_id,))
+            }
+            return latest, seen
+
+        cursor, seen = self._read(read)
+        if cursor > self._latest:
+            self._latest = cursor
+        subscription = _SqlSubscription(self, cursor, seen)
+        self._subscriptions.add(subscription)
+        self._ensure_watcher()
+        return subscription
+
+    def _live_rows(self, cursor: int, upto: int, limit: int) -> list[tuple[Any, ...]]:
+        def read(conn: Any) -> list[tuple[Any, ...]]:
+            sql = self._sql(_LIVE)
+            return list(conn.execute(sql, (self._app_id, cursor, upto, limit)).fetchall())
+
+        return self._read_now(read)
+
+    def _first_times(self, nodes: Sequence[int]) -> tuple[list[str], dict[int, int]]:
+        def read(conn: Any) -> tuple[list[str], dict[int, int]]:
+            names = self._load_names(conn)
+            sql = self._sql(_FIRST.format(marks=self._marks(len(nodes))))
+            first = dict(conn.execute(sql, (self._app_id, *nodes)).fetchall())
+            return names, first
+
+        return self._read_now(read)
+
+    def _read_now(self, read: Callable[[Any], T]) -> T:
+        """A read for a live subscriber: it follows the database, not this process."""
+        with self._read_lock:
+            try:
+                conn = self._reader
+                if conn is None:
+                    conn = self._reader = self._connect()
+                with self._read_txn(conn):
+                    return read(conn)
+            except self.driver_errors as exc:
+                self._close_quietly(self._reader)
+                self._reader = None
+                raise StoreError(f"cannot read from the {self.kind} store: {exc}", self.url) from exc
+
+    def _wake(self) -> None:
+        with self._waiters_lock:
+            waiters, self._waiters = self._waiters, []
+        for wake in waiters:
+            wake()
+
+    def _ensure_watcher(self) -> None:
+        with self._waiters_lock:
+            if self._watcher is not None and self._watcher.is_alive():
+                return
+            self._watcher = threading.Thread(
+                target=self._watch, name=f"pymetrix-{self.kind}-watcher", daemon=True
+            )
+            self._watcher.start()
+
+    def _watch(self) -> None:
+        """Follow rows written by other processes while someone subscribes."""
+        conn = None
+        failing = False
+        try:
+            while not self._closed and any(not s.closed for s in list(self._subscriptions)):
+                try:
+                    if conn is None:
+                        conn = self._watch_connect()
+                    self._watch_wait(conn, 0.25)
+                    latest = self._latest_id(conn)
+                    if failing:
+                        failing = False
+                        logger.warning("pymetrix: %s store %s: following again", self.kind, self.url)
+                except Exception as exc:
+                    if not failing:
+                        failing = True
+                        logger.error(
+                            "pymetrix: %s store %s: cannot follow new hits, retrying: %s",
+                            self.kind,
+                            self.url,
+                            exc,
+                        )
+                    self._close_quietly(conn)
+                    conn = None
+                    time.sleep(_WATCH_RETRY)
+                    continue
+                if latest > self._latest:
+                    self._latest = latest
+                    self._wake()
+        finally:
+            self._close_quietly(conn)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    @property
+    def dropped(self) -> int:
+        return self._writer.dropped
+
+    @property
+    def pending(self) -> int:
+        """Hits recorded in this process and not yet written."""
+        return self._writer.pending
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return self._writer.flush(timeout)
+
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Write what is queued (waiting up to ``timeout`` seconds) and disconnect."""
+        if self._closed:
+            return
+        self._writer.close(timeout)
+        self._closed = True
+        for subscription in list(self._subscriptions):
+            subscription.close()
+        watcher = self._watcher
+        if watcher is not None and watcher is not threading.current_thread():
+            watcher.join(2.0)
+        with self._read_lock:
+            self._close_quietly(self._reader)
+            self._reader = None
+        self._close_quietly(self._writer_conn)
+        self._writer_conn = None
+
+    def __enter__(self) -> SqlStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r}, app={self.app!r})"
+
+    def _after_fork_in_child(self) -> None:
+        # Connections and locks belong to the parent (its threads may have held them at
+        # fork time). Leave them be, start afresh, and let the writer restart.
+        self._read_lock = threading.Lock()
+        self._waiters_lock = threading.Lock()
+        self._waiters = []
+        for conn in (self._reader, self._writer_conn):
+            if conn is not None:
+                self._orphan(conn)
+        self._reader = None
+        self._writer_conn = None
+        self._watcher = None
+        self._subscriptions = weakref.WeakSet()
+        self._writer._after_fork_in_child()
+
+
+# Connections inherited across fork: kept referenced so that they are never finalised
+# in the child, which would act on the parent's session.
+_orphans: list[Any] = []
+
+
+def _columns(names: list[str], rows: list[Any]) -> HitColumns:
+    if not rows:
+        return HitColumns(names, (), (), (), (), ())
+    times, nodes, callers, durations, statuses = zip(*rows)
+    return HitColumns(
+        names=names,
+        times=times,
+        nodes=nodes,
+        callers=callers,
+        durations=[_NAN if d is None else d for d in durations],
+        statuses=statuses,
+    )
+
+
+def _count_columns(columns: HitColumns) -> list[NodeCount]:
+    counts: dict[int, int] = {}
+    first: dict[int, int] = {}
+    for n, t in zip(columns.nodes, columns.times):
+        if n in counts:
+            counts[n] += 1
+        else:
+            counts[n] = 1
+            first[n] = t
+    names = columns.names
+    return [NodeCount(names[n], k, first[n]) for n, k in counts.items()]
+
+
+class _SqlSubscription:
+    """A cursor over the store's row ids; each row is delivered once, in id order."""
+
+    def __init__(self, store: SqlStore, cursor: int, seen: dict[int, int]) -> None:
+        self._store = store
+        self._cursor = cursor
+        self._seen = seen
+        self._first: dict[int, int] = {}
+        self._names: list[str] = []
+        self._dropped = 0
+        self.closed = False
+        self._wakers: list[Callable[[], None]] = []
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped
+
+    def read(self, limit: int) -> list[LiveHit]:
+        store = self._store
+        if self.closed:
+            return []
+        upto = store._latest
+        if upto <= self._cursor:
+            return []
+        rows = store._live_rows(self._cursor, upto, limit)
+        # Fewer rows than asked: nothing of this app is left up to ``upto``.
+        self._cursor = rows[-1][0] if len(rows) >= limit else upto
+        if not rows:
+            return []
+        first = self._first
+        unknown = sorted({row[2] for row in rows if row[6] != 1 and row[2] not in first})
+        if unknown or len(self._names) <= max(max(row[2], row[3]) for row in rows):
+            names, found = store._first_times(unknown or [-1])
+            self._names = names
+            first.update(found)
+        names = self._names
+        seen = self._seen
+        out = []
+        for _, time_ns, node, caller, duration, status, ordinal in rows:
+            gap = ordinal - seen.get(node, 0) - 1
+            if gap > 0:
+                # Retention deleted these rows before this subscriber read them.
+                self._dropped += gap
+            seen[node] = ordinal
+            if ordinal == 1:
+                first[node] = time_ns
+            out.append(
+                LiveHit(
+                    time_ns=time_ns,
+                    node=names[node],
+                    caller=None if caller < 0 else names[caller],
+                    duration=duration,
+                    status=status or None,
+                    node_hits=ordinal,
+                    node_first_ns=first.get(node, time_ns),
+                )
+            )
+        return out
+
+    def _pending(self) -> bool:
+        return self.closed or self._cursor < self._store._latest
+
+    def wait(self, timeout: float) -> bool:
+        event = threading.Event()
+        self._arm(event.set)
+        try:
+            if self._pending():
+                return True
+            return event.wait(timeout) and not self.closed
+        finally:
+            self._disarm(event.set)
+
+    async def wait_async(self, timeout: float) -> bool:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def resolve() -> None:
+            if not future.done():
+                future.set_result(None)
+
+        def wake() -> None:
+            # A closed loop means nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(resolve)
+
+        self._arm(wake)
+        try:
+            if self._pending():
+                return True
+            try:
+                await asyncio.wait_for(future, timeout)
+            except asyncio.TimeoutError:
+                return False
+            return not self.closed
+        finally:
+            self._disarm(wake)
+
+    def _arm(self, wake: Callable[[], None]) -> None:
+        self._wakers.append(wake)
+        store = self._store
+        with store._waiters_lock:
+            store._waiters.append(wake)
+
+    def _disarm(self, wake: Callable[[], None]) -> None:
+        if wake in self._wakers:
+            self._wakers.remove(wake)
+        store = self._store
+        with store._waiters_lock:
+            if wake in store._waiters:
+                store._waiters.remove(wake)
+
+    def close(self) -> None:
+        self.closed = True
+        for wake in list(self._wakers):
+            wake()
+
+
+
+# Options any persistent store URL may carry in its query string.
+STORE_OPTIONS: dict[str, Callable[[str], Any]] = {
+    "flush_interval": float,
+    "batch_size": int,
+    "max_buffer": int,
+}
+
+
+def split_options(
+    url: str, shown_url: str, known: dict[str, Callable[[str], Any]], *, keep_unknown: bool
+) -> tuple[str, dict[str, Any]]:
+    """Take Pymetrix's options out of ``url``'s query string.
+
+    Returns the URL without them and the options parsed. Unknown parameters stay in the
+    URL if ``keep_unknown`` (a database driver's own), else they are an error.
+    """
+    parts = urlsplit(url)
+    rest: list[tuple[str, str]] = []
+    options: dict[str, Any] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        convert = known.get(key)
+        if convert is None:
+            if not keep_unknown:
+                valid = ", ".join(sorted(known))
+                raise InvalidArgument("store URL option", key, f"one of {valid}")
+            rest.append((key, value))
+            continue
+        try:
+            options[key] = convert(value)
+        except ValueError:
+            raise InvalidArgument(f"store URL option {key}", value, "a number") from None
+    # Rebuilt by hand: urlunsplit would turn "sqlite:////abs" into "sqlite://abs".
+    base = url.split("?", 1)[0]
+    if parts.fragment:
+        base = base.split("#", 1)[0]
+    return (f"{base}?{urlencode(rest)}" if rest else base), options
