@@ -82,6 +82,7 @@ class BatchWriter:
         self.wake_at = min(batch_size, max_buffer)
         self._dropped = 0
         self._failing = False
+        self._maintain_failing = False
         self._closed = False
         self._start()
 
@@ -89,6 +90,7 @@ class BatchWriter:
         self._wake = threading.Event()
         self._stop = False
         self._busy = False
+        self._inflight = 0
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
@@ -109,7 +111,8 @@ class BatchWriter:
 
     def _full(self) -> None:
         queue = self.queue
-        excess = len(queue) - self._max_buffer
+        # The batch the writer holds counts too: it is back in the queue if it fails.
+        excess = len(queue) + self._inflight - self._max_buffer
         while excess > 0:
             try:
                 item = queue.pop()
@@ -200,6 +203,7 @@ class BatchWriter:
             while True:
                 self._busy = True
                 batch, markers = self._take()
+                self._hold(len(batch))
                 if not batch and not markers:
                     self._busy = False
                     break
@@ -210,6 +214,7 @@ class BatchWriter:
                     # Put everything back, in order, and retry later: no hit is lost
                     # or written twice, since a failed write wrote nothing.
                     self.queue.extendleft(reversed([*batch, *markers]))
+                    self._hold(0)
                     self._busy = False
                     self._report(exc)
                     if self._stop:
@@ -217,23 +222,33 @@ class BatchWriter:
                     time.sleep(backoff)
                     backoff = min(backoff * 2, _MAX_BACKOFF)
                     continue
+                self._hold(0)
                 backoff = _MIN_BACKOFF
                 if self._failing:
                     self._failing = False
                     logger.warning("pymetrix: %s: writing again", self._describe)
                 for marker in markers:
                     marker.event.set()
-                if self._maintain is not None and not self.queue:
-                    self._run_maintenance()
             if self._stop:
                 return
+            if self._maintain is not None:
+                self._run_maintenance()
+
+    def _hold(self, count: int) -> None:
+        """Note that the writer holds ``count`` hits out of the queue."""
+        self._inflight = count
+        self.wake_at = max(1, min(self._batch_size, self._max_buffer - count))
 
     def _run_maintenance(self) -> None:
         assert self._maintain is not None
         try:
             self._maintain()
-        except Exception:
-            logger.exception("pymetrix: %s: retention cleanup failed", self._describe)
+        except Exception as exc:
+            if not self._maintain_failing:
+                self._maintain_failing = True
+                logger.error("pymetrix: %s: retention cleanup failed: %s", self._describe, exc)
+        else:
+            self._maintain_failing = False
 
     def _report(self, exc: Exception) -> None:
         if not self._failing:

@@ -324,17 +324,7 @@ class SqlStore:
     def _read(self, read: Callable[[Any], T]) -> T:
         if not self._closed:
             self._writer.flush(_READ_FLUSH_TIMEOUT)
-        with self._read_lock:
-            try:
-                conn = self._reader
-                if conn is None:
-                    conn = self._reader = self._connect()
-                with self._read_txn(conn):
-                    return read(conn)
-            except self.driver_errors as exc:
-                self._close_quietly(self._reader)
-                self._reader = None
-                raise StoreError(f"cannot read from the {self.kind} store: {exc}", self.url) from exc
+        return self._read_now(read)
 
     def _load_names(self, conn: Any) -> list[str]:
         """Every name of this app, by number. Read lock held."""
@@ -431,8 +421,7 @@ class SqlStore:
         def read(conn: Any) -> tuple[int, dict[int, int]]:
             latest = self._latest_id(conn)
             seen = {
-                node: hits
-                for node, hits, _ in conn.execute(self._sql(_TOTALS), (self._app_id,))
+                node: hits for node, hits, _ in conn.execute(self._sql(_TOTALS), (self._app_id,))
             }
             return latest, seen
 
@@ -472,7 +461,8 @@ class SqlStore:
             except self.driver_errors as exc:
                 self._close_quietly(self._reader)
                 self._reader = None
-                raise StoreError(f"cannot read from the {self.kind} store: {exc}", self.url) from exc
+                message = f"cannot read from the {self.kind} store: {exc}"
+                raise StoreError(message, self.url) from exc
 
     def _wake(self) -> None:
         with self._waiters_lock:
@@ -502,7 +492,7 @@ class SqlStore:
                     latest = self._latest_id(conn)
                     if failing:
                         failing = False
-                        logger.warning("pymetrix: %s store %s: following again", self.kind, self.url)
+                        logger.warning("pymetrix: %s %s: following again", self.kind, self.url)
                 except Exception as exc:
                     if not failing:
                         failing = True
@@ -725,7 +715,6 @@ class _SqlSubscription:
         self.closed = True
         for wake in list(self._wakers):
             wake()
-
 
 
 # Options any persistent store URL may carry in its query string.

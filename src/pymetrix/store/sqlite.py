@@ -217,6 +217,8 @@ def open_sqlite(url: str, options: Any) -> SQLiteStore:
     bare, settings = split_options(url, url, _SQLITE_OPTIONS, keep_unknown=False)
     parts = urlsplit(bare)
     path = parts.netloc + parts.path
+    if path.startswith("//"):
+        path = "/" + path.lstrip("/")  # sqlite:////abs/path, as SQLAlchemy spells it
     if not path:
         raise InvalidArgument("store URL", url, "sqlite:///path/to/file.db")
     return SQLiteStore(
