@@ -2,10 +2,15 @@
 
 Several apps share one database: every row carries the app's number from
 ``pymetrix_apps``. Node and caller names are interned per app as dense numbers
-(``pymetrix_names.idx``), so per-hit rows are a few integers and a read hands them to the
-exports without translation. Counts per node and per caller->node edge are kept up to date
-by each write (upserts), so ``aggregate()`` and ``flow()`` read a handful of rows. Each
-hit row holds ``ordinal``: the node's total once it was written, assigned in the write's
+(``pymetrix_names.idx``). Counts per node and per caller->node edge are kept up to date
+by each write (upserts), so ``aggregate()`` and ``flow()`` read a handful of rows.
+
+Per-hit data is stored in chunks, one row per written batch, its columns packed as
+little-endian arrays (see ``_chunks.py``): a batch of ten thousand hits is one insert, so
+ingest is bound by packing, not by per-row work in the database, and a read of a million
+hits decodes a hundred rows. A chunk's hits are in time order; ``first_ns``/``last_ns``
+let a windowed read and retention find chunks through the ``(app, last_ns)`` index. Each
+hit carries its ``ordinal``: the node's total once it was written, assigned in the write's
 transaction; live subscribers report it as the node's running total.
 """
 
@@ -22,13 +27,12 @@ TABLES = (
     "pymetrix_meta",
     "pymetrix_apps",
     "pymetrix_names",
-    "pymetrix_hits",
+    "pymetrix_chunks",
     "pymetrix_counts",
     "pymetrix_edges",
 )
 
-# ``caller`` is -1 for none and ``status`` 0 for none, as in HitColumns: no NULL
-# handling on the read path, and both can be part of a primary key.
+# An edge's ``caller`` is -1 for none, as in HitColumns, so it can be part of the key.
 SQLITE_DDL = (
     "CREATE TABLE IF NOT EXISTS pymetrix_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS pymetrix_apps (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
@@ -36,11 +40,10 @@ SQLITE_DDL = (
     "name TEXT NOT NULL, PRIMARY KEY (app, idx), UNIQUE (app, name)) WITHOUT ROWID",
     # AUTOINCREMENT: ids never go back, even once retention deleted every row, so a
     # live subscriber's cursor stays valid.
-    "CREATE TABLE IF NOT EXISTS pymetrix_hits (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-    "app INTEGER NOT NULL, time_ns INTEGER NOT NULL, node INTEGER NOT NULL, "
-    "caller INTEGER NOT NULL, duration REAL, status INTEGER NOT NULL, "
-    "ordinal INTEGER NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS pymetrix_hits_time ON pymetrix_hits (app, time_ns)",
+    "CREATE TABLE IF NOT EXISTS pymetrix_chunks (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+    "app INTEGER NOT NULL, first_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL, "
+    "hits INTEGER NOT NULL, data BLOB NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS pymetrix_chunks_time ON pymetrix_chunks (app, last_ns)",
     "CREATE TABLE IF NOT EXISTS pymetrix_counts (app INTEGER NOT NULL, node INTEGER NOT NULL, "
     "hits INTEGER NOT NULL, first_ns INTEGER NOT NULL, seq INTEGER NOT NULL, "
     "PRIMARY KEY (app, node)) WITHOUT ROWID",
@@ -54,14 +57,14 @@ POSTGRES_DDL = (
     "CREATE TABLE IF NOT EXISTS pymetrix_apps (id SERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
     "CREATE TABLE IF NOT EXISTS pymetrix_names (app INTEGER NOT NULL, idx INTEGER NOT NULL, "
     "name TEXT NOT NULL, PRIMARY KEY (app, idx), UNIQUE (app, name))",
-    "CREATE SEQUENCE IF NOT EXISTS pymetrix_hits_id",
-    # (app, id) as key: a live subscriber finds its app's newest row and reads on from
+    "CREATE SEQUENCE IF NOT EXISTS pymetrix_chunks_id",
+    # (app, id) as key: a live subscriber finds its app's newest chunk and reads on from
     # its cursor through this index.
-    "CREATE TABLE IF NOT EXISTS pymetrix_hits (app INTEGER NOT NULL, "
-    "id BIGINT NOT NULL DEFAULT nextval('pymetrix_hits_id'), time_ns BIGINT NOT NULL, "
-    "node INTEGER NOT NULL, caller INTEGER NOT NULL, duration DOUBLE PRECISION, "
-    "status SMALLINT NOT NULL, ordinal BIGINT NOT NULL, PRIMARY KEY (app, id))",
-    "CREATE INDEX IF NOT EXISTS pymetrix_hits_time ON pymetrix_hits (app, time_ns)",
+    "CREATE TABLE IF NOT EXISTS pymetrix_chunks (app INTEGER NOT NULL, "
+    "id BIGINT NOT NULL DEFAULT nextval('pymetrix_chunks_id'), first_ns BIGINT NOT NULL, "
+    "last_ns BIGINT NOT NULL, hits INTEGER NOT NULL, data BYTEA NOT NULL, "
+    "PRIMARY KEY (app, id))",
+    "CREATE INDEX IF NOT EXISTS pymetrix_chunks_time ON pymetrix_chunks (app, last_ns)",
     "CREATE TABLE IF NOT EXISTS pymetrix_counts (app INTEGER NOT NULL, node INTEGER NOT NULL, "
     "hits BIGINT NOT NULL, first_ns BIGINT NOT NULL, seq INTEGER NOT NULL, "
     "PRIMARY KEY (app, node))",

@@ -4,9 +4,9 @@ A subclass supplies connections and the few statements that differ between the t
 dialects; everything else — interning names, per-node ordinals, counts kept by upserts,
 reads that agree with each other, the live cursor — lives here once.
 
-Windowed reads (``since``/``until``) count the retained per-hit rows in the window
-through the ``(app, time_ns)`` index, like the memory store; reads without a window take
-the exact all-time counts kept at write time.
+Reads without a window take the exact all-time counts kept at write time. Windowed
+reads (``since``/``until``) count the retained hits in the window, like the memory store:
+the chunks overlapping it are found through the ``(app, last_ns)`` index and decoded.
 """
 
 from __future__ import annotations
@@ -17,14 +17,19 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from array import array
+from bisect import bisect_left
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
+from operator import itemgetter
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..clock import Clock, SystemClock
 from ..errors import InvalidArgument, StoreError
 from ._buffer import BatchWriter, Hit, manage
+from ._chunks import Chunk, decode, encode
 from .base import EdgeCount, HitColumns, LiveHit, NodeCount, Query, Snapshot
 
 __all__ = ["STORE_OPTIONS", "SqlStore", "split_options"]
@@ -45,24 +50,16 @@ _WATCH_RETRY = 0.5
 _NAMES = "SELECT idx, name FROM pymetrix_names WHERE app = ? AND idx >= ? ORDER BY idx"
 _TOTALS = "SELECT node, hits, first_ns FROM pymetrix_counts WHERE app = ? ORDER BY first_ns, seq"
 _EDGES = "SELECT caller, node, hits FROM pymetrix_edges WHERE app = ? ORDER BY first_ns, seq"
-_HITS = (
-    "SELECT time_ns, node, caller, duration, status FROM pymetrix_hits "
-    "WHERE app = ? AND time_ns >= ? AND time_ns < ?{filter} ORDER BY time_ns, id"
-)
-_WINDOW_COUNTS = (
-    "SELECT node, COUNT(*), MIN(time_ns) FROM pymetrix_hits "
-    "WHERE app = ? AND time_ns >= ? AND time_ns < ?{filter} "
-    "GROUP BY node ORDER BY MIN(time_ns), MIN(id)"
-)
-_WINDOW_EDGES = (
-    "SELECT caller, node, COUNT(*) FROM pymetrix_hits "
-    "WHERE app = ? AND time_ns >= ? AND time_ns < ?{filter} "
-    "GROUP BY caller, node ORDER BY MIN(time_ns), MIN(id)"
+_CHUNKS = (
+    "SELECT first_ns, last_ns, hits, data FROM pymetrix_chunks "
+    "WHERE app = ? AND last_ns >= ? AND first_ns < ? ORDER BY first_ns, id"
 )
 _LIVE = (
-    "SELECT id, time_ns, node, caller, duration, status, ordinal FROM pymetrix_hits "
+    "SELECT id, hits, data FROM pymetrix_chunks "
     "WHERE app = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?"
 )
+# Chunks a live subscriber decodes per read at most.
+_LIVE_CHUNKS = 16
 _FIRST = "SELECT node, first_ns FROM pymetrix_counts WHERE app = ? AND node IN ({marks})"
 _BASE_COUNTS = "SELECT node, hits FROM pymetrix_counts WHERE app = ? AND node IN ({marks})"
 _ADD_NAME = "INSERT INTO pymetrix_names (app, idx, name) VALUES (?, ?, ?)"
@@ -81,7 +78,7 @@ _UPSERT_EDGE = (
     "ON CONFLICT (app, caller, node) DO UPDATE SET hits = pymetrix_edges.hits + excluded.hits, "
     "first_ns = {least}(pymetrix_edges.first_ns, excluded.first_ns)"
 )
-_RETAIN = "DELETE FROM pymetrix_hits WHERE app = ? AND time_ns < ?"
+_RETAIN = "DELETE FROM pymetrix_chunks WHERE app = ? AND last_ns < ?"
 
 
 class SqlStore:
@@ -172,8 +169,8 @@ class SqlStore:
         """A transaction that holds this app's write lock until it ends."""
         raise NotImplementedError
 
-    def _insert_hits(self, conn: Any, rows: list[tuple[Any, ...]]) -> int:
-        """Insert per-hit rows in order through the bulk path; return the last row id."""
+    def _insert_chunk(self, conn: Any, first_ns: int, last_ns: int, hits: int, data: bytes) -> int:
+        """Insert one chunk of this app; return its id."""
         raise NotImplementedError
 
     def _latest_id(self, conn: Any) -> int:
@@ -240,53 +237,67 @@ class SqlStore:
     def _write_batch(self, conn: Any, batch: list[Hit], added: list[str]) -> int:
         app = self._app_id
         index = self._writer_names
-        names = {hit[1] for hit in batch}
-        names.update(hit[2] for hit in batch if hit[2] is not None)
-        if not names.issubset(index.keys()):
+        # Threads read the clock before they queue: order the batch by time (stable,
+        # and nearly sorted already, so cheap).
+        batch.sort(key=_time_of)
+        times, node_names, caller_names, durations, statuses = zip(*batch)
+        count = len(times)
+        names: set[str] = set(node_names)
+        names.update(caller_names)
+        names.discard(None)
+        if not names <= index.keys():
             self._intern(conn, names, added)
-        nodes = [index[name] for name in {hit[1] for hit in batch}]
-        ordinals = dict.fromkeys(nodes, 0)
-        sql = self._sql(_BASE_COUNTS.format(marks=self._marks(len(nodes))))
-        for node, hits in conn.execute(sql, (app, *nodes)).fetchall():
+        nodes = [index[name] for name in node_names]
+        callers = [-1 if name is None else index[name] for name in caller_names]
+        distinct = list(dict.fromkeys(nodes))
+        ordinals = dict.fromkeys(distinct, 0)
+        sql = self._sql(_BASE_COUNTS.format(marks=self._marks(len(distinct))))
+        for node, hits in conn.execute(sql, (app, *distinct)).fetchall():
             ordinals[node] = hits
         base = dict(ordinals)
-        rows: list[tuple[Any, ...]] = []
-        add = rows.append
-        edges: dict[int, list[int]] = {}
-        for time_ns, node_name, caller_name, duration, status in batch:
-            node = index[node_name]
-            caller = -1 if caller_name is None else index[caller_name]
+        running = array("q", bytes(8 * count))
+        for i, node in enumerate(nodes):
             ordinal = ordinals[node] + 1
             ordinals[node] = ordinal
-            add((app, time_ns, node, caller, duration, status or 0, ordinal))
-            key = (caller + 1) << 32 | node
-            edge = edges.get(key)
-            if edge is None:
-                edges[key] = [1, time_ns]
-            else:
-                edge[0] += 1
-                if time_ns < edge[1]:
-                    edge[1] = time_ns
-        last_id = self._insert_hits(conn, rows)
-        # Nodes and edges in the order they first appear in this batch.
-        first: dict[int, int] = {}
-        edge_rows = []
-        for key, (hits, first_ns) in edges.items():
-            node = key & 0xFFFFFFFF
-            caller = (key >> 32) - 1
-            edge_rows.append((app, caller, node, hits, first_ns, app))
-            if node not in first or first_ns < first[node]:
-                first[node] = first_ns
+            running[i] = ordinal
+        chunk = Chunk(
+            times=array("q", times),
+            ordinals=running,
+            durations=(
+                array("d", [_NAN]) * count
+                if durations.count(None) == count
+                else array("d", [_NAN if d is None else d for d in durations])
+            ),
+            nodes=array("i", nodes),
+            callers=array("i", callers),
+            statuses=(
+                array("H", bytes(2 * count))
+                if statuses.count(None) == count
+                else array("H", [s or 0 for s in statuses])
+            ),
+        )
+        chunk_id = self._insert_chunk(conn, times[0], times[-1], count, encode(chunk))
+        # Where each node and edge first appears: the batch is in time order, so that
+        # is its first time, and the order of first appearance gives new rows their seq.
+        positions = range(count - 1, -1, -1)
+        node_first = dict(zip(reversed(nodes), positions))
+        keys = [(caller + 1) << 32 | node for caller, node in zip(callers, nodes)]
+        edge_first = dict(zip(reversed(keys), positions))
+        edge_hits = Counter(keys)
         count_rows = [
-            (app, node, ordinals[node] - base[node], first_ns, app)
-            for node, first_ns in first.items()
+            (app, node, ordinals[node] - base[node], times[at], app)
+            for node, at in sorted(node_first.items(), key=_second)
+        ]
+        edge_rows = [
+            (app, (key >> 32) - 1, key & 0xFFFFFFFF, edge_hits[key], times[at], app)
+            for key, at in sorted(edge_first.items(), key=_second)
         ]
         cursor = conn.cursor()
         cursor.executemany(self._sql(_UPSERT_COUNT), count_rows)
         cursor.executemany(self._sql(_UPSERT_EDGE), edge_rows)
         cursor.close()
         self._announce(conn)
-        return last_id
+        return chunk_id
 
     def _intern(self, conn: Any, names: set[str], added: list[str]) -> None:
         """Give every name a number, reading those other processes added first."""
@@ -340,27 +351,61 @@ class SqlStore:
             lo = max(lo, self._clock.time_ns() - self._retention_ns)
         return lo, hi
 
-    def _filter(self, query: Query, names: list[str]) -> tuple[str, tuple[int, ...]] | None:
-        """SQL restricting rows to the queried ids; None when no id is known."""
+    def _wanted(self, query: Query, names: list[str]) -> set[int] | None:
         if query.ids is None:
-            return "", ()
-        position = {name: i for i, name in enumerate(names)}
-        wanted = tuple(position[name] for name in query.ids if name in position)
-        if not wanted:
             return None
-        return f" AND node IN ({self._marks(len(wanted))})", wanted
+        return {i for i, name in enumerate(names) if name in query.ids}
+
+    def _hits(self, conn: Any, query: Query, names: list[str]) -> HitColumns:
+        """The retained hits matching ``query``, in time order. Read transaction open."""
+        lo, hi = self._bounds(query, retained=True)
+        times: array[int] = array("q")
+        nodes: array[int] = array("i")
+        callers: array[int] = array("i")
+        durations: array[float] = array("d")
+        statuses: array[int] = array("H")
+        ordered = True
+        newest = _MIN_NS
+        for first_ns, last_ns, hits, data in conn.execute(
+            self._sql(_CHUNKS), (self._app_id, lo, hi)
+        ):
+            chunk = decode(data, hits)
+            a, b = 0, hits
+            if first_ns < lo:
+                a = bisect_left(chunk.times, lo)
+            if last_ns >= hi:
+                b = bisect_left(chunk.times, hi)
+            if a >= b:
+                continue
+            # Chunks of different processes may overlap in time; then sort below.
+            if chunk.times[a] < newest:
+                ordered = False
+            newest = max(newest, chunk.times[b - 1])
+            times.extend(chunk.times[a:b])
+            nodes.extend(chunk.nodes[a:b])
+            callers.extend(chunk.callers[a:b])
+            durations.extend(chunk.durations[a:b])
+            statuses.extend(chunk.statuses[a:b])
+        keep: Iterable[int] | None = None
+        wanted = self._wanted(query, names)
+        if wanted is not None:
+            keep = [i for i, node in enumerate(nodes) if node in wanted]
+        if not ordered:
+            if keep is None:
+                keep = range(len(times))
+            keep = sorted(keep, key=times.__getitem__)
+        if keep is not None:
+            times = array("q", [times[i] for i in keep])
+            nodes = array("i", [nodes[i] for i in keep])
+            callers = array("i", [callers[i] for i in keep])
+            durations = array("d", [durations[i] for i in keep])
+            statuses = array("H", [statuses[i] for i in keep])
+        return HitColumns(names, times, nodes, callers, durations, statuses)
 
     def snapshot(self, query: Query) -> Snapshot:
         def read(conn: Any) -> Snapshot:
             names = self._load_names(conn)
-            found = self._filter(query, names)
-            if found is None:
-                return Snapshot(nodes=[], hits=_columns(names, []))
-            where, wanted = found
-            lo, hi = self._bounds(query, retained=True)
-            sql = self._sql(_HITS.format(filter=where))
-            rows = conn.execute(sql, (self._app_id, lo, hi, *wanted)).fetchall()
-            columns = _columns(names, rows)
+            columns = self._hits(conn, query, names)
             if query.windowed:
                 return Snapshot(nodes=_count_columns(columns), hits=columns)
             return Snapshot(nodes=self._totals(conn, names, query), hits=columns)
@@ -380,16 +425,7 @@ class SqlStore:
             names = self._load_names(conn)
             if not query.windowed:
                 return self._totals(conn, names, query)
-            found = self._filter(query, names)
-            if found is None:
-                return []
-            where, wanted = found
-            lo, hi = self._bounds(query, retained=True)
-            sql = self._sql(_WINDOW_COUNTS.format(filter=where))
-            return [
-                NodeCount(names[node], hits, first_ns)
-                for node, hits, first_ns in conn.execute(sql, (self._app_id, lo, hi, *wanted))
-            ]
+            return _count_columns(self._hits(conn, query, names))
 
         return self._read(read)
 
@@ -397,13 +433,9 @@ class SqlStore:
         def read(conn: Any) -> list[EdgeCount]:
             names = self._load_names(conn)
             if query.windowed:
-                found = self._filter(query, names)
-                if found is None:
-                    return []
-                where, wanted = found
-                lo, hi = self._bounds(query, retained=True)
-                sql = self._sql(_WINDOW_EDGES.format(filter=where))
-                rows = conn.execute(sql, (self._app_id, lo, hi, *wanted)).fetchall()
+                columns = self._hits(conn, query, names)
+                pairs = Counter(zip(columns.callers, columns.nodes))
+                rows = [(caller, node, hits) for (caller, node), hits in pairs.items()]
             else:
                 rows = conn.execute(self._sql(_EDGES), (self._app_id,)).fetchall()
             ids = query.ids
@@ -433,10 +465,10 @@ class SqlStore:
         self._ensure_watcher()
         return subscription
 
-    def _live_rows(self, cursor: int, upto: int, limit: int) -> list[tuple[Any, ...]]:
-        def read(conn: Any) -> list[tuple[Any, ...]]:
-            sql = self._sql(_LIVE)
-            return list(conn.execute(sql, (self._app_id, cursor, upto, limit)).fetchall())
+    def _live_chunks(self, cursor: int, upto: int) -> list[tuple[int, Chunk]]:
+        def read(conn: Any) -> list[tuple[int, Chunk]]:
+            rows = conn.execute(self._sql(_LIVE), (self._app_id, cursor, upto, _LIVE_CHUNKS))
+            return [(chunk_id, decode(data, hits)) for chunk_id, hits, data in rows]
 
         return self._read_now(read)
 
@@ -573,18 +605,8 @@ class SqlStore:
 _orphans: list[Any] = []
 
 
-def _columns(names: list[str], rows: list[Any]) -> HitColumns:
-    if not rows:
-        return HitColumns(names, (), (), (), (), ())
-    times, nodes, callers, durations, statuses = zip(*rows)
-    return HitColumns(
-        names=names,
-        times=times,
-        nodes=nodes,
-        callers=callers,
-        durations=[_NAN if d is None else d for d in durations],
-        statuses=statuses,
-    )
+_time_of = itemgetter(0)
+_second = itemgetter(1)
 
 
 def _count_columns(columns: HitColumns) -> list[NodeCount]:
@@ -601,7 +623,7 @@ def _count_columns(columns: HitColumns) -> list[NodeCount]:
 
 
 class _SqlSubscription:
-    """A cursor over the store's row ids; each row is delivered once, in id order."""
+    """A cursor over the store's chunk ids; each hit is delivered once, in id order."""
 
     def __init__(self, store: SqlStore, cursor: int, seen: dict[int, int]) -> None:
         self._store = store
@@ -609,6 +631,7 @@ class _SqlSubscription:
         self._seen = seen
         self._first: dict[int, int] = {}
         self._names: list[str] = []
+        self._ready: deque[LiveHit] = deque()
         self._dropped = 0
         self.closed = False
         self._wakers: list[Callable[[], None]] = []
@@ -621,46 +644,61 @@ class _SqlSubscription:
         store = self._store
         if self.closed:
             return []
-        upto = store._latest
-        if upto <= self._cursor:
-            return []
-        rows = store._live_rows(self._cursor, upto, limit)
-        # Fewer rows than asked: nothing of this app is left up to ``upto``.
-        self._cursor = rows[-1][0] if len(rows) >= limit else upto
-        if not rows:
-            return []
+        ready = self._ready
+        if not ready:
+            upto = store._latest
+            if upto <= self._cursor:
+                return []
+            chunks = store._live_chunks(self._cursor, upto)
+            # Fewer chunks than asked: nothing of this app is left up to ``upto``.
+            self._cursor = chunks[-1][0] if len(chunks) >= _LIVE_CHUNKS else upto
+            for _, chunk in chunks:
+                self._unpack(chunk)
+        out: list[LiveHit] = []
+        while ready and len(out) < limit:
+            out.append(ready.popleft())
+        return out
+
+    def _unpack(self, chunk: Chunk) -> None:
+        store = self._store
         first = self._first
-        unknown = sorted({row[2] for row in rows if row[6] != 1 and row[2] not in first})
-        if unknown or len(self._names) <= max(max(row[2], row[3]) for row in rows):
-            names, found = store._first_times(unknown or [-1])
-            self._names = names
+        needed = max(max(chunk.nodes), max(chunk.callers)) if len(chunk) else -1
+        unknown = sorted({n for n, o in zip(chunk.nodes, chunk.ordinals) if o != 1} - first.keys())
+        if unknown or len(self._names) <= needed:
+            self._names, found = store._first_times(unknown or [-1])
             first.update(found)
         names = self._names
         seen = self._seen
-        out = []
-        for _, time_ns, node, caller, duration, status, ordinal in rows:
+        add = self._ready.append
+        for time_ns, node, caller, duration, status, ordinal in zip(
+            chunk.times,
+            chunk.nodes,
+            chunk.callers,
+            chunk.durations,
+            chunk.statuses,
+            chunk.ordinals,
+        ):
             gap = ordinal - seen.get(node, 0) - 1
             if gap > 0:
-                # Retention deleted these rows before this subscriber read them.
+                # Retention deleted these hits before this subscriber read them.
                 self._dropped += gap
             seen[node] = ordinal
             if ordinal == 1:
                 first[node] = time_ns
-            out.append(
+            add(
                 LiveHit(
                     time_ns=time_ns,
                     node=names[node],
                     caller=None if caller < 0 else names[caller],
-                    duration=duration,
+                    duration=None if duration != duration else duration,
                     status=status or None,
                     node_hits=ordinal,
                     node_first_ns=first.get(node, time_ns),
                 )
             )
-        return out
 
     def _pending(self) -> bool:
-        return self.closed or self._cursor < self._store._latest
+        return self.closed or bool(self._ready) or self._cursor < self._store._latest
 
     def wait(self, timeout: float) -> bool:
         event = threading.Event()

@@ -134,19 +134,13 @@ class PostgresStore(SqlStore):
             conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, self._app_id))
             yield conn
 
-    def _insert_hits(self, conn: Any, rows: list[tuple[Any, ...]]) -> int:
-        with (
-            conn.cursor() as cursor,
-            cursor.copy(
-                "COPY pymetrix_hits (app, time_ns, node, caller, duration, status, ordinal) "
-                "FROM STDIN"
-            ) as copy,
-        ):
-            write_row = copy.write_row
-            for row in rows:
-                write_row(row)
-        (last,) = conn.execute("SELECT currval('pymetrix_hits_id')").fetchone()
-        return int(last)
+    def _insert_chunk(self, conn: Any, first_ns: int, last_ns: int, hits: int, data: bytes) -> int:
+        (chunk_id,) = conn.execute(
+            "INSERT INTO pymetrix_chunks (app, first_ns, last_ns, hits, data)"
+            " VALUES (%s, %s, %s, %s, %s) RETURNING id",
+            (self._app_id, first_ns, last_ns, hits, data),
+        ).fetchone()
+        return int(chunk_id)
 
     def _announce(self, conn: Any) -> None:
         # Delivered at commit, to every session that listens: live subscribers elsewhere.
@@ -156,7 +150,7 @@ class PostgresStore(SqlStore):
         # Writes of one app hold its advisory lock until they commit, so its ids are
         # committed in order: every id up to the newest visible one is there to read.
         (latest,) = conn.execute(
-            "SELECT COALESCE(MAX(id), 0) FROM pymetrix_hits WHERE app = %s", (self._app_id,)
+            "SELECT COALESCE(MAX(id), 0) FROM pymetrix_chunks WHERE app = %s", (self._app_id,)
         ).fetchone()
         return int(latest)
 

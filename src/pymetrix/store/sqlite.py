@@ -178,19 +178,18 @@ class SQLiteStore(SqlStore):
             raise
         conn.execute("COMMIT")
 
-    def _insert_hits(self, conn: Any, rows: list[tuple[Any, ...]]) -> int:
-        conn.executemany(
-            "INSERT INTO pymetrix_hits (app, time_ns, node, caller, duration, status, ordinal)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            rows,
+    def _insert_chunk(self, conn: Any, first_ns: int, last_ns: int, hits: int, data: bytes) -> int:
+        cursor = conn.execute(
+            "INSERT INTO pymetrix_chunks (app, first_ns, last_ns, hits, data)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (self._app_id, first_ns, last_ns, hits, data),
         )
-        (last,) = conn.execute("SELECT last_insert_rowid()").fetchone()
-        return int(last)
+        return int(cursor.lastrowid)
 
     def _latest_id(self, conn: Any) -> int:
         # One writer at a time and AUTOINCREMENT: ids are committed in order, so the
         # newest id of the file bounds what every app has committed.
-        (latest,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM pymetrix_hits").fetchone()
+        (latest,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM pymetrix_chunks").fetchone()
         return int(latest)
 
     def _watch_wait(self, conn: Any, timeout: float) -> None:
