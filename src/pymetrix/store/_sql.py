@@ -482,19 +482,24 @@ class SqlStore:
         return self._read_now(read)
 
     def _read_now(self, read: Callable[[Any], T]) -> T:
-        """A read for a live subscriber: it follows the database, not this process."""
+        """Run ``read`` in a read transaction, without waiting for this process's writes."""
         with self._read_lock:
-            try:
-                conn = self._reader
-                if conn is None:
-                    conn = self._reader = self._connect()
-                with self._read_txn(conn):
-                    return read(conn)
-            except self.driver_errors as exc:
-                self._close_quietly(self._reader)
-                self._reader = None
-                message = f"cannot read from the {self.kind} store: {exc}"
-                raise StoreError(message, self.url) from exc
+            # A connection kept from before may have died with a server restart: one
+            # failure on it earns a retry on a new connection.
+            for retry in (self._reader is not None, False):
+                try:
+                    conn = self._reader
+                    if conn is None:
+                        conn = self._reader = self._connect()
+                    with self._read_txn(conn):
+                        return read(conn)
+                except self.driver_errors as exc:
+                    self._close_quietly(self._reader)
+                    self._reader = None
+                    if not retry:
+                        message = f"cannot read from the {self.kind} store: {exc}"
+                        raise StoreError(message, self.url) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _wake(self) -> None:
         with self._waiters_lock:

@@ -220,6 +220,8 @@ def open_sqlite(url: str, options: Any) -> SQLiteStore:
         path = "/" + path.lstrip("/")  # sqlite:////abs/path, as SQLAlchemy spells it
     if not path:
         raise InvalidArgument("store URL", url, "sqlite:///path/to/file.db")
+    if path.lstrip("/") == ":memory:":
+        raise InvalidArgument("SQLite path", ":memory:", "a file path (use memory:// instead)")
     return SQLiteStore(
         path,
         app=options.app,
