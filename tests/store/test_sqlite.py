@@ -93,7 +93,7 @@ def test_file_of_another_program_is_refused_untouched(db: Path) -> None:
         conn.execute("INSERT INTO users VALUES ('ada')")
         conn.commit()
     before = fingerprint(db)
-    with pytest.raises(StoreError, match="not a Pymetrix database.*users") as caught:
+    with pytest.raises(StoreError, match=r"not a Pymetrix database.*users") as caught:
         Metrics("Test", store=f"sqlite:///{db}")
     assert str(db) in str(caught.value)
     assert fingerprint(db) == before
@@ -114,7 +114,7 @@ def test_database_of_a_newer_schema_is_refused_unchanged(db: Path) -> None:
         conn.execute("UPDATE pymetrix_meta SET value = '99' WHERE key = 'schema_version'")
         conn.commit()
     before = fingerprint(db)[:2]
-    with pytest.raises(StoreError, match="newer Pymetrix .schema version 99"):
+    with pytest.raises(StoreError, match=r"newer Pymetrix \(schema version 99"):
         Metrics("Test", store=f"sqlite:///{db}")
     # Reading a WAL-mode file makes SQLite's -wal/-shm files; the database is unchanged.
     assert fingerprint(db)[:2] == before
