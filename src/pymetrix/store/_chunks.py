@@ -1,8 +1,12 @@
 """Packing a batch of hits into one blob, and back, at the speed of ``array``.
 
 Layout of a chunk of ``n`` hits, every number little-endian: ``n`` times (int64 ns),
-``n`` ordinals (int64), ``n`` durations (float64 seconds, NaN for none), ``n`` nodes
-(int32), ``n`` callers (int32, -1 for none), ``n`` statuses (uint16, 0 for none).
+``n`` durations (float64 seconds, NaN for none), ``n`` nodes (int32), ``n`` callers
+(int32, -1 for none), ``n`` statuses (uint16, 0 for none).
+
+Beside it, a chunk's ``bases``: (node, hits before this chunk) int64 pairs for every node
+in it. A live subscriber counts on from them to each hit's running total, so the writer
+spends nothing per hit on it.
 """
 
 from __future__ import annotations
@@ -12,11 +16,10 @@ from array import array
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Chunk", "decode", "encode"]
+__all__ = ["Chunk", "decode", "decode_bases", "encode", "encode_bases"]
 
 _LAYOUT = (
     ("times", "q"),
-    ("ordinals", "q"),
     ("durations", "d"),
     ("nodes", "i"),
     ("callers", "i"),
@@ -33,7 +36,6 @@ class Chunk:
     """The hits of one written batch, in columns, in time order."""
 
     times: array[int]
-    ordinals: array[int]
     durations: array[float]
     nodes: array[int]
     callers: array[int]
@@ -69,3 +71,21 @@ def decode(data: bytes | memoryview, count: int) -> Chunk:
     if offset != len(view):
         raise ValueError(f"damaged chunk: {len(view)} bytes for {count} hits")
     return Chunk(*columns)
+
+
+def encode_bases(bases: dict[int, int]) -> bytes:
+    pairs = array("q")
+    for node, hits in bases.items():
+        pairs.append(node)
+        pairs.append(hits)
+    if _SWAP:
+        pairs.byteswap()
+    return pairs.tobytes()
+
+
+def decode_bases(data: bytes | memoryview) -> dict[int, int]:
+    pairs = array("q")
+    pairs.frombytes(data)
+    if _SWAP:
+        pairs.byteswap()
+    return dict(zip(pairs[::2], pairs[1::2]))

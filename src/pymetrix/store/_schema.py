@@ -10,8 +10,8 @@ little-endian arrays (see ``_chunks.py``): a batch of ten thousand hits is one i
 ingest is bound by packing, not by per-row work in the database, and a read of a million
 hits decodes a hundred rows. A chunk's hits are in time order; ``first_ns``/``last_ns``
 let a windowed read and retention find chunks through the ``(app, last_ns)`` index. Each
-hit carries its ``ordinal``: the node's total once it was written, assigned in the write's
-transaction; live subscribers report it as the node's running total.
+chunk records every node's count before it (``bases``), read in the write's transaction:
+from it a live subscriber knows each hit's exact running total.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ SQLITE_DDL = (
     # live subscriber's cursor stays valid.
     "CREATE TABLE IF NOT EXISTS pymetrix_chunks (id INTEGER PRIMARY KEY AUTOINCREMENT, "
     "app INTEGER NOT NULL, first_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL, "
-    "hits INTEGER NOT NULL, data BLOB NOT NULL)",
+    "hits INTEGER NOT NULL, data BLOB NOT NULL, bases BLOB NOT NULL)",
     "CREATE INDEX IF NOT EXISTS pymetrix_chunks_time ON pymetrix_chunks (app, last_ns)",
     "CREATE TABLE IF NOT EXISTS pymetrix_counts (app INTEGER NOT NULL, node INTEGER NOT NULL, "
     "hits INTEGER NOT NULL, first_ns INTEGER NOT NULL, seq INTEGER NOT NULL, "
@@ -63,7 +63,7 @@ POSTGRES_DDL = (
     "CREATE TABLE IF NOT EXISTS pymetrix_chunks (app INTEGER NOT NULL, "
     "id BIGINT NOT NULL DEFAULT nextval('pymetrix_chunks_id'), first_ns BIGINT NOT NULL, "
     "last_ns BIGINT NOT NULL, hits INTEGER NOT NULL, data BYTEA NOT NULL, "
-    "PRIMARY KEY (app, id))",
+    "bases BYTEA NOT NULL, PRIMARY KEY (app, id))",
     "CREATE INDEX IF NOT EXISTS pymetrix_chunks_time ON pymetrix_chunks (app, last_ns)",
     "CREATE TABLE IF NOT EXISTS pymetrix_counts (app INTEGER NOT NULL, node INTEGER NOT NULL, "
     "hits BIGINT NOT NULL, first_ns BIGINT NOT NULL, seq INTEGER NOT NULL, "

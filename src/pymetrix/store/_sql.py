@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from ..clock import Clock, SystemClock
 from ..errors import InvalidArgument, StoreError
 from ._buffer import BatchWriter, Hit, manage
-from ._chunks import Chunk, decode, encode
+from ._chunks import Chunk, decode, decode_bases, encode, encode_bases
 from .base import EdgeCount, HitColumns, LiveHit, NodeCount, Query, Snapshot
 
 __all__ = ["STORE_OPTIONS", "SqlStore", "split_options"]
@@ -55,7 +55,7 @@ _CHUNKS = (
     "WHERE app = ? AND last_ns >= ? AND first_ns < ? ORDER BY first_ns, id"
 )
 _LIVE = (
-    "SELECT id, hits, data FROM pymetrix_chunks "
+    "SELECT id, hits, data, bases FROM pymetrix_chunks "
     "WHERE app = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?"
 )
 # Chunks a live subscriber decodes per read at most.
@@ -117,7 +117,7 @@ class SqlStore:
         self._closed = False
         self._read_lock = threading.Lock()
         self._names: list[str] = []
-        self._writer_names: dict[str, int] = {}
+        self._writer_names: dict[str | None, int] = {None: -1}
         self._writer_conn: Any = None
         self._next_retention = 0.0
         self._latest = 0
@@ -169,7 +169,9 @@ class SqlStore:
         """A transaction that holds this app's write lock until it ends."""
         raise NotImplementedError
 
-    def _insert_chunk(self, conn: Any, first_ns: int, last_ns: int, hits: int, data: bytes) -> int:
+    def _insert_chunk(
+        self, conn: Any, first_ns: int, last_ns: int, hits: int, data: bytes, bases: bytes
+    ) -> int:
         """Insert one chunk of this app; return its id."""
         raise NotImplementedError
 
@@ -235,6 +237,8 @@ class SqlStore:
         self._wake()
 
     def _write_batch(self, conn: Any, batch: list[Hit], added: list[str]) -> int:
+        # Per-hit work here runs in Python beside the application's threads: every
+        # step is a C-level bulk operation (map, zip, Counter, array), none a loop.
         app = self._app_id
         index = self._writer_names
         # Threads read the clock before they queue: order the batch by time (stable,
@@ -242,27 +246,18 @@ class SqlStore:
         batch.sort(key=_time_of)
         times, node_names, caller_names, durations, statuses = zip(*batch)
         count = len(times)
-        names: set[str] = set(node_names)
+        names: set[str | None] = set(node_names)
         names.update(caller_names)
-        names.discard(None)
         if not names <= index.keys():
             self._intern(conn, names, added)
-        nodes = [index[name] for name in node_names]
-        callers = [-1 if name is None else index[name] for name in caller_names]
-        distinct = list(dict.fromkeys(nodes))
-        ordinals = dict.fromkeys(distinct, 0)
-        sql = self._sql(_BASE_COUNTS.format(marks=self._marks(len(distinct))))
-        for node, hits in conn.execute(sql, (app, *distinct)).fetchall():
-            ordinals[node] = hits
-        base = dict(ordinals)
-        running = array("q", bytes(8 * count))
-        for i, node in enumerate(nodes):
-            ordinal = ordinals[node] + 1
-            ordinals[node] = ordinal
-            running[i] = ordinal
+        nodes = list(map(index.__getitem__, node_names))
+        callers = list(map(index.__getitem__, caller_names))
+        node_hits = Counter(nodes)
+        sql = self._sql(_BASE_COUNTS.format(marks=self._marks(len(node_hits))))
+        bases = dict.fromkeys(node_hits, 0)
+        bases.update(conn.execute(sql, (app, *node_hits)).fetchall())
         chunk = Chunk(
             times=array("q", times),
-            ordinals=running,
             durations=(
                 array("d", [_NAN]) * count
                 if durations.count(None) == count
@@ -276,21 +271,23 @@ class SqlStore:
                 else array("H", [s or 0 for s in statuses])
             ),
         )
-        chunk_id = self._insert_chunk(conn, times[0], times[-1], count, encode(chunk))
+        chunk_id = self._insert_chunk(
+            conn, times[0], times[-1], count, encode(chunk), encode_bases(bases)
+        )
         # Where each node and edge first appears: the batch is in time order, so that
         # is its first time, and the order of first appearance gives new rows their seq.
         positions = range(count - 1, -1, -1)
         node_first = dict(zip(reversed(nodes), positions))
-        keys = [(caller + 1) << 32 | node for caller, node in zip(callers, nodes)]
-        edge_first = dict(zip(reversed(keys), positions))
-        edge_hits = Counter(keys)
+        pairs = list(zip(callers, nodes))
+        edge_first = dict(zip(reversed(pairs), positions))
+        edge_hits = Counter(pairs)
         count_rows = [
-            (app, node, ordinals[node] - base[node], times[at], app)
+            (app, node, node_hits[node], times[at], app)
             for node, at in sorted(node_first.items(), key=_second)
         ]
         edge_rows = [
-            (app, (key >> 32) - 1, key & 0xFFFFFFFF, edge_hits[key], times[at], app)
-            for key, at in sorted(edge_first.items(), key=_second)
+            (app, caller, node, edge_hits[caller, node], times[at], app)
+            for (caller, node), at in sorted(edge_first.items(), key=_second)
         ]
         cursor = conn.cursor()
         cursor.executemany(self._sql(_UPSERT_COUNT), count_rows)
@@ -299,14 +296,14 @@ class SqlStore:
         self._announce(conn)
         return chunk_id
 
-    def _intern(self, conn: Any, names: set[str], added: list[str]) -> None:
+    def _intern(self, conn: Any, names: set[str | None], added: list[str]) -> None:
         """Give every name a number, reading those other processes added first."""
         index = self._writer_names
-        rows = conn.execute(self._sql(_NAMES), (self._app_id, len(index))).fetchall()
-        for idx, name in rows:
+        known = len(index) - 1  # index also maps None (no caller) to -1
+        for idx, name in conn.execute(self._sql(_NAMES), (self._app_id, known)).fetchall():
             index[name] = idx
-        for name in sorted(names - index.keys()):
-            idx = len(index)
+        for name in sorted(name for name in names - index.keys() if name is not None):
+            idx = len(index) - 1
             conn.execute(self._sql(_ADD_NAME), (self._app_id, idx, name))
             index[name] = idx
             added.append(name)
@@ -465,10 +462,13 @@ class SqlStore:
         self._ensure_watcher()
         return subscription
 
-    def _live_chunks(self, cursor: int, upto: int) -> list[tuple[int, Chunk]]:
-        def read(conn: Any) -> list[tuple[int, Chunk]]:
+    def _live_chunks(self, cursor: int, upto: int) -> list[tuple[int, Chunk, dict[int, int]]]:
+        def read(conn: Any) -> list[tuple[int, Chunk, dict[int, int]]]:
             rows = conn.execute(self._sql(_LIVE), (self._app_id, cursor, upto, _LIVE_CHUNKS))
-            return [(chunk_id, decode(data, hits)) for chunk_id, hits, data in rows]
+            return [
+                (chunk_id, decode(data, hits), decode_bases(bases))
+                for chunk_id, hits, data, bases in rows
+            ]
 
         return self._read_now(read)
 
@@ -657,38 +657,36 @@ class _SqlSubscription:
             chunks = store._live_chunks(self._cursor, upto)
             # Fewer chunks than asked: nothing of this app is left up to ``upto``.
             self._cursor = chunks[-1][0] if len(chunks) >= _LIVE_CHUNKS else upto
-            for _, chunk in chunks:
-                self._unpack(chunk)
+            for _, chunk, bases in chunks:
+                self._unpack(chunk, bases)
         out: list[LiveHit] = []
         while ready and len(out) < limit:
             out.append(ready.popleft())
         return out
 
-    def _unpack(self, chunk: Chunk) -> None:
+    def _unpack(self, chunk: Chunk, bases: dict[int, int]) -> None:
         store = self._store
         first = self._first
+        seen = self._seen
+        for node, base in bases.items():
+            gap = base - seen.get(node, 0)
+            if gap > 0:
+                # Retention deleted these hits before this subscriber read them.
+                self._dropped += gap
+            seen[node] = base
         needed = max(max(chunk.nodes), max(chunk.callers)) if len(chunk) else -1
-        unknown = sorted({n for n, o in zip(chunk.nodes, chunk.ordinals) if o != 1} - first.keys())
+        unknown = sorted(node for node, base in bases.items() if base and node not in first)
         if unknown or len(self._names) <= needed:
             self._names, found = store._first_times(unknown or [-1])
             first.update(found)
         names = self._names
-        seen = self._seen
         add = self._ready.append
-        for time_ns, node, caller, duration, status, ordinal in zip(
-            chunk.times,
-            chunk.nodes,
-            chunk.callers,
-            chunk.durations,
-            chunk.statuses,
-            chunk.ordinals,
+        for time_ns, node, caller, duration, status in zip(
+            chunk.times, chunk.nodes, chunk.callers, chunk.durations, chunk.statuses
         ):
-            gap = ordinal - seen.get(node, 0) - 1
-            if gap > 0:
-                # Retention deleted these hits before this subscriber read them.
-                self._dropped += gap
-            seen[node] = ordinal
-            if ordinal == 1:
+            total = seen[node] + 1
+            seen[node] = total
+            if total == 1:
                 first[node] = time_ns
             add(
                 LiveHit(
@@ -697,8 +695,8 @@ class _SqlSubscription:
                     caller=None if caller < 0 else names[caller],
                     duration=None if duration != duration else duration,
                     status=status or None,
-                    node_hits=ordinal,
-                    node_first_ns=first.get(node, time_ns),
+                    node_hits=total,
+                    node_first_ns=first[node],
                 )
             )
 

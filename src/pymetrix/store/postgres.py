@@ -134,11 +134,13 @@ class PostgresStore(SqlStore):
             conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, self._app_id))
             yield conn
 
-    def _insert_chunk(self, conn: Any, first_ns: int, last_ns: int, hits: int, data: bytes) -> int:
+    def _insert_chunk(
+        self, conn: Any, first_ns: int, last_ns: int, hits: int, data: bytes, bases: bytes
+    ) -> int:
         (chunk_id,) = conn.execute(
-            "INSERT INTO pymetrix_chunks (app, first_ns, last_ns, hits, data)"
-            " VALUES (%s, %s, %s, %s, %s) RETURNING id",
-            (self._app_id, first_ns, last_ns, hits, data),
+            "INSERT INTO pymetrix_chunks (app, first_ns, last_ns, hits, data, bases)"
+            " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+            (self._app_id, first_ns, last_ns, hits, data, bases),
         ).fetchone()
         return int(chunk_id)
 

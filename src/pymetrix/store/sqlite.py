@@ -178,11 +178,13 @@ class SQLiteStore(SqlStore):
             raise
         conn.execute("COMMIT")
 
-    def _insert_chunk(self, conn: Any, first_ns: int, last_ns: int, hits: int, data: bytes) -> int:
+    def _insert_chunk(
+        self, conn: Any, first_ns: int, last_ns: int, hits: int, data: bytes, bases: bytes
+    ) -> int:
         cursor = conn.execute(
-            "INSERT INTO pymetrix_chunks (app, first_ns, last_ns, hits, data)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (self._app_id, first_ns, last_ns, hits, data),
+            "INSERT INTO pymetrix_chunks (app, first_ns, last_ns, hits, data, bases)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (self._app_id, first_ns, last_ns, hits, data, bases),
         )
         return int(cursor.lastrowid)
 

@@ -1,0 +1,184 @@
+"""Persistent stores measured against each other and the memory store, in one run.
+
+Prints: sustained ingest (hits/s until durable) into SQLite and PostgreSQL from one
+process and from four; ``aggregate()`` and ``time_series()`` latency with 1,000,000
+stored hits; the cost of ``hit()`` on the caller's thread with each persistent store,
+as a ratio to the memory store.
+
+PostgreSQL: a throwaway cluster (fsync on) is started from the machine's binaries,
+unless ``PYMETRIX_BENCH_POSTGRES_URL`` names a database to use.
+
+    python benchmarks/bench_storage.py [--stored 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pymetrix import Metrics  # noqa: E402
+
+NODES = [f"/api/endpoint-{k}" for k in range(20)]
+CALLERS = [None, *NODES[:-1]]
+
+
+def record(metrics: Metrics, count: int) -> None:
+    hit = metrics.hit
+    nodes, callers = NODES, CALLERS
+    width = len(nodes)
+    for i in range(count):
+        k = i % width
+        hit(nodes[k], callers[k])
+
+
+# -- ingest ------------------------------------------------------------------------------
+
+
+def ingest_worker(url: str, app: str, count: int) -> None:
+    """Child process: record ``count`` hits, flush, print start and end times."""
+    metrics = Metrics(app, store=url)
+    start = time.time()
+    record(metrics, count)
+    if not metrics.flush(timeout=600):
+        raise SystemExit("flush timed out")
+    end = time.time()
+    metrics.close()
+    print(start, end, metrics.dropped, flush=True)
+
+
+def ingest(url: str, app: str, processes: int, per_process: int) -> float:
+    """Hits per second from ``processes`` processes until everything is durable."""
+    Metrics(app, store=url).close()  # schema made before the clock starts
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--ingest", url, app, str(per_process)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes)
+    ]
+    spans = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=900)
+        if proc.returncode != 0:
+            raise SystemExit(f"ingest worker failed: {out}")
+        start, end, dropped = out.split()
+        if int(dropped):
+            raise SystemExit(f"ingest worker dropped {dropped} hits")
+        spans.append((float(start), float(end)))
+    elapsed = max(end for _, end in spans) - min(start for start, _ in spans)
+    with Metrics(app, store=url) as metrics:
+        total = sum(row["hits"] for row in metrics.aggregate())
+    if total != processes * per_process:
+        raise SystemExit(f"expected {processes * per_process} hits, found {total}")
+    return total / elapsed
+
+
+# -- reads -------------------------------------------------------------------------------
+
+
+def timed(func: Callable[[], object], repeat: int) -> float:
+    """Median seconds of ``repeat`` calls."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+# -- hit() cost --------------------------------------------------------------------------
+
+
+def hit_cost(url: str, count: int) -> float:
+    """Seconds per ``hit()`` on the caller's thread, writer running alongside."""
+    with Metrics("hitcost", store=url) as metrics:
+        record(metrics, 1000)  # warm: ids admitted, writer started
+        metrics.flush()
+        start = time.perf_counter()
+        record(metrics, count)
+        elapsed = time.perf_counter() - start
+    return elapsed / count
+
+
+# -- the run -----------------------------------------------------------------------------
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    existing = os.environ.get("PYMETRIX_BENCH_POSTGRES_URL")
+    if existing:
+        yield existing
+        return
+    from tests.pgcluster import running_cluster
+
+    with running_cluster(fsync=True) as cluster:
+        yield cluster.create_database("bench")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stored", type=int, default=1_000_000, help="hits stored for reads")
+    parser.add_argument("--hits", type=int, default=200_000, help="hits per hit() run")
+    args = parser.parse_args()
+    stored = args.stored
+
+    with tempfile.TemporaryDirectory(prefix="pymetrix-bench-") as tmp, postgres() as pg_url:
+        stores = {"sqlite": f"sqlite:///{tmp}/bench.db", "postgresql": pg_url}
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+        print()
+        print(
+            "sustained ingest, hits/s until durable (targets: sqlite 200,000, postgresql 100,000)"
+        )
+        for name, url in stores.items():
+            one = ingest(url, "ingest-1", 1, stored)
+            four = ingest(url, "ingest-4", 4, stored // 4)
+            print(f"  {name:<11} 1 process {one:>10,.0f}    4 processes {four:>10,.0f}")
+
+        print()
+        print(f"read latency with {stored:,} stored hits (target: aggregate under 10 ms)")
+        memory = Metrics("ingest-1")
+        record(memory, stored)
+        readers = {"memory": memory}
+        for name, url in stores.items():
+            readers[name] = Metrics("ingest-1", store=url)
+        for name, metrics in readers.items():
+            assert sum(row["hits"] for row in metrics.aggregate()) == stored
+            aggregate = timed(metrics.aggregate, 50)
+            flow = timed(metrics.flow, 50)
+            series = timed(metrics.time_series, 3)
+            print(
+                f"  {name:<11} aggregate {aggregate * 1e3:8.2f} ms   flow {flow * 1e3:8.2f} ms"
+                f"   time_series {series:6.2f} s"
+            )
+            metrics.close()
+
+        print()
+        print("hit() on the caller's thread (target: within 1.5x of memory)")
+        urls = {"memory": "memory://", **stores}
+        best: dict[str, float] = {}
+        for _ in range(3):
+            for name, url in urls.items():
+                cost = hit_cost(url, args.hits)
+                best[name] = min(best.get(name, cost), cost)
+        for name, cost in best.items():
+            ratio = cost / best["memory"]
+            print(f"  {name:<11} {cost * 1e9:7.0f} ns/hit   {ratio:5.2f}x memory")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--ingest":
+        ingest_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        main()
