@@ -139,6 +139,11 @@ class BatchWriter:
         return self._dropped
 
     @property
+    def failing(self) -> bool:
+        """Whether the last write failed (and is being retried)."""
+        return self._failing
+
+    @property
     def pending(self) -> int:
         """Hits queued and not yet written."""
         return sum(1 for item in self.queue if not isinstance(item, _Marker))

@@ -330,7 +330,8 @@ class SqlStore:
     # -- reading ---------------------------------------------------------------------
 
     def _read(self, read: Callable[[Any], T]) -> T:
-        if not self._closed:
+        # While writes fail, reads would fail too: do not wait for the writer first.
+        if not self._closed and not self._writer.failing:
             self._writer.flush(_READ_FLUSH_TIMEOUT)
         return self._read_now(read)
 
