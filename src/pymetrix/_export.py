@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from ._timefmt import TimeFormatter
 from .store.base import EdgeCount, LiveHit, NodeCount, Snapshot
@@ -13,13 +14,16 @@ from .types import (
     CallerEntry,
     FlowEntry,
     TimeSeries,
+    TimeSeriesDetail,
     TimeSeriesNode,
 )
 
 __all__ = ["aggregate", "flow", "live_node", "percentile", "time_series"]
 
 
-def time_series(app: str, snapshot: Snapshot, fmt: TimeFormatter, detail: bool) -> TimeSeries:
+def time_series(
+    app: str, snapshot: Snapshot, fmt: TimeFormatter, detail: bool
+) -> TimeSeries | TimeSeriesDetail:
     cols = snapshot.hits
     # Index -1 (no caller) lands on the trailing None.
     caller_names: list[str | None] = [*cols.names, None]
@@ -45,7 +49,7 @@ def time_series(app: str, snapshot: Snapshot, fmt: TimeFormatter, detail: bool) 
                 group = groups[n] = []
             group.append({"caller": caller_names[c], "time": fmt(t)})
     position = {name: i for i, name in enumerate(cols.names)}
-    nodes: list[TimeSeriesNode] = [
+    nodes: list[Any] = [
         {
             "id": count.node,
             "hits": count.hits,

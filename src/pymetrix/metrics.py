@@ -27,6 +27,7 @@ from .types import (
     Envelope,
     FlowEntry,
     TimeSeries,
+    TimeSeriesDetail,
     TimeSeriesNode,
 )
 
@@ -307,6 +308,26 @@ class Metrics:
     def _formatter(self) -> TimeFormatter:
         return TimeFormatter(self._tz)
 
+    @overload
+    def time_series(
+        self,
+        *,
+        since: datetime | str | None = ...,
+        until: datetime | str | None = ...,
+        ids: Iterable[str] | None = ...,
+        detail: Literal[False] = ...,
+    ) -> TimeSeries: ...
+
+    @overload
+    def time_series(
+        self,
+        *,
+        since: datetime | str | None = ...,
+        until: datetime | str | None = ...,
+        ids: Iterable[str] | None = ...,
+        detail: Literal[True],
+    ) -> TimeSeriesDetail: ...
+
     def time_series(
         self,
         *,
@@ -314,7 +335,7 @@ class Metrics:
         until: datetime | str | None = None,
         ids: Iterable[str] | None = None,
         detail: bool = False,
-    ) -> TimeSeries:
+    ) -> TimeSeries | TimeSeriesDetail:
         """Every hit per node with its caller and time: the seed's time-series message.
 
         Args:
