@@ -76,7 +76,7 @@ def test_time_series_detail_keeps_duration_and_status(metrics: Metrics) -> None:
     record_visit(metrics)
     nodes = metrics.time_series(detail=True)["nodes"]
     blog = [entry for node in nodes if node["id"] == "Blog" for entry in node["callers"]]
-    assert [(e["duration"], e["status"]) for e in blog] == [(None, None), (0.5, 503)]  # type: ignore[typeddict-item]
+    assert [(e["duration"], e["status"]) for e in blog] == [(None, None), (0.5, 503)]
 
 
 def test_aggregate_stats_reports_percentiles_and_errors(metrics: Metrics) -> None:
