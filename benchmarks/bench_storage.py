@@ -85,6 +85,39 @@ def ingest(url: str, app: str, processes: int, per_process: int) -> float:
     return total / elapsed
 
 
+# -- live ------------------------------------------------------------------------------
+
+
+def live_worker(url: str, app: str, bursts: int) -> None:
+    """Child process: bursts of 20 hits, each flushed at once, ten bursts a second."""
+    with Metrics(app, store=url) as metrics:
+        for _ in range(bursts):
+            record(metrics, 20)
+            metrics.flush()
+            time.sleep(0.1)
+
+
+def live_latency(url: str, bursts: int = 50) -> tuple[float, float]:
+    """p50 and p99 seconds from a hit in another process to its delivery here."""
+    with Metrics("live", store=url) as metrics:
+        subscription = metrics.store.subscribe()
+        proc = subprocess.Popen([sys.executable, __file__, "--live", url, "live", str(bursts)])
+        delays: list[float] = []
+        deadline = time.monotonic() + 120
+        while len(delays) < bursts * 20 and time.monotonic() < deadline:
+            hits = subscription.read(1000)
+            now = time.time_ns()
+            delays.extend((now - hit.time_ns) / 1e9 for hit in hits)
+            if not hits:
+                subscription.wait(1.0)
+        subscription.close()
+        proc.wait(timeout=60)
+    if len(delays) != bursts * 20:
+        raise SystemExit(f"live stream delivered {len(delays)} of {bursts * 20} hits")
+    delays.sort()
+    return delays[len(delays) // 2], delays[int(len(delays) * 0.99) - 1]
+
+
 # -- reads -------------------------------------------------------------------------------
 
 
@@ -136,7 +169,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="pymetrix-bench-") as tmp, postgres() as pg_url:
         stores = {"sqlite": f"sqlite:///{tmp}/bench.db", "postgresql": pg_url}
-        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load average {load}")
         print()
         print(
             "sustained ingest, hits/s until durable (targets: sqlite 200,000, postgresql 100,000)"
@@ -165,6 +199,12 @@ def main() -> None:
             metrics.close()
 
         print()
+        print("live stream: a hit flushed in another process, until delivered (target: p99 < 1 s)")
+        for name, url in stores.items():
+            p50, p99 = live_latency(url)
+            print(f"  {name:<11} p50 {p50 * 1e3:7.1f} ms   p99 {p99 * 1e3:7.1f} ms")
+
+        print()
         print("hit() on the caller's thread (target: within 1.5x of memory)")
         urls = {"memory": "memory://", **stores}
         best: dict[str, float] = {}
@@ -180,5 +220,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--ingest":
         ingest_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif len(sys.argv) == 5 and sys.argv[1] == "--live":
+        live_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:
         main()

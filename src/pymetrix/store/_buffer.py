@@ -1,10 +1,11 @@
 """The background writer shared by persistent stores.
 
-Recording appends a tuple to a deque (atomic, no lock, no I/O); a named daemon thread
-drains it in batches and hands each batch to the store's ``write`` function. A failed
-batch goes back to the front of the queue and is retried with backoff; what exceeds the
-bound is counted as dropped. The writer is re-created in a forked child, flushed at
-interpreter exit, and never lets an exception escape.
+Recording extends a flat list by the hit's five fields under a lock held for three
+statements (no I/O, no allocation but the tuple); a named daemon thread swaps the list
+for an empty one and hands its hits, in batches, to the store's ``write`` function, as
+columns sliced out of the flat list. A failed batch goes back to the front and is retried
+with backoff; what exceeds the bound is counted as dropped. The writer is re-created in a
+forked child, flushed at interpreter exit, and never lets an exception escape.
 """
 
 from __future__ import annotations
@@ -15,32 +16,29 @@ import os
 import threading
 import time
 import weakref
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-__all__ = ["BatchWriter", "Hit", "Managed", "manage"]
+__all__ = ["BatchWriter", "Columns", "Managed", "manage"]
 
 logger = logging.getLogger("pymetrix")
 
-Hit = tuple[int, str, "str | None", "float | None", "int | None"]
-"""One recorded hit as queued: time_ns, node, caller, duration, status."""
+Columns = tuple[
+    Sequence[int],
+    Sequence[str],
+    Sequence["str | None"],
+    Sequence["float | None"],
+    Sequence["int | None"],
+]
+"""A batch as columns: times (ns, non-decreasing), nodes, callers, durations, statuses."""
 
+FIELDS = 5
 _MIN_BACKOFF = 0.05
 _MAX_BACKOFF = 5.0
 
 
-class _Marker:
-    """Put in the queue by ``flush``: set once everything queued before it is written."""
-
-    __slots__ = ("event",)
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-
-
 class BatchWriter:
-    """Batches queued hits into calls of ``write(batch)`` on a background thread.
+    """Batches recorded hits into calls of ``write(columns)`` on a background thread.
 
     Args:
         name: the thread's name, for debuggers and logs.
@@ -55,7 +53,7 @@ class BatchWriter:
     def __init__(
         self,
         name: str,
-        write: Callable[[list[Hit]], None],
+        write: Callable[[Columns], None],
         describe: str,
         *,
         flush_interval: float = 0.5,
@@ -76,10 +74,6 @@ class BatchWriter:
         self._batch_size = batch_size
         self._max_buffer = max_buffer
         self._maintain = maintain
-        self.queue: deque[Any] = deque()
-        # The hot path compares the queue length to this: the batch size normally, so
-        # a full batch wakes the writer; the buffer bound is enforced by the writer.
-        self.wake_at = min(batch_size, max_buffer)
         self._dropped = 0
         self._failing = False
         self._maintain_failing = False
@@ -87,10 +81,18 @@ class BatchWriter:
         self._start()
 
     def _start(self) -> None:
+        self._lock = threading.Lock()
+        # Hits as a flat list, five fields each: extending it and slicing columns out
+        # of it are both single C calls.
+        self._buffer: list[Any] = []
+        self._last = 0
+        # Flush requests waiting for the hits queued before them: (event, generation).
+        self._markers: list[threading.Event] = []
+        self._inflight = 0
+        self.wake_at = FIELDS * min(self._batch_size, self._max_buffer)
         self._wake = threading.Event()
         self._stop = False
         self._busy = False
-        self._inflight = 0
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
@@ -104,32 +106,39 @@ class BatchWriter:
         duration: float | None,
         status: int | None,
     ) -> None:
-        queue = self.queue
-        queue.append((time_ns, node, caller, duration, status))
-        if len(queue) >= self.wake_at:
+        with self._lock:
+            # Threads read the clock before taking the lock; clamping keeps the queue
+            # in time order, so a batch needs no sort.
+            if time_ns < self._last:
+                time_ns = self._last
+            else:
+                self._last = time_ns
+            buffer = self._buffer
+            buffer += (time_ns, node, caller, duration, status)
+            queued = len(buffer)
+        if queued >= self.wake_at:
             self._full()
 
     def _full(self) -> None:
-        queue = self.queue
-        # The batch the writer holds counts too: it is back in the queue if it fails.
-        excess = len(queue) + self._inflight - self._max_buffer
-        while excess > 0:
-            try:
-                item = queue.pop()
-            except IndexError:
-                break
-            if isinstance(item, _Marker):
-                queue.append(item)
-                break
-            excess -= 1
-            self._dropped += 1
-            if self._dropped == 1 or self._dropped % 100_000 == 0:
-                logger.error(
-                    "pymetrix: %s: buffer of %d hits full, %d hits dropped so far",
-                    self._describe,
-                    self._max_buffer,
-                    self._dropped,
-                )
+        with self._lock:
+            limit = FIELDS * max(0, self._max_buffer - self._inflight)
+            buffer = self._buffer
+            excess = (len(buffer) - limit) // FIELDS
+            if excess > 0:
+                # The newest hits fall past the bound; the batch the writer holds counts
+                # too, as it goes back to the queue if its write fails.
+                del buffer[limit:]
+                self._dropped += excess
+                dropped = self._dropped
+            else:
+                dropped = 0
+        if dropped and (dropped == excess or dropped // 100_000 > (dropped - excess) // 100_000):
+            logger.error(
+                "pymetrix: %s: buffer of %d hits full, %d hits dropped so far",
+                self._describe,
+                self._max_buffer,
+                dropped,
+            )
         self._wake.set()
 
     # -- flushing --------------------------------------------------------------------
@@ -145,19 +154,20 @@ class BatchWriter:
 
     @property
     def pending(self) -> int:
-        """Hits queued and not yet written."""
-        return sum(1 for item in self.queue if not isinstance(item, _Marker))
+        """Hits recorded and not yet written."""
+        return len(self._buffer) // FIELDS + self._inflight
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every hit queued before this call is written."""
-        if not self.queue and not self._busy:
-            return True
+        """Wait until every hit recorded before this call is written."""
+        event = threading.Event()
+        with self._lock:
+            if not self._buffer and not self._busy:
+                return True
+            self._markers.append(event)
         if not self._thread.is_alive():
             return False
-        marker = _Marker()
-        self.queue.append(marker)
         self._wake.set()
-        return marker.event.wait(timeout)
+        return event.wait(timeout)
 
     def close(self, timeout: float | None = 10.0) -> None:
         """Flush (up to ``timeout`` seconds) and stop the writer; what is left is dropped."""
@@ -170,8 +180,9 @@ class BatchWriter:
         if self._thread is not threading.current_thread():
             self._thread.join(timeout)
         if not flushed:
-            lost = self.pending
-            self.queue.clear()
+            with self._lock:
+                lost = self.pending
+                self._buffer = []
             self._dropped += lost
             logger.error(
                 "pymetrix: %s: closed with %d hits not written (store unavailable)",
@@ -181,68 +192,62 @@ class BatchWriter:
 
     # -- the writer thread -----------------------------------------------------------
 
-    def _take(self) -> tuple[list[Hit], list[_Marker]]:
-        """The next batch and the flush markers it completes."""
-        queue = self.queue
-        batch: list[Hit] = []
-        markers: list[_Marker] = []
-        popleft = queue.popleft
-        limit = self._batch_size
-        while len(batch) < limit:
-            try:
-                item = popleft()
-            except IndexError:
-                break
-            if isinstance(item, _Marker):
-                markers.append(item)
-                # Markers end a batch so that flush() returns as soon as possible.
-                break
-            batch.append(item)
-        return batch, markers
-
     def _run(self) -> None:
         backoff = _MIN_BACKOFF
         while True:
             self._wake.wait(self._interval)
             self._wake.clear()
             while True:
-                self._busy = True
-                batch, markers = self._take()
-                self._hold(len(batch))
-                if not batch and not markers:
-                    self._busy = False
+                with self._lock:
+                    taken, self._buffer = self._buffer, []
+                    markers, self._markers = self._markers, []
+                    self._busy = bool(taken or markers)
+                    self._hold(len(taken) // FIELDS)
+                if not self._busy:
                     break
+                step = FIELDS * self._batch_size
+                done = 0
                 try:
-                    if batch:
-                        self._write(batch)
+                    while done < len(taken):
+                        batch = taken[done : done + step]
+                        self._write(
+                            (batch[0::5], batch[1::5], batch[2::5], batch[3::5], batch[4::5])
+                        )
+                        done += len(batch)
+                        with self._lock:
+                            self._hold((len(taken) - done) // FIELDS)
                 except Exception as exc:
-                    # Put everything back, in order, and retry later: no hit is lost
-                    # or written twice, since a failed write wrote nothing.
-                    self.queue.extendleft(reversed([*batch, *markers]))
-                    self._hold(0)
-                    self._busy = False
+                    # Put back what was not written, in front, and retry later: no hit
+                    # is lost or written twice, since a failed write wrote nothing.
+                    with self._lock:
+                        self._buffer[0:0] = taken[done:]
+                        self._markers[0:0] = markers
+                        self._hold(0)
+                        self._busy = False
                     self._report(exc)
                     if self._stop:
                         return
                     time.sleep(backoff)
                     backoff = min(backoff * 2, _MAX_BACKOFF)
                     continue
-                self._hold(0)
+                with self._lock:
+                    self._hold(0)
+                    self._busy = False
                 backoff = _MIN_BACKOFF
                 if self._failing:
                     self._failing = False
                     logger.warning("pymetrix: %s: writing again", self._describe)
-                for marker in markers:
-                    marker.event.set()
+                for event in markers:
+                    event.set()
             if self._stop:
                 return
             if self._maintain is not None:
                 self._run_maintenance()
 
     def _hold(self, count: int) -> None:
-        """Note that the writer holds ``count`` hits out of the queue."""
+        """Note that the writer holds ``count`` hits out of the queue. Lock held."""
         self._inflight = count
-        self.wake_at = max(1, min(self._batch_size, self._max_buffer - count))
+        self.wake_at = FIELDS * max(1, min(self._batch_size, self._max_buffer - count))
 
     def _run_maintenance(self) -> None:
         assert self._maintain is not None
@@ -266,10 +271,13 @@ class BatchWriter:
 
     def _after_fork_in_child(self) -> None:
         # What the parent queued is the parent's to write: written here too it would
-        # count twice. The writer thread did not survive the fork; start a new one.
-        self.queue = deque()
+        # count twice. The lock may have been held by a parent thread at fork time, and
+        # the writer thread did not survive the fork: start afresh.
         if not self._closed:
             self._start()
+        else:
+            self._lock = threading.Lock()
+            self._buffer = []
 
 
 class Managed(Protocol):

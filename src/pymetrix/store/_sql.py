@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..clock import Clock, SystemClock
 from ..errors import InvalidArgument, StoreError
-from ._buffer import BatchWriter, Hit, manage
+from ._buffer import BatchWriter, Columns, manage
 from ._chunks import Chunk, decode, decode_bases, encode, encode_bases
 from .base import EdgeCount, HitColumns, LiveHit, NodeCount, Query, Snapshot
 
@@ -217,7 +217,7 @@ class SqlStore:
 
     # -- writing (on the writer thread) ----------------------------------------------
 
-    def _write(self, batch: list[Hit]) -> None:
+    def _write(self, batch: Columns) -> None:
         conn = self._writer_conn
         if conn is None:
             conn = self._writer_conn = self._connect()
@@ -236,15 +236,12 @@ class SqlStore:
             self._latest = last_id
         self._wake()
 
-    def _write_batch(self, conn: Any, batch: list[Hit], added: list[str]) -> int:
+    def _write_batch(self, conn: Any, batch: Columns, added: list[str]) -> int:
         # Per-hit work here runs in Python beside the application's threads: every
         # step is a C-level bulk operation (map, zip, Counter, array), none a loop.
         app = self._app_id
         index = self._writer_names
-        # Threads read the clock before they queue: order the batch by time (stable,
-        # and nearly sorted already, so cheap).
-        batch.sort(key=_time_of)
-        times, node_names, caller_names, durations, statuses = zip(*batch)
+        times, node_names, caller_names, durations, statuses = batch
         count = len(times)
         names: set[str | None] = set(node_names)
         names.update(caller_names)
@@ -611,7 +608,6 @@ class SqlStore:
 _orphans: list[Any] = []
 
 
-_time_of = itemgetter(0)
 _second = itemgetter(1)
 
 
