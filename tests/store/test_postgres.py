@@ -114,3 +114,18 @@ def test_missing_psycopg_raises_missing_dependency_naming_the_extra() -> None:
     assert result.stdout.startswith("MissingDependency postgres ")
     assert "pip install 'pymetrix[postgres]'" in result.stdout
     assert issubclass(MissingDependency, ImportError)
+
+
+def test_missing_database_is_a_store_error_naming_the_url(postgres_server: str) -> None:
+    url = postgres_server.rsplit("/", 1)[0] + "/no_such_database"
+    with pytest.raises(StoreError, match="no_such_database") as caught:
+        Metrics("Test", store=url)
+    assert caught.value.url == url
+
+
+def test_bad_option_is_a_store_error_with_the_password_masked() -> None:
+    url = "postgresql://pymetrix:s3cret-pw@127.0.0.1:5432/db?batch_size=lots"
+    with pytest.raises(StoreError, match="batch_size='lots' is not a number") as caught:
+        Metrics("Test", store=url)
+    assert "s3cret-pw" not in str(caught.value)
+    assert caught.value.url == "postgresql://pymetrix:***@127.0.0.1:5432/db?batch_size=lots"

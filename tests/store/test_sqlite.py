@@ -137,15 +137,24 @@ def test_locked_at_start_is_a_store_error(db: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "match"),
     [
-        ("sqlite:///{db}?flush_every=1", "store URL option 'flush_every'"),
-        ("sqlite:///{db}?batch_size=many", "a number"),
-        ("sqlite:///:memory:", "a file path"),
-        ("sqlite://", "sqlite:///path"),
+        ("sqlite:///{db}?flush_every=1", "unknown store URL option 'flush_every'"),
+        ("sqlite:///{db}?batch_size=many", "batch_size='many' is not a number"),
     ],
 )
-def test_bad_sqlite_urls_are_rejected_clearly(db: Path, url: str, match: str) -> None:
-    with pytest.raises(InvalidArgument, match=match):
+def test_bad_sqlite_url_options_are_store_errors_naming_the_url(
+    db: Path, url: str, match: str
+) -> None:
+    with pytest.raises(StoreError, match=match) as caught:
         Metrics("Test", store=url.format(db=db))
+    assert caught.value.url == url.format(db=db)
+
+
+@pytest.mark.parametrize(
+    ("url", "match"), [("sqlite:///:memory:", "a file path"), ("sqlite://", "sqlite:///path")]
+)
+def test_sqlite_urls_without_a_file_are_rejected(url: str, match: str) -> None:
+    with pytest.raises(InvalidArgument, match=match):
+        Metrics("Test", store=url)
 
 
 def test_hits_wait_in_memory_while_the_file_is_locked(

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..clock import Clock, SystemClock
-from ..errors import InvalidArgument, StoreError
+from ..errors import StoreError
 from ._buffer import BatchWriter, Columns, manage
 from ._chunks import Chunk, decode, decode_bases, encode, encode_bases
 from .base import EdgeCount, HitColumns, LiveHit, NodeCount, Query, Snapshot
@@ -779,13 +779,15 @@ def split_options(
         if convert is None:
             if not keep_unknown:
                 valid = ", ".join(sorted(known))
-                raise InvalidArgument("store URL option", key, f"one of {valid}")
+                raise StoreError(f"unknown store URL option {key!r} (known: {valid})", shown_url)
             rest.append((key, value))
             continue
         try:
             options[key] = convert(value)
         except ValueError:
-            raise InvalidArgument(f"store URL option {key}", value, "a number") from None
+            raise StoreError(
+                f"store URL option {key}={value!r} is not a number", shown_url
+            ) from None
     # Rebuilt by hand: urlunsplit would turn "sqlite:////abs" into "sqlite://abs".
     base = url.split("?", 1)[0]
     if parts.fragment:
