@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import timedelta
 
 import pytest
 
 from pymetrix import ManualClock, Metrics
-from pymetrix.store import Store, Subscription
+from pymetrix.store import Query, Store, Subscription
 
 from .conftest import START, MakeMetrics
 
@@ -284,3 +285,21 @@ def test_many_hits_keep_exact_counts_and_time_order(metrics: Metrics, count: int
         times = [c["time"] for c in node["callers"]]
         assert times == sorted(times)
         assert len(times) == node["hits"]
+
+
+def test_threads_recording_at_once_lose_no_hit(metrics: Metrics) -> None:
+    def work(name: str) -> None:
+        for _ in range(5000):
+            metrics.hit(name, caller="Home")
+
+    threads = [threading.Thread(target=work, args=(f"t{k}",)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted((row["id"], row["hits"]) for row in metrics.aggregate()) == [
+        (f"t{k}", 5000) for k in range(4)
+    ]
+    assert sum(edge["hits"] for edge in metrics.flow()) == 20_000
+    hits = metrics.store.snapshot(Query()).hits
+    assert list(hits.times) == sorted(hits.times)
