@@ -45,9 +45,10 @@ def record(metrics: Metrics, count: int) -> None:
 # -- ingest ------------------------------------------------------------------------------
 
 
-def ingest_worker(url: str, app: str, count: int) -> None:
-    """Child process: record ``count`` hits, flush, print start and end times."""
+def ingest_worker(url: str, app: str, count: int, go: float) -> None:
+    """Child process: at time ``go``, record ``count`` hits, flush, print start and end."""
     metrics = Metrics(app, store=url)
+    time.sleep(max(0.0, go - time.time()))
     start = time.time()
     record(metrics, count)
     if not metrics.flush(timeout=600):
@@ -60,9 +61,11 @@ def ingest_worker(url: str, app: str, count: int) -> None:
 def ingest(url: str, app: str, processes: int, per_process: int) -> float:
     """Hits per second from ``processes`` processes until everything is durable."""
     Metrics(app, store=url).close()  # schema made before the clock starts
+    # Every process starts recording at one moment, once all have started up.
+    go = time.time() + 1.0 + 0.5 * processes
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, "--ingest", url, app, str(per_process)],
+            [sys.executable, __file__, "--ingest", url, app, str(per_process), str(go)],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -218,8 +221,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--ingest":
-        ingest_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    if len(sys.argv) == 6 and sys.argv[1] == "--ingest":
+        ingest_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
     elif len(sys.argv) == 5 and sys.argv[1] == "--live":
         live_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:

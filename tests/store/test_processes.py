@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,13 +19,29 @@ from .conftest import MakeMetrics
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def spawn(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.store._worker", *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+Spawn = Callable[..., "subprocess.Popen[str]"]
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    """Starts worker processes; any still running after the test is killed."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.store._worker", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 180) -> str:
@@ -34,11 +51,12 @@ def finish(proc: subprocess.Popen[str], timeout: float = 180) -> str:
 
 
 def test_four_processes_write_one_exact_truth(
-    persistent_url: str, make_metrics: MakeMetrics
+    persistent_url: str, make_metrics: MakeMetrics, spawn: Spawn
 ) -> None:
     procs = [spawn(persistent_url, "Test", "50000", "10") for _ in range(4)]
-    outputs = [finish(proc) for proc in procs]
-    assert all(out.strip() == "dropped=0" for out in outputs)
+    outputs = [proc.communicate(timeout=180)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0, 0], outputs
+    assert [out.strip() for out in outputs] == ["dropped=0"] * 4
 
     metrics = make_metrics(store=persistent_url)
     rows = metrics.aggregate()
@@ -52,7 +70,9 @@ def test_four_processes_write_one_exact_truth(
     assert list(hits.times) == sorted(hits.times)
 
 
-def test_kill_9_after_flush_loses_nothing(persistent_url: str, make_metrics: MakeMetrics) -> None:
+def test_kill_9_after_flush_loses_nothing(
+    persistent_url: str, make_metrics: MakeMetrics, spawn: Spawn
+) -> None:
     proc = spawn(persistent_url, "Test", "5000", "3", "flush-and-hang")
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "flushed"
@@ -64,7 +84,7 @@ def test_kill_9_after_flush_loses_nothing(persistent_url: str, make_metrics: Mak
 
 
 def test_live_stream_sees_hits_of_another_process_each_once(
-    persistent_url: str, make_metrics: MakeMetrics
+    persistent_url: str, make_metrics: MakeMetrics, spawn: Spawn
 ) -> None:
     metrics = make_metrics(store=persistent_url)
     metrics.hit("node-0")

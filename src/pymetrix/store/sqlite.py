@@ -80,7 +80,10 @@ class SQLiteStore(SqlStore):
             check_same_thread=False,
         )
         try:
-            conn.execute("PRAGMA journal_mode = WAL")
+            # WAL mode is a property of the file: switch it once, when first made.
+            (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+            if mode != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
             # In WAL mode NORMAL survives a crash of the process (kill -9) and
             # only a power loss can take the last transactions.
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -90,6 +93,18 @@ class SQLiteStore(SqlStore):
         return conn
 
     def _open(self) -> sqlite3.Connection:
+        # Processes starting together race to create the file; SQLite does not call
+        # its busy handler for every step of that (switching to WAL among them).
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                return self._open_once()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.01)
+
+    def _open_once(self) -> sqlite3.Connection:
         self._check_file()
         conn = self._connect()
         try:
