@@ -179,6 +179,25 @@ class SqlStore:
         """The id below which every row of this app is committed and readable."""
         raise NotImplementedError
 
+    def _upsert_counts(self, conn: Any, rows: list[tuple[int, int, int]]) -> dict[int, int]:
+        """Add (node, hits, first_ns) to the counts; return each node's count before."""
+        app = self._app_id
+        sql = self._sql(_BASE_COUNTS.format(marks=self._marks(len(rows))))
+        bases = {node: 0 for node, _, _ in rows}
+        bases.update(conn.execute(sql, (app, *bases)).fetchall())
+        conn.executemany(
+            self._sql(_UPSERT_COUNT), [(app, node, hits, first, app) for node, hits, first in rows]
+        )
+        return bases
+
+    def _upsert_edges(self, conn: Any, rows: list[tuple[int, int, int, int]]) -> None:
+        """Add (caller, node, hits, first_ns) to the edge counts."""
+        app = self._app_id
+        conn.executemany(
+            self._sql(_UPSERT_EDGE),
+            [(app, caller, node, hits, first, app) for caller, node, hits, first in rows],
+        )
+
     def _announce(self, conn: Any) -> None:
         """Tell other processes that rows were written (inside the write transaction)."""
 
@@ -239,7 +258,6 @@ class SqlStore:
     def _write_batch(self, conn: Any, batch: Columns, added: list[str]) -> int:
         # Per-hit work here runs in Python beside the application's threads: every
         # step is a C-level bulk operation (map, zip, Counter, array), none a loop.
-        app = self._app_id
         index = self._writer_names
         times, node_names, caller_names, durations, statuses = batch
         count = len(times)
@@ -249,10 +267,21 @@ class SqlStore:
             self._intern(conn, names, added)
         nodes = list(map(index.__getitem__, node_names))
         callers = list(map(index.__getitem__, caller_names))
+        # Where each node and edge first appears: the batch is in time order, so that
+        # is its first time, and the order of first appearance gives new rows their seq.
+        positions = range(count - 1, -1, -1)
+        node_first = dict(zip(reversed(nodes), positions))
+        pairs = list(zip(callers, nodes))
+        edge_first = dict(zip(reversed(pairs), positions))
         node_hits = Counter(nodes)
-        sql = self._sql(_BASE_COUNTS.format(marks=self._marks(len(node_hits))))
-        bases = dict.fromkeys(node_hits, 0)
-        bases.update(conn.execute(sql, (app, *node_hits)).fetchall())
+        edge_hits = Counter(pairs)
+        bases = self._upsert_counts(
+            conn,
+            [
+                (node, node_hits[node], times[at])
+                for node, at in sorted(node_first.items(), key=_second)
+            ],
+        )
         chunk = Chunk(
             times=array("q", times),
             durations=(
@@ -271,25 +300,13 @@ class SqlStore:
         chunk_id = self._insert_chunk(
             conn, times[0], times[-1], count, encode(chunk), encode_bases(bases)
         )
-        # Where each node and edge first appears: the batch is in time order, so that
-        # is its first time, and the order of first appearance gives new rows their seq.
-        positions = range(count - 1, -1, -1)
-        node_first = dict(zip(reversed(nodes), positions))
-        pairs = list(zip(callers, nodes))
-        edge_first = dict(zip(reversed(pairs), positions))
-        edge_hits = Counter(pairs)
-        count_rows = [
-            (app, node, node_hits[node], times[at], app)
-            for node, at in sorted(node_first.items(), key=_second)
-        ]
-        edge_rows = [
-            (app, caller, node, edge_hits[caller, node], times[at], app)
-            for (caller, node), at in sorted(edge_first.items(), key=_second)
-        ]
-        cursor = conn.cursor()
-        cursor.executemany(self._sql(_UPSERT_COUNT), count_rows)
-        cursor.executemany(self._sql(_UPSERT_EDGE), edge_rows)
-        cursor.close()
+        self._upsert_edges(
+            conn,
+            [
+                (caller, node, edge_hits[caller, node], times[at])
+                for (caller, node), at in sorted(edge_first.items(), key=_second)
+            ],
+        )
         self._announce(conn)
         return chunk_id
 

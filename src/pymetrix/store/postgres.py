@@ -30,6 +30,28 @@ __all__ = ["PostgresStore", "open_postgres"]
 _LOCK_CLASS = 0x706D78
 _CHANNEL = "pymetrix_hits"
 
+# One statement for a whole batch's counts. New rows take seq after the app's rows so
+# far, in the order of first appearance (``k``).
+_UPSERT_COUNTS = (
+    "INSERT INTO pymetrix_counts (app, node, hits, first_ns, seq) "
+    "SELECT %s, t.node, t.hits, t.first_ns, "
+    "(SELECT COUNT(*) FROM pymetrix_counts WHERE app = %s) + t.k "
+    "FROM unnest(%s::int[], %s::bigint[], %s::bigint[]) WITH ORDINALITY "
+    "AS t(node, hits, first_ns, k) "
+    "ON CONFLICT (app, node) DO UPDATE SET hits = pymetrix_counts.hits + excluded.hits, "
+    "first_ns = LEAST(pymetrix_counts.first_ns, excluded.first_ns) "
+    "RETURNING node, hits"
+)
+_UPSERT_EDGES = (
+    "INSERT INTO pymetrix_edges (app, caller, node, hits, first_ns, seq) "
+    "SELECT %s, t.caller, t.node, t.hits, t.first_ns, "
+    "(SELECT COUNT(*) FROM pymetrix_edges WHERE app = %s) + t.k "
+    "FROM unnest(%s::int[], %s::int[], %s::bigint[], %s::bigint[]) WITH ORDINALITY "
+    "AS t(caller, node, hits, first_ns, k) "
+    "ON CONFLICT (app, caller, node) DO UPDATE SET hits = pymetrix_edges.hits + excluded.hits, "
+    "first_ns = LEAST(pymetrix_edges.first_ns, excluded.first_ns)"
+)
+
 
 class PostgresStore(SqlStore):
     """Hits in a PostgreSQL database, written with COPY in batches by a background thread.
@@ -66,6 +88,7 @@ class PostgresStore(SqlStore):
         from . import mask_url
 
         self._conninfo = url
+        self._reserved_id = 0
         self._connect_timeout = max(1, round(connect_timeout))
         super().__init__(
             url,
@@ -130,19 +153,37 @@ class PostgresStore(SqlStore):
 
     @contextlib.contextmanager
     def _write_txn(self, conn: Any) -> Iterator[Any]:
-        with conn.transaction():
+        # Pipelined: statements whose results are not needed go with the next that is,
+        # so a batch costs two round trips to the server, not one per statement.
+        with conn.pipeline(), conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, self._app_id))
             yield conn
+
+    def _upsert_counts(self, conn: Any, rows: list[tuple[int, int, int]]) -> dict[int, int]:
+        # The chunk's id is taken now, under the app's lock, so that the chunk's insert
+        # needs no answer from the server.
+        reserved = conn.execute("SELECT nextval('pymetrix_chunks_id')")
+        # Lists: psycopg sends them as arrays (tuples would be records).
+        nodes, hits, firsts = (list(column) for column in zip(*rows))
+        totals = conn.execute(_UPSERT_COUNTS, (self._app_id, self._app_id, nodes, hits, firsts))
+        after = dict(totals.fetchall())
+        (self._reserved_id,) = reserved.fetchone()
+        return {node: after[node] - added for node, added, _ in rows}
 
     def _insert_chunk(
         self, conn: Any, first_ns: int, last_ns: int, hits: int, data: bytes, bases: bytes
     ) -> int:
-        (chunk_id,) = conn.execute(
-            "INSERT INTO pymetrix_chunks (app, first_ns, last_ns, hits, data, bases)"
-            " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-            (self._app_id, first_ns, last_ns, hits, data, bases),
-        ).fetchone()
-        return int(chunk_id)
+        chunk_id = int(self._reserved_id)
+        conn.execute(
+            "INSERT INTO pymetrix_chunks (app, id, first_ns, last_ns, hits, data, bases)"
+            " VALUES (%s, %s, %s, %s, %s, %b, %b)",
+            (self._app_id, chunk_id, first_ns, last_ns, hits, data, bases),
+        )
+        return chunk_id
+
+    def _upsert_edges(self, conn: Any, rows: list[tuple[int, int, int, int]]) -> None:
+        callers, nodes, hits, firsts = (list(column) for column in zip(*rows))
+        conn.execute(_UPSERT_EDGES, (self._app_id, self._app_id, callers, nodes, hits, firsts))
 
     def _announce(self, conn: Any) -> None:
         # Delivered at commit, to every session that listens: live subscribers elsewhere.
