@@ -152,3 +152,14 @@ def test_hits_survive_reopening(persistent_url: str) -> None:
         metrics.hit("Home")
         assert metrics.aggregate() == [{"id": "Home", "hits": 3}]
         assert len(metrics.time_series()["nodes"][0]["callers"]) == 3
+
+
+def test_hits_recorded_after_close_are_counted_as_dropped(persistent_url: str) -> None:
+    metrics = Metrics("Test", store=persistent_url)
+    metrics.hit("Home")
+    metrics.close()
+    metrics.store.append(1, "Home", None, None, None)
+    metrics.store.append(2, "Home", None, None, None)
+    assert metrics.dropped == 2
+    with Metrics("Test", store=persistent_url) as reopened:
+        assert reopened.aggregate() == [{"id": "Home", "hits": 1}]

@@ -134,9 +134,9 @@ class BatchWriter:
                 dropped = 0
         if dropped and (dropped == excess or dropped // 100_000 > (dropped - excess) // 100_000):
             logger.error(
-                "pymetrix: %s: buffer of %d hits full, %d hits dropped so far",
+                "pymetrix: %s: %s, %d hits dropped so far",
                 self._describe,
-                self._max_buffer,
+                "closed" if self._closed else f"buffer of {self._max_buffer} hits full",
                 dropped,
             )
         self._wake.set()
@@ -174,18 +174,21 @@ class BatchWriter:
         if self._closed:
             return
         self._closed = True
-        flushed = self.flush(timeout)
+        self.flush(timeout)
         self._stop = True
         self._wake.set()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout)
-        if not flushed:
-            with self._lock:
-                lost = self.pending
-                self._buffer = []
+        with self._lock:
+            # Hits recorded after close have nowhere to go: count them as dropped.
+            self._max_buffer = 0
+            self.wake_at = FIELDS
+            lost = self.pending
+            self._buffer = []
+        if lost:
             self._dropped += lost
             logger.error(
-                "pymetrix: %s: closed with %d hits not written (store unavailable)",
+                "pymetrix: %s: closed with %d hits not written",
                 self._describe,
                 lost,
             )
