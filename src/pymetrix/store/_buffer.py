@@ -57,7 +57,7 @@ class BatchWriter:
         describe: str,
         *,
         flush_interval: float = 0.5,
-        batch_size: int = 10_000,
+        batch_size: int = 50_000,
         max_buffer: int = 1_000_000,
         maintain: Callable[[], None] | None = None,
     ) -> None:

@@ -6,7 +6,7 @@ Several apps share one database: every row carries the app's number from
 by each write (upserts), so ``aggregate()`` and ``flow()`` read a handful of rows.
 
 Per-hit data is stored in chunks, one row per written batch, its columns packed as
-little-endian arrays (see ``_chunks.py``): a batch of ten thousand hits is one insert, so
+little-endian arrays (see ``_chunks.py``): a batch of many thousand hits is one insert, so
 ingest is bound by packing, not by per-row work in the database, and a read of a million
 hits decodes a hundred rows. A chunk's hits are in time order; ``first_ns``/``last_ns``
 let a windowed read and retention find chunks through the ``(app, last_ns)`` index. Each

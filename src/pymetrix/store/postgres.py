@@ -80,7 +80,7 @@ class PostgresStore(SqlStore):
         clock: Clock | None = None,
         retention: timedelta | None = None,
         flush_interval: float = 0.5,
-        batch_size: int = 10_000,
+        batch_size: int = 50_000,
         max_buffer: int = 1_000_000,
         connect_timeout: float = 5.0,
         shown_url: str | None = None,

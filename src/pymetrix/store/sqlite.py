@@ -51,7 +51,7 @@ class SQLiteStore(SqlStore):
         clock: Clock | None = None,
         retention: timedelta | None = None,
         flush_interval: float = 0.5,
-        batch_size: int = 10_000,
+        batch_size: int = 50_000,
         max_buffer: int = 1_000_000,
         busy_timeout: float = 5.0,
         url: str | None = None,
