@@ -59,7 +59,7 @@ _LIVE = (
     "WHERE app = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?"
 )
 # Chunks a live subscriber decodes per read at most.
-_LIVE_CHUNKS = 16
+_LIVE_CHUNKS = 4
 _FIRST = "SELECT node, first_ns FROM pymetrix_counts WHERE app = ? AND node IN ({marks})"
 _BASE_COUNTS = "SELECT node, hits FROM pymetrix_counts WHERE app = ? AND node IN ({marks})"
 _ADD_NAME = "INSERT INTO pymetrix_names (app, idx, name) VALUES (?, ?, ?)"
