@@ -11,8 +11,10 @@ import psycopg
 import pytest
 
 from pymetrix import Metrics, MissingDependency, StoreError
+from pymetrix.store import mask_url
 from pymetrix.store.postgres import PostgresStore
 
+from ..conftest import database_url
 from ..pgcluster import running_cluster
 from .conftest import MakeMetrics
 
@@ -117,10 +119,10 @@ def test_missing_psycopg_raises_missing_dependency_naming_the_extra() -> None:
 
 
 def test_missing_database_is_a_store_error_naming_the_url(postgres_server: str) -> None:
-    url = postgres_server.rsplit("/", 1)[0] + "/no_such_database"
+    url = database_url(postgres_server, "no_such_database")
     with pytest.raises(StoreError, match="no_such_database") as caught:
         Metrics("Test", store=url)
-    assert caught.value.url == url
+    assert caught.value.url == mask_url(url)
 
 
 def test_bad_option_is_a_store_error_with_the_password_masked() -> None:
