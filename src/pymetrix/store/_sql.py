@@ -95,7 +95,6 @@ class SqlStore:
 
     def __init__(
         self,
-        url: str,
         shown_url: str,
         *,
         app: str,
@@ -107,7 +106,6 @@ class SqlStore:
     ) -> None:
         if not isinstance(app, str) or not app:
             raise ValueError(f"app must be a non-empty str, not {app!r}")
-        self._url = url
         self.url = shown_url
         self.app = app
         self._clock = clock or SystemClock()

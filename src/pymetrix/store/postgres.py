@@ -60,11 +60,12 @@ class PostgresStore(SqlStore):
         url: a libpq URL, ``postgresql://user:password@host:port/dbname``.
         app: the app whose hits these are; apps share a database without mixing.
         clock: the clock retention is measured against.
-        retention: per-hit rows older than this are deleted (counts stay exact).
+        retention: per-hit data older than this is deleted (counts stay exact).
         flush_interval: seconds between writes of queued hits.
         batch_size: hits written per transaction at most.
         max_buffer: hits kept in memory at most while the database is unreachable.
         connect_timeout: seconds to wait for a connection.
+        shown_url: the store as named in messages (default: ``url``, password masked).
     """
 
     kind = "postgresql"
@@ -91,7 +92,6 @@ class PostgresStore(SqlStore):
         self._reserved_id = 0
         self._connect_timeout = max(1, round(connect_timeout))
         super().__init__(
-            url,
             shown_url or mask_url(url),
             app=app,
             clock=clock,

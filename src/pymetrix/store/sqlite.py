@@ -31,11 +31,12 @@ class SQLiteStore(SqlStore):
         path: the database file; created with its tables if missing.
         app: the app whose hits these are; apps share a file without mixing.
         clock: the clock retention is measured against.
-        retention: per-hit rows older than this are deleted (counts stay exact).
+        retention: per-hit data older than this is deleted (counts stay exact).
         flush_interval: seconds between writes of queued hits.
         batch_size: hits written per transaction at most.
         max_buffer: hits kept in memory at most while the file cannot be written.
         busy_timeout: seconds to wait for another process's write lock.
+        url: the store as named in messages (default: a URL made from ``path``).
     """
 
     kind = "sqlite"
@@ -62,7 +63,6 @@ class SQLiteStore(SqlStore):
         self._busy_timeout = busy_timeout
         url = url or f"sqlite:///{self.path}"
         super().__init__(
-            url,
             url,
             app=app,
             clock=clock,
