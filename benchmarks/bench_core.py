@@ -149,8 +149,9 @@ def main() -> None:
     rounds = 3 if args.quick else 5
     big = 100_000 if args.quick else 1_000_000
 
-    loop = best_ns_per_op(loop_only(), ops, rounds)
-    results: dict[str, float] = {}
+    # Rounds interleave the candidates, so that a burst of load from elsewhere on the
+    # machine hits all of them alike; each keeps its best round.
+    runs: dict[str, Callable[[int], None]] = {"loop": loop_only()}
     for threads in (1, 4):
         label = "1 thread" if threads == 1 else f"{threads} threads"
         candidates = {
@@ -159,8 +160,13 @@ def main() -> None:
             "plain Python floor (dict += 1, append time_ns under a lock)": plain_floor(),
         }
         for name, body in candidates.items():
-            run = body if threads == 1 else threaded(body, threads)
-            results[f"{name} [{label}]"] = best_ns_per_op(run, ops, rounds) - loop
+            runs[f"{name} [{label}]"] = body if threads == 1 else threaded(body, threads)
+    best = {name: float("inf") for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            best[name] = min(best[name], best_ns_per_op(run, ops, 1))
+    loop = best.pop("loop")
+    results = {name: value - loop for name, value in best.items()}
 
     print(f"Per-hit cost, ns (best of {rounds} rounds of {ops:,} hits on 100 ids; loop excluded)")
     for name, value in results.items():
@@ -181,10 +187,14 @@ def main() -> None:
     for i in range(big):
         hit(NODES[i % 100], caller=NODES[(i + 7) % 100])
     agg = best_ns_per_op(repeat(metrics.aggregate), 100, rounds)
-    start = time.perf_counter()
-    series = metrics.time_series()
-    ts_seconds = time.perf_counter() - start
-    assert sum(len(node["callers"]) for node in series["nodes"]) == big
+    ts_seconds = float("inf")
+    for _ in range(3):
+        gc.collect()
+        start = time.perf_counter()
+        series = metrics.time_series()
+        ts_seconds = min(ts_seconds, time.perf_counter() - start)
+        assert sum(len(node["callers"]) for node in series["nodes"]) == big
+        del series
     small = Metrics("bench")
     for i in range(1000):
         small.hit(NODES[i % 100])
@@ -194,7 +204,7 @@ def main() -> None:
         f"  aggregate(): {agg / 1e6:.3f} ms (target < 1 ms; after 1,000 hits: "
         f"{agg_small / 1e6:.3f} ms, ratio {agg / agg_small:.2f})"
     )
-    print(f"  time_series(): {ts_seconds:.2f} s (target < 2 s)")
+    print(f"  time_series(): {ts_seconds:.2f} s, best of 3 (target < 2 s)")
     per_hit = bytes_per_hit(big)
     print(f"Memory per retained hit: {per_hit:.1f} bytes (target <= 32)")
 

@@ -13,6 +13,14 @@ import pytest
 from pymetrix import InvalidArgument, LiveStream, ManualClock, Metrics
 
 
+def _wait_until_blocked(stream: LiveStream[Any]) -> None:
+    """Return once a reader in another thread waits on ``stream``'s subscription."""
+    deadline = time.monotonic() + 5
+    while not stream._subscription._wakers and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.001)
+    assert stream._subscription._wakers, "the reader never started waiting"  # type: ignore[attr-defined]
+
+
 def test_snapshot_mode_returns_exactly_what_the_exports_return(metrics: Metrics) -> None:
     metrics.hit("Home")
     metrics.hit("Blog", caller="Home")
@@ -105,10 +113,8 @@ def test_live_stream_wakes_within_milliseconds_of_a_hit(metrics: Metrics) -> Non
 
     reader = threading.Thread(target=read)
     reader.start()
-    # Give the reader time to block first, so the hit must wake it.
-    deadline = time.monotonic() + 5
-    while not stream._subscription._wakers and time.monotonic() < deadline:  # type: ignore[attr-defined]
-        time.sleep(0.001)
+    # The reader must be blocked first, so that the hit has to wake it.
+    _wait_until_blocked(stream)
     sent = time.perf_counter()
     metrics.hit("Home")
     assert got.wait(5)
@@ -136,9 +142,7 @@ def test_close_from_another_thread_wakes_a_blocked_reader(metrics: Metrics) -> N
 
     reader = threading.Thread(target=read)
     reader.start()
-    deadline = time.monotonic() + 5
-    while not stream._subscription._wakers and time.monotonic() < deadline:  # type: ignore[attr-defined]
-        time.sleep(0.001)
+    _wait_until_blocked(stream)
     stream.close()
     assert done.wait(2), "close() did not wake the reader"
     reader.join()
