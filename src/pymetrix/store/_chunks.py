@@ -1,8 +1,9 @@
 """Packing a batch of hits into one blob, and back, at the speed of ``array``.
 
 Layout of a chunk of ``n`` hits, every number little-endian: ``n`` times (int64 ns),
-``n`` durations (float64 seconds, NaN for none), ``n`` nodes (int32), ``n`` callers
-(int32, -1 for none), ``n`` statuses (uint16, 0 for none).
+``n`` keys (int64, ``(caller + 1) << 32 | node`` as in :class:`~pymetrix.store.HitColumns`,
+caller -1 for none), ``n`` durations (float64 seconds, NaN for none), ``n`` statuses
+(uint16, 0 for none).
 
 Beside it, a chunk's ``bases``: (node, hits before this chunk) int64 pairs for every node
 in it. A live subscriber counts on from them to each hit's running total, so the writer
@@ -20,14 +21,13 @@ __all__ = ["Chunk", "decode", "decode_bases", "encode", "encode_bases"]
 
 _LAYOUT = (
     ("times", "q"),
+    ("keys", "q"),
     ("durations", "d"),
-    ("nodes", "i"),
-    ("callers", "i"),
     ("statuses", "H"),
 )
-_SIZES = {"q": 8, "d": 8, "i": 4, "H": 2}
+_SIZES = {"q": 8, "d": 8, "H": 2}
 if any(array(code).itemsize != _SIZES[code] for _, code in _LAYOUT):  # pragma: no cover
-    raise ImportError("pymetrix needs 2-byte short, 4-byte int and 8-byte long long")
+    raise ImportError("pymetrix needs a 2-byte short and an 8-byte long long")
 _SWAP = sys.byteorder == "big"
 
 
@@ -36,9 +36,8 @@ class Chunk:
     """The hits of one written batch, in columns, in time order."""
 
     times: array[int]
+    keys: array[int]
     durations: array[float]
-    nodes: array[int]
-    callers: array[int]
     statuses: array[int]
 
     def __len__(self) -> int:

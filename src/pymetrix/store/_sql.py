@@ -30,7 +30,16 @@ from ..clock import Clock, SystemClock
 from ..errors import StoreError
 from ._buffer import BatchWriter, Columns, manage
 from ._chunks import Chunk, decode, decode_bases, encode, encode_bases
-from .base import EdgeCount, HitColumns, LiveHit, NodeCount, Query, Snapshot
+from .base import (
+    KEY_MASK,
+    KEY_SHIFT,
+    EdgeCount,
+    HitColumns,
+    LiveHit,
+    NodeCount,
+    Query,
+    Snapshot,
+)
 
 __all__ = ["STORE_OPTIONS", "SqlStore", "split_options"]
 
@@ -115,7 +124,9 @@ class SqlStore:
         self._closed = False
         self._read_lock = threading.Lock()
         self._names: list[str] = []
+        # Name -> number, and name -> its number's part of a key as caller.
         self._writer_names: dict[str | None, int] = {None: -1}
+        self._writer_callers: dict[str | None, int] = {None: 0}
         self._writer_conn: Any = None
         self._next_retention = 0.0
         self._latest = 0
@@ -246,6 +257,7 @@ class SqlStore:
             # The transaction rolled back: names interned in it do not exist.
             for name in added:
                 self._writer_names.pop(name, None)
+                self._writer_callers.pop(name, None)
             self._writer_conn = None
             self._close_quietly(conn)
             raise
@@ -263,32 +275,36 @@ class SqlStore:
         names.update(caller_names)
         if not names <= index.keys():
             self._intern(conn, names, added)
-        nodes = list(map(index.__getitem__, node_names))
-        callers = list(map(index.__getitem__, caller_names))
-        # Where each node and edge first appears: the batch is in time order, so that
-        # is its first time, and the order of first appearance gives new rows their seq.
-        positions = range(count - 1, -1, -1)
-        node_first = dict(zip(reversed(nodes), positions))
-        pairs = list(zip(callers, nodes))
-        edge_first = dict(zip(reversed(pairs), positions))
-        node_hits = Counter(nodes)
-        edge_hits = Counter(pairs)
+        # A hit's key packs caller and node, as HitColumns does: (caller + 1) << 32 | node.
+        keys = list(
+            map(
+                int.__or__,
+                map(self._writer_callers.__getitem__, caller_names),
+                map(index.__getitem__, node_names),
+            )
+        )
+        edge_hits = Counter(keys)
+        # Where each edge first appears: the batch is in time order, so that is its
+        # first time, and the order of first appearance gives new rows their seq.
+        edge_first = dict(zip(reversed(keys), range(count - 1, -1, -1)))
+        edges = sorted(edge_first.items(), key=_second)
+        node_hits: dict[int, int] = {}
+        node_first: dict[int, int] = {}
+        for key, at in edges:
+            node = key & KEY_MASK
+            node_hits[node] = node_hits.get(node, 0) + edge_hits[key]
+            node_first.setdefault(node, at)
         bases = self._upsert_counts(
-            conn,
-            [
-                (node, node_hits[node], times[at])
-                for node, at in sorted(node_first.items(), key=_second)
-            ],
+            conn, [(node, node_hits[node], times[at]) for node, at in node_first.items()]
         )
         chunk = Chunk(
             times=array("q", times),
+            keys=array("q", keys),
             durations=(
                 array("d", [_NAN]) * count
                 if durations.count(None) == count
                 else array("d", [_NAN if d is None else d for d in durations])
             ),
-            nodes=array("i", nodes),
-            callers=array("i", callers),
             statuses=(
                 array("H", bytes(2 * count))
                 if statuses.count(None) == count
@@ -301,8 +317,8 @@ class SqlStore:
         self._upsert_edges(
             conn,
             [
-                (caller, node, edge_hits[caller, node], times[at])
-                for (caller, node), at in sorted(edge_first.items(), key=_second)
+                ((key >> KEY_SHIFT) - 1, key & KEY_MASK, edge_hits[key], times[at])
+                for key, at in edges
             ],
         )
         self._announce(conn)
@@ -311,13 +327,16 @@ class SqlStore:
     def _intern(self, conn: Any, names: set[str | None], added: list[str]) -> None:
         """Give every name a number, reading those other processes added first."""
         index = self._writer_names
+        callers = self._writer_callers
         known = len(index) - 1  # index also maps None (no caller) to -1
         for idx, name in conn.execute(self._sql(_NAMES), (self._app_id, known)).fetchall():
             index[name] = idx
+            callers[name] = (idx + 1) << KEY_SHIFT
         for name in sorted(name for name in names - index.keys() if name is not None):
             idx = len(index) - 1
             conn.execute(self._sql(_ADD_NAME), (self._app_id, idx, name))
             index[name] = idx
+            callers[name] = (idx + 1) << KEY_SHIFT
             added.append(name)
 
     def _maintain(self) -> None:
@@ -370,8 +389,7 @@ class SqlStore:
         """The retained hits matching ``query``, in time order. Read transaction open."""
         lo, hi = self._bounds(query, retained=True)
         times: array[int] = array("q")
-        nodes: array[int] = array("i")
-        callers: array[int] = array("i")
+        keys: array[int] = array("q")
         durations: array[float] = array("d")
         statuses: array[int] = array("H")
         ordered = True
@@ -392,25 +410,23 @@ class SqlStore:
                 ordered = False
             newest = max(newest, chunk.times[b - 1])
             times.extend(chunk.times[a:b])
-            nodes.extend(chunk.nodes[a:b])
-            callers.extend(chunk.callers[a:b])
+            keys.extend(chunk.keys[a:b])
             durations.extend(chunk.durations[a:b])
             statuses.extend(chunk.statuses[a:b])
         keep: Iterable[int] | None = None
         wanted = self._wanted(query, names)
         if wanted is not None:
-            keep = [i for i, node in enumerate(nodes) if node in wanted]
+            keep = [i for i, key in enumerate(keys) if key & KEY_MASK in wanted]
         if not ordered:
             if keep is None:
                 keep = range(len(times))
             keep = sorted(keep, key=times.__getitem__)
         if keep is not None:
             times = array("q", [times[i] for i in keep])
-            nodes = array("i", [nodes[i] for i in keep])
-            callers = array("i", [callers[i] for i in keep])
+            keys = array("q", [keys[i] for i in keep])
             durations = array("d", [durations[i] for i in keep])
             statuses = array("H", [statuses[i] for i in keep])
-        return HitColumns(names, times, nodes, callers, durations, statuses)
+        return _columns(names, times, keys, durations, statuses)
 
     def snapshot(self, query: Query) -> Snapshot:
         def read(conn: Any) -> Snapshot:
@@ -443,9 +459,10 @@ class SqlStore:
         def read(conn: Any) -> list[EdgeCount]:
             names = self._load_names(conn)
             if query.windowed:
-                columns = self._hits(conn, query, names)
-                pairs = Counter(zip(columns.callers, columns.nodes))
-                rows = [(caller, node, hits) for (caller, node), hits in pairs.items()]
+                pairs = Counter(self._hits(conn, query, names).keys)
+                rows = [
+                    ((key >> KEY_SHIFT) - 1, key & KEY_MASK, hits) for key, hits in pairs.items()
+                ]
             else:
                 rows = conn.execute(self._sql(_EDGES), (self._app_id,)).fetchall()
             ids = query.ids
@@ -626,6 +643,25 @@ _orphans: list[Any] = []
 _second = itemgetter(1)
 
 
+def _columns(
+    names: list[str],
+    times: array[int],
+    keys: array[int],
+    durations: array[float],
+    statuses: array[int],
+) -> HitColumns:
+    """HitColumns from packed keys and plain durations and statuses.
+
+    Each form HitColumns offers is derived from these when an export first asks for it;
+    its constructors take either all-plain or all-packed columns, hence the slots.
+    """
+    columns = HitColumns.packed(names, times, keys, ())
+    columns._extras = None
+    columns._durations = durations
+    columns._statuses = statuses
+    return columns
+
+
 def _count_columns(columns: HitColumns) -> list[NodeCount]:
     counts: dict[int, int] = {}
     first: dict[int, int] = {}
@@ -686,16 +722,18 @@ class _SqlSubscription:
                 # Retention deleted these hits before this subscriber read them.
                 self._dropped += gap
             seen[node] = base
-        needed = max(max(chunk.nodes), max(chunk.callers)) if len(chunk) else -1
+        needed = max(max(key & KEY_MASK, (key >> KEY_SHIFT) - 1) for key in set(chunk.keys))
         unknown = sorted(node for node, base in bases.items() if base and node not in first)
         if unknown or len(self._names) <= needed:
             self._names, found = store._first_times(unknown or [-1])
             first.update(found)
         names = self._names
         add = self._ready.append
-        for time_ns, node, caller, duration, status in zip(
-            chunk.times, chunk.nodes, chunk.callers, chunk.durations, chunk.statuses
+        for time_ns, key, duration, status in zip(
+            chunk.times, chunk.keys, chunk.durations, chunk.statuses
         ):
+            node = key & KEY_MASK
+            caller = (key >> KEY_SHIFT) - 1
             total = seen[node] + 1
             seen[node] = total
             if total == 1:
