@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,3 +165,24 @@ def test_hits_recorded_after_close_are_counted_as_dropped(persistent_url: str) -
     assert metrics.dropped == 2
     with Metrics("Test", store=persistent_url) as reopened:
         assert reopened.aggregate() == [{"id": "Home", "hits": 1}]
+
+
+def _record_without_flush(url: str) -> None:
+    metrics = Metrics("Test", store=url)
+    for _ in range(300):
+        metrics.hit("child")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork() with threads, 3.12+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_multiprocessing_child_writes_its_hits_when_it_ends(
+    tmp_path: Path, start_method: str
+) -> None:
+    url = f"sqlite:///{tmp_path}/pymetrix.db?flush_interval=60"
+    context: Any = multiprocessing.get_context(start_method)
+    child = context.Process(target=_record_without_flush, args=(url,))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    with Metrics("Test", store=url) as metrics:
+        assert metrics.aggregate() == [{"id": "child", "hits": 300}]

@@ -17,6 +17,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
+from multiprocessing import util as multiprocessing_util
 from typing import Any, Protocol
 
 __all__ = ["BatchWriter", "Columns", "Managed", "manage"]
@@ -312,6 +313,21 @@ def _restart_all_in_child() -> None:
         obj._after_fork_in_child()
 
 
+def _close_at_multiprocessing_exit(_: object = None) -> None:
+    # A multiprocessing child (uvicorn's workers among them) leaves through os._exit,
+    # which skips atexit; multiprocessing runs its own finalizers first. Its registry is
+    # emptied in every new child, so the finalizer is registered again there.
+    multiprocessing_util.Finalize(None, _close_all_at_exit, exitpriority=100)
+
+
+class _ForkToken:
+    """Lives as long as this module: multiprocessing's after-fork hooks need an object."""
+
+
+_FORK_TOKEN = _ForkToken()
+
 atexit.register(_close_all_at_exit)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_restart_all_in_child)
+_close_at_multiprocessing_exit()
+multiprocessing_util.register_after_fork(_FORK_TOKEN, _close_at_multiprocessing_exit)
