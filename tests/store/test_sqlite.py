@@ -70,7 +70,11 @@ def test_relative_sqlite_urls_name_files_in_the_working_directory(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()
-    for url, path in [("sqlite:here.db", "here.db"), ("sqlite://data/there.db", "data/there.db")]:
+    for url, path in [
+        ("sqlite:here.db", "here.db"),
+        ("sqlite:///third.db", "third.db"),
+        ("sqlite://data/there.db", "data/there.db"),
+    ]:
         with Metrics("Test", store=url) as metrics:
             metrics.hit("Home")
         assert (tmp_path / path).is_file()

@@ -1,8 +1,10 @@
 """The SQLite store: one file shared by every process on a host, no server.
 
-``sqlite:///var/lib/app/pymetrix.db`` names an absolute path, ``sqlite://data/p.db`` or
-``sqlite:p.db`` a relative one. Options in the query string: ``flush_interval``
-(seconds), ``batch_size``, ``max_buffer`` (hits) and ``busy_timeout`` (seconds).
+Paths are spelled as SQLAlchemy spells them: ``sqlite:///pymetrix.db`` is relative to the
+working directory, ``sqlite:////var/lib/app/pymetrix.db`` (four slashes) absolute;
+``sqlite:p.db`` and ``sqlite://data/p.db`` are relative too. Options in the query string:
+``flush_interval`` (seconds), ``batch_size``, ``max_buffer`` (hits) and ``busy_timeout``
+(seconds).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ class SQLiteStore(SqlStore):
         if self.path in ("", ":memory:") or self.path.startswith("file:"):
             raise InvalidArgument("SQLite path", self.path, "a file path")
         self._busy_timeout = busy_timeout
-        url = url or f"sqlite:///{self.path}"
+        url = url or f"sqlite:///{self.path}"  # absolute paths give the four slashes
         super().__init__(
             url,
             app=app,
@@ -234,7 +236,9 @@ def open_sqlite(url: str, options: Any) -> SQLiteStore:
     parts = urlsplit(bare)
     path = parts.netloc + parts.path
     if path.startswith("//"):
-        path = "/" + path.lstrip("/")  # sqlite:////abs/path, as SQLAlchemy spells it
+        path = "/" + path.lstrip("/")  # sqlite:////abs/path
+    elif not parts.netloc and path.startswith("/"):
+        path = path[1:]  # sqlite:///relative/path
     if not path:
         raise InvalidArgument("store URL", url, "sqlite:///path/to/file.db")
     if path.lstrip("/") == ":memory:":
