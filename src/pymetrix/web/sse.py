@@ -1,0 +1,280 @@
+"""Server-Sent Events: the live exports as an ``text/event-stream`` body.
+
+Every event's ``data:`` is one JSON object, the API's envelope:
+``{"message": <one time-series node record | the aggregate | the flow>, "response": 200}``.
+A storage fault arrives as ``{"message": "<what failed>", "response": 503}`` and the
+stream carries on. Time-series events carry an ``id:`` (``<time_ns>-<ordinal>``), so a
+client reconnecting with ``Last-Event-ID`` gets every hit after it that the store still
+holds. Comment lines (``: heartbeat``) keep idle connections open through proxies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from itertools import islice
+from typing import Any
+
+from .._json import dumps
+from .._timefmt import TimeFormatter
+from ..errors import PymetrixError
+from ..metrics import Metrics
+from ..store.base import Query, Subscription
+from ..store.memory import MemoryStore
+from ._cursor import Hit, HitCursor, Position, format_position
+
+__all__ = ["HEARTBEAT", "EventStream", "SnapshotEvents", "TimeSeriesEvents", "format_event"]
+
+logger = logging.getLogger("pymetrix.web")
+
+HEARTBEAT = b": heartbeat\n\n"
+# Events sent per store read: bounds the memory of a resume from far back.
+_BATCH = 1000
+
+
+def format_event(data: Any, event_id: str | None = None) -> bytes:
+    """One SSE event whose ``data:`` is ``data`` as JSON (a single line)."""
+    head = b"" if event_id is None else b"id: " + event_id.encode() + b"\n"
+    return head + b"data: " + dumps(data) + b"\n\n"
+
+
+class EventStream:
+    """An SSE body, iterable both synchronously (WSGI) and asynchronously (ASGI).
+
+    Args:
+        heartbeat: seconds of silence after which a comment line is sent.
+        retry: milliseconds a browser waits before reconnecting, sent first.
+        offload: run store reads in a worker thread when iterated asynchronously.
+    """
+
+    def __init__(self, *, heartbeat: float, retry: int, offload: bool) -> None:
+        self._heartbeat = heartbeat
+        self._retry = retry
+        self._offload = offload
+        self._closed = threading.Event()
+        self._failing = False
+
+    # Subclasses provide these three.
+    def _poll(self) -> list[bytes]:
+        """New events, at most a batch; reads the store."""
+        raise NotImplementedError
+
+    def _wait(self, timeout: float) -> None:
+        raise NotImplementedError
+
+    async def _wait_async(self, timeout: float) -> None:
+        raise NotImplementedError
+
+    def _idle_wait(self) -> float:
+        """The longest wait between two polls."""
+        raise NotImplementedError
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def close(self) -> None:
+        """End the stream and release what it holds. Idempotent."""
+        self._closed.set()
+
+    def _safe_poll(self) -> list[bytes]:
+        try:
+            events = self._poll()
+        except PymetrixError as exc:
+            # A storage fault: tell the client once per outage, keep trying.
+            logger.warning("pymetrix stream: %s", exc)
+            if self._failing:
+                return []
+            self._failing = True
+            return [format_event({"message": str(exc), "response": 503})]
+        self._failing = False
+        return events
+
+    def _timeout(self, last_sent: float) -> float:
+        return max(0.0, min(self._idle_wait(), last_sent + self._heartbeat - time.monotonic()))
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield f"retry: {self._retry}\n\n".encode()
+            last_sent = time.monotonic()
+            while not self.closed:
+                events = self._safe_poll()
+                if events:
+                    yield b"".join(events)
+                    last_sent = time.monotonic()
+                    if len(events) >= _BATCH:
+                        continue
+                elif time.monotonic() - last_sent >= self._heartbeat:
+                    yield HEARTBEAT
+                    last_sent = time.monotonic()
+                self._wait(self._timeout(last_sent))
+        finally:
+            self.close()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            yield f"retry: {self._retry}\n\n".encode()
+            last_sent = time.monotonic()
+            while not self.closed:
+                if self._offload:
+                    events = await asyncio.to_thread(self._safe_poll)
+                else:
+                    events = self._safe_poll()
+                if events:
+                    yield b"".join(events)
+                    last_sent = time.monotonic()
+                    if len(events) >= _BATCH:
+                        continue
+                elif time.monotonic() - last_sent >= self._heartbeat:
+                    yield HEARTBEAT
+                    last_sent = time.monotonic()
+                await self._wait_async(self._timeout(last_sent))
+        finally:
+            self.close()
+
+
+class TimeSeriesEvents(EventStream):
+    """One event per hit, ``id:`` its position, from ``position`` on (None: from now).
+
+    The store's subscription only wakes the stream; hits are read by position through
+    snapshot queries, so a resumed stream and a fresh one take the same path. ``interval``
+    bounds the wait between reads, for stores written by other processes.
+    """
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        *,
+        position: Position | None,
+        ids: frozenset[str] | None,
+        detail: bool,
+        interval: float,
+        heartbeat: float,
+        retry: int,
+    ) -> None:
+        store = metrics.store
+        super().__init__(
+            heartbeat=heartbeat, retry=retry, offload=not isinstance(store, MemoryStore)
+        )
+        self._metrics = metrics
+        self._ids = ids
+        self._detail = detail
+        self._interval = interval
+        self._fmt = TimeFormatter(metrics.tz)
+        self._subscription: Subscription | None = store.subscribe()
+        self._cursor: HitCursor | None = None
+        self._position = position
+        self._shown: dict[str, int] = {}
+
+    def _poll(self) -> list[bytes]:
+        subscription = self._subscription
+        if subscription is None:
+            return []
+        # Drained first, so that a hit landing after the read below wakes the next wait.
+        while subscription.read(4096):
+            pass
+        if self._cursor is None:
+            store = self._metrics.store
+            if self._position is None:
+                now = self._metrics.clock.time_ns()
+                self._cursor = HitCursor.at_end(store, now, self._ids)
+            else:
+                self._cursor = HitCursor(store, ids=self._ids, position=self._position)
+        hits = list(islice(self._cursor.read(), _BATCH))
+        if not hits:
+            return []
+        return self._events(hits)
+
+    def _events(self, hits: list[Hit]) -> list[bytes]:
+        nodes = frozenset(hit.node for hit in hits)
+        totals = {count.node: count for count in self._metrics.store.counts(Query(ids=nodes))}
+        later: dict[str, int] = {}
+        for hit in hits:
+            later[hit.node] = later.get(hit.node, 0) + 1
+        fmt = self._fmt
+        shown = self._shown
+        out = []
+        for hit in hits:
+            node = hit.node
+            later[node] -= 1
+            count = totals.get(node)
+            total = 0 if count is None else count.hits - later[node]
+            # Hits recorded between this batch and the count above would inflate it;
+            # never let a node's total run backwards in the client's eyes.
+            total = max(total, shown.get(node, 0) + 1)
+            shown[node] = total
+            entry: dict[str, Any] = {"caller": hit.caller, "time": fmt(hit.time_ns)}
+            if self._detail:
+                entry["duration"] = hit.duration
+                entry["status"] = hit.status
+            record = {
+                "id": node,
+                "hits": total,
+                "time": fmt(hit.time_ns if count is None else count.first_ns),
+                "callers": [entry],
+            }
+            out.append(
+                format_event({"message": record, "response": 200}, format_position(hit.position))
+            )
+        return out
+
+    def _idle_wait(self) -> float:
+        return self._interval
+
+    def _wait(self, timeout: float) -> None:
+        if self._subscription is not None and not self.closed:
+            self._subscription.wait(timeout)
+
+    async def _wait_async(self, timeout: float) -> None:
+        if self._subscription is not None and not self.closed:
+            await self._subscription.wait_async(timeout)
+
+    def close(self) -> None:
+        super().close()
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            subscription.close()
+
+
+class SnapshotEvents(EventStream):
+    """The whole result of ``compute`` at once, then again every ``interval`` if changed."""
+
+    def __init__(
+        self,
+        compute: Callable[[], Any],
+        *,
+        interval: float,
+        heartbeat: float,
+        retry: int,
+        offload: bool,
+    ) -> None:
+        super().__init__(heartbeat=heartbeat, retry=retry, offload=offload)
+        self._compute = compute
+        self._interval = interval
+        self._last: Any = None
+        self._started = False
+        self._due = 0.0
+
+    def _poll(self) -> list[bytes]:
+        now = time.monotonic()
+        if now < self._due:
+            return []
+        self._due = now + self._interval
+        current = self._compute()
+        if self._started and current == self._last:
+            return []
+        self._started = True
+        self._last = current
+        return [format_event({"message": current, "response": 200})]
+
+    def _idle_wait(self) -> float:
+        return max(0.0, self._due - time.monotonic())
+
+    def _wait(self, timeout: float) -> None:
+        self._closed.wait(timeout)
+
+    async def _wait_async(self, timeout: float) -> None:
+        await asyncio.sleep(timeout)
