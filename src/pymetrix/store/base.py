@@ -82,7 +82,11 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class LiveHit:
-    """A hit delivered to a live subscriber, with the node's total after it."""
+    """A hit delivered to a live subscriber, with the node's total after it.
+
+    ``seq`` is the hit's position in the store, increasing in delivery order:
+    ``subscribe(after=seq)`` resumes right after it. None from a store that has none.
+    """
 
     time_ns: int
     node: str
@@ -91,6 +95,7 @@ class LiveHit:
     status: int | None
     node_hits: int
     node_first_ns: int
+    seq: int | None = None
 
 
 @runtime_checkable
@@ -141,8 +146,13 @@ class Store(Protocol):
     def edges(self, query: Query) -> list[EdgeCount]:
         """Per caller->node hits matching ``query``, in order of first appearance."""
 
-    def subscribe(self) -> Subscription:
-        """A subscription starting after the last hit recorded so far."""
+    def subscribe(self, after: int | None = None) -> Subscription:
+        """A subscription starting after the last hit recorded so far.
+
+        Args:
+            after: start right after the hit whose ``LiveHit.seq`` this is instead (0:
+                from the oldest hit still held); hits already gone count as dropped.
+        """
 
     @property
     def dropped(self) -> int:

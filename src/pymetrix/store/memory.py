@@ -230,8 +230,8 @@ class MemoryStore:
 
     # -- live ------------------------------------------------------------------------
 
-    def subscribe(self) -> _MemorySubscription:
-        return _MemorySubscription(self)
+    def subscribe(self, after: int | None = None) -> _MemorySubscription:
+        return _MemorySubscription(self, after)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -291,11 +291,21 @@ def _select(columns: HitColumns, wanted: set[int] | None) -> HitColumns:
 class _MemorySubscription:
     """Reads the store's arrays from a position; a slow reader never holds up recording."""
 
-    def __init__(self, store: MemoryStore) -> None:
+    def __init__(self, store: MemoryStore, after: int | None = None) -> None:
         self._store = store
         with store._lock:
-            self._cursor = store._base + len(store._times)
-            self._seen = list(store._counts)
+            end = store._base + len(store._times)
+            seen = list(store._counts)
+            if after is None or after >= end:
+                self._cursor = end
+            else:
+                # ``seq`` is 1-based: hit ``seq`` sits at position ``seq - 1``.
+                self._cursor = max(0, after)
+                if self._cursor >= store._base:
+                    # Node totals as they stood right after hit ``after``.
+                    for n, k in Counter(store._nodes[self._cursor - store._base :]).items():
+                        seen[n] -= k
+            self._seen = seen
         self._dropped = 0
         self._closed = False
         self._wakers: list[Callable[[], None]] = []
@@ -316,6 +326,7 @@ class _MemorySubscription:
                 self._cursor = store._base
                 self._seen = list(store._trimmed)
             lo = self._cursor - store._base
+            seq = self._cursor
             hi = min(len(store._times), lo + limit)
             if hi <= lo:
                 return []
@@ -333,6 +344,7 @@ class _MemorySubscription:
         out = []
         for t, n, c, d, s in zip(times, nodes, callers, durations, statuses):
             seen[n] += 1
+            seq += 1
             out.append(
                 LiveHit(
                     time_ns=t,
@@ -342,6 +354,7 @@ class _MemorySubscription:
                     status=s or None,
                     node_hits=seen[n],
                     node_first_ns=first[n],
+                    seq=seq,
                 )
             )
         return out
