@@ -12,6 +12,7 @@ __all__ = [
     "LiveHit",
     "NodeCount",
     "Query",
+    "ResumableStore",
     "Snapshot",
     "Store",
     "Subscription",
@@ -146,13 +147,8 @@ class Store(Protocol):
     def edges(self, query: Query) -> list[EdgeCount]:
         """Per caller->node hits matching ``query``, in order of first appearance."""
 
-    def subscribe(self, after: int | None = None) -> Subscription:
-        """A subscription starting after the last hit recorded so far.
-
-        Args:
-            after: start right after the hit whose ``LiveHit.seq`` this is instead (0:
-                from the oldest hit still held); hits already gone count as dropped.
-        """
+    def subscribe(self) -> Subscription:
+        """A subscription starting after the last hit recorded so far."""
 
     @property
     def dropped(self) -> int:
@@ -163,3 +159,15 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Flush and release resources. Idempotent."""
+
+
+class ResumableStore(Store, Protocol):
+    """A store whose subscriptions can resume from a hit's ``LiveHit.seq``."""
+
+    def subscribe(self, after: int | None = None) -> Subscription:
+        """A subscription starting after the last hit recorded so far.
+
+        Args:
+            after: start right after the hit whose ``LiveHit.seq`` this is instead (0:
+                from the oldest hit still held); hits already gone count as dropped.
+        """

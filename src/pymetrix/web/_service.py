@@ -21,7 +21,6 @@ from .._json import dumps
 from ..errors import InvalidArgument, InvalidQuery, MissingDependency, PymetrixError, StoreError
 from ..metrics import Metrics
 from ..store.memory import MemoryStore
-from ._cursor import parse_position
 from .auth import COOKIE, Access
 from .sse import EventStream, SnapshotEvents, TimeSeriesEvents
 
@@ -213,10 +212,9 @@ class StatsService:
         stream: EventStream
         if data == "time_series":
             last = request.headers.get("last-event-id") or request.param("last_event_id")
-            position = parse_position(last) if last else None
             stream = TimeSeriesEvents(
                 self.metrics,
-                position=position,
+                last_event_id=last or None,
                 ids=id_set,
                 detail=_flag(request, "detail"),
                 interval=interval,
@@ -242,6 +240,11 @@ class StatsService:
                 retry=self.retry,
                 offload=not isinstance(metrics.store, MemoryStore),
             )
+        try:
+            stream.start()
+        except BaseException:
+            stream.close()
+            raise
         headers = [
             ("content-type", "text/event-stream; charset=utf-8"),
             ("cache-control", "no-store"),

@@ -49,12 +49,8 @@ class StatsApp:
                 await send({"type": "websocket.close", "code": 1008})
             return
         request = _request(scope)
-        if request.path == "/api/stream" or request.path.startswith("/static/"):
-            # Cheap to answer: no store read before the response starts.
-            response = self.service.handle(request)
-        else:
-            # Store reads may take a while; keep them off the event loop.
-            response = await asyncio.to_thread(self.service.handle, request)
+        # Store reads may take a while; keep them off the event loop.
+        response = await asyncio.to_thread(self.service.handle, request)
         if response.stream is not None:
             await self._send_stream(response, request, receive, send)
         else:
@@ -136,7 +132,7 @@ def stats_app(
 
 def _request(scope: Scope) -> Request:
     root = (scope.get("root_path") or "").rstrip("/")
-    path: str = scope.get("path") or "/"
+    path: str = scope.get("path", "/")
     # Servers and routers disagree on whether ``path`` includes ``root_path``: accept both.
     if root and (path == root or path.startswith(root + "/")):
         path = path[len(root) :]

@@ -19,6 +19,7 @@ from ..errors import MissingDependency
 from ..metrics import Metrics
 from ..store.base import Query
 from ._cursor import HitCursor
+from .sse import resumable
 
 try:
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -63,7 +64,11 @@ class PymetrixCollector(Collector):
             raise ValueError("buckets must be ascending and distinct")
         self._metrics = metrics
         self._bounds = bounds
-        self._cursor = HitCursor(metrics.store)
+        store = metrics.store
+        # Read from the oldest hit held: through a resumable subscription where the store
+        # has one (exact whatever order processes commit in), else by time position.
+        self._subscription = store.subscribe(after=0) if resumable(store) else None
+        self._cursor = HitCursor(store)
         self._durations: dict[str, _Durations] = {}
         self._lock = threading.Lock()
 
@@ -72,15 +77,28 @@ class PymetrixCollector(Collector):
         bounds = self._bounds
         with self._lock:
             table = self._durations
-            for hit in self._cursor.read():
-                if hit.duration is None:
-                    continue
-                entry = table.get(hit.node)
+            for node, duration in self._new_durations():
+                entry = table.get(node)
                 if entry is None:
-                    entry = table[hit.node] = _Durations(len(bounds) + 1)
-                entry.buckets[bisect.bisect_left(bounds, hit.duration)] += 1
-                entry.total += hit.duration
+                    entry = table[node] = _Durations(len(bounds) + 1)
+                entry.buckets[bisect.bisect_left(bounds, duration)] += 1
+                entry.total += duration
             return [(node, list(d.buckets), d.total) for node, d in table.items()]
+
+    def _new_durations(self) -> Iterator[tuple[str, float]]:
+        subscription = self._subscription
+        if subscription is None:
+            for hit in self._cursor.read():
+                if hit.duration is not None:
+                    yield hit.node, hit.duration
+            return
+        while True:
+            batch = subscription.read(4096)
+            if not batch:
+                return
+            for live in batch:
+                if live.duration is not None:
+                    yield live.node, live.duration
 
     def collect(self) -> Iterator[Any]:
         app = self._metrics.id

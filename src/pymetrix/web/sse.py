@@ -11,26 +11,35 @@ holds. Comment lines (``: heartbeat``) keep idle connections open through proxie
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from itertools import islice
-from typing import Any
+from typing import Any, TypeGuard
 
 from .._json import dumps
 from .._timefmt import TimeFormatter
-from ..errors import PymetrixError
+from ..errors import InvalidQuery, PymetrixError
 from ..metrics import Metrics
-from ..store.base import Query, Subscription
+from ..store.base import LiveHit, Query, ResumableStore, Store, Subscription
 from ..store.memory import MemoryStore
-from ._cursor import Hit, HitCursor, Position, format_position
+from ._cursor import Hit, HitCursor, Position, format_position, parse_position
 
-__all__ = ["HEARTBEAT", "EventStream", "SnapshotEvents", "TimeSeriesEvents", "format_event"]
+__all__ = [
+    "HEARTBEAT",
+    "EventStream",
+    "SnapshotEvents",
+    "TimeSeriesEvents",
+    "format_event",
+    "resumable",
+]
 
 logger = logging.getLogger("pymetrix.web")
 
 HEARTBEAT = b": heartbeat\n\n"
+Event = tuple[dict[str, Any], "str | None"]
 # Events sent per store read: bounds the memory of a resume from far back.
 _BATCH = 1000
 
@@ -56,10 +65,12 @@ class EventStream:
         self._offload = offload
         self._closed = threading.Event()
         self._failing = False
+        # Set by a poll that returned a whole batch: more may be waiting, read on at once.
+        self._full = False
 
-    # Subclasses provide these three.
-    def _poll(self) -> list[bytes]:
-        """New events, at most a batch; reads the store."""
+    # Subclasses provide these four.
+    def _poll(self) -> list[Event]:
+        """New events as ``(envelope, event id)``, at most a batch; reads the store."""
         raise NotImplementedError
 
     def _wait(self, timeout: float) -> None:
@@ -72,6 +83,9 @@ class EventStream:
         """The longest wait between two polls."""
         raise NotImplementedError
 
+    def start(self) -> None:
+        """Read what the stream needs to begin (it starts by itself otherwise)."""
+
     @property
     def closed(self) -> bool:
         return self._closed.is_set()
@@ -80,7 +94,7 @@ class EventStream:
         """End the stream and release what it holds. Idempotent."""
         self._closed.set()
 
-    def _safe_poll(self) -> list[bytes]:
+    def _safe_poll(self) -> list[Event]:
         try:
             events = self._poll()
         except PymetrixError as exc:
@@ -89,9 +103,23 @@ class EventStream:
             if self._failing:
                 return []
             self._failing = True
-            return [format_event({"message": str(exc), "response": 503})]
+            return [({"message": str(exc), "response": 503}, None)]
         self._failing = False
         return events
+
+    def _sse_poll(self) -> bytes:
+        return b"".join(format_event(data, event_id) for data, event_id in self._safe_poll())
+
+    def envelopes(self) -> Iterator[dict[str, Any]]:
+        """The events' envelopes, without SSE framing or heartbeats, until closed."""
+        try:
+            while not self.closed:
+                for data, _ in self._safe_poll():
+                    yield data
+                if not self._full and not self.closed:
+                    self._wait(self._idle_wait())
+        finally:
+            self.close()
 
     def _timeout(self, last_sent: float) -> float:
         return max(0.0, min(self._idle_wait(), last_sent + self._heartbeat - time.monotonic()))
@@ -101,11 +129,11 @@ class EventStream:
             yield f"retry: {self._retry}\n\n".encode()
             last_sent = time.monotonic()
             while not self.closed:
-                events = self._safe_poll()
+                events = self._sse_poll()
                 if events:
-                    yield b"".join(events)
+                    yield events
                     last_sent = time.monotonic()
-                    if len(events) >= _BATCH:
+                    if self._full:
                         continue
                 elif time.monotonic() - last_sent >= self._heartbeat:
                     yield HEARTBEAT
@@ -120,13 +148,13 @@ class EventStream:
             last_sent = time.monotonic()
             while not self.closed:
                 if self._offload:
-                    events = await asyncio.to_thread(self._safe_poll)
+                    events = await asyncio.to_thread(self._sse_poll)
                 else:
-                    events = self._safe_poll()
+                    events = self._sse_poll()
                 if events:
-                    yield b"".join(events)
+                    yield events
                     last_sent = time.monotonic()
-                    if len(events) >= _BATCH:
+                    if self._full:
                         continue
                 elif time.monotonic() - last_sent >= self._heartbeat:
                     yield HEARTBEAT
@@ -137,18 +165,23 @@ class EventStream:
 
 
 class TimeSeriesEvents(EventStream):
-    """One event per hit, ``id:`` its position, from ``position`` on (None: from now).
+    """One event per hit recorded after the stream opened, or after ``last_event_id``.
 
-    The store's subscription only wakes the stream; hits are read by position through
-    snapshot queries, so a resumed stream and a fresh one take the same path. ``interval``
+    A store whose subscriptions resume (``subscribe(after=seq)``, as the memory store's)
+    streams from its subscription, with the hit's ``seq`` as event id. For any other
+    store the subscription only wakes the stream, hits are read by ``(time, ordinal)``
+    position through snapshot queries, and that position is the event id. ``interval``
     bounds the wait between reads, for stores written by other processes.
+
+    Raises:
+        InvalidQuery: ``last_event_id`` is not an id this store's streams give.
     """
 
     def __init__(
         self,
         metrics: Metrics,
         *,
-        position: Position | None,
+        last_event_id: str | None,
         ids: frozenset[str] | None,
         detail: bool,
         interval: float,
@@ -164,39 +197,81 @@ class TimeSeriesEvents(EventStream):
         self._detail = detail
         self._interval = interval
         self._fmt = TimeFormatter(metrics.tz)
-        self._subscription: Subscription | None = store.subscribe()
+        self._resumable = resumable(store)
+        self._after: int | None = None
+        self._position: Position | None = None
+        if last_event_id is not None:
+            if self._resumable:
+                text = last_event_id.strip()
+                if not text.isdigit():
+                    raise InvalidQuery("Last-Event-ID", last_event_id, "expected an event id")
+                self._after = int(text)
+            else:
+                self._position = parse_position(last_event_id)
+        self._subscription: Subscription | None = None
         self._cursor: HitCursor | None = None
-        self._position = position
         self._shown: dict[str, int] = {}
 
-    def _poll(self) -> list[bytes]:
+    def start(self) -> None:
+        """Fix where the stream begins: call before the client learns it is connected."""
+        if self._subscription is not None or self.closed:
+            return
+        store = self._metrics.store
+        if resumable(store):
+            self._subscription = store.subscribe(after=self._after)
+            return
+        self._subscription = store.subscribe()
+        if self._position is None:
+            now = self._metrics.clock.time_ns()
+            self._cursor = HitCursor.at_end(store, now, self._ids)
+        else:
+            self._cursor = HitCursor(store, ids=self._ids, position=self._position)
+
+    def _poll(self) -> list[Event]:
+        self.start()
         subscription = self._subscription
         if subscription is None:
             return []
+        if self._cursor is None:
+            live = subscription.read(_BATCH)
+            self._full = len(live) >= _BATCH
+            return self._live_events(live)
         # Drained first, so that a hit landing after the read below wakes the next wait.
         while subscription.read(4096):
             pass
-        if self._cursor is None:
-            store = self._metrics.store
-            if self._position is None:
-                now = self._metrics.clock.time_ns()
-                self._cursor = HitCursor.at_end(store, now, self._ids)
-            else:
-                self._cursor = HitCursor(store, ids=self._ids, position=self._position)
         hits = list(islice(self._cursor.read(), _BATCH))
+        self._full = len(hits) >= _BATCH
         if not hits:
             return []
-        return self._events(hits)
+        return self._read_events(hits)
 
-    def _events(self, hits: list[Hit]) -> list[bytes]:
+    def _record(
+        self, node: str, hits: int, first_ns: int, time_ns: int, caller: str | None
+    ) -> dict[str, Any]:
+        entry: dict[str, Any] = {"caller": caller, "time": self._fmt(time_ns)}
+        return {"id": node, "hits": hits, "time": self._fmt(first_ns), "callers": [entry]}
+
+    def _live_events(self, live: list[LiveHit]) -> list[Event]:
+        ids = self._ids
+        out: list[Event] = []
+        for hit in live:
+            if ids is not None and hit.node not in ids:
+                continue
+            node, caller = hit.node, hit.caller
+            record = self._record(node, hit.node_hits, hit.node_first_ns, hit.time_ns, caller)
+            if self._detail:
+                record["callers"][0].update(duration=hit.duration, status=hit.status)
+            out.append(({"message": record, "response": 200}, str(hit.seq)))
+        return out
+
+    def _read_events(self, hits: list[Hit]) -> list[Event]:
         nodes = frozenset(hit.node for hit in hits)
         totals = {count.node: count for count in self._metrics.store.counts(Query(ids=nodes))}
         later: dict[str, int] = {}
         for hit in hits:
             later[hit.node] = later.get(hit.node, 0) + 1
-        fmt = self._fmt
         shown = self._shown
-        out = []
+        out: list[Event] = []
         for hit in hits:
             node = hit.node
             later[node] -= 1
@@ -206,19 +281,11 @@ class TimeSeriesEvents(EventStream):
             # never let a node's total run backwards in the client's eyes.
             total = max(total, shown.get(node, 0) + 1)
             shown[node] = total
-            entry: dict[str, Any] = {"caller": hit.caller, "time": fmt(hit.time_ns)}
+            first = hit.time_ns if count is None else count.first_ns
+            record = self._record(node, total, first, hit.time_ns, hit.caller)
             if self._detail:
-                entry["duration"] = hit.duration
-                entry["status"] = hit.status
-            record = {
-                "id": node,
-                "hits": total,
-                "time": fmt(hit.time_ns if count is None else count.first_ns),
-                "callers": [entry],
-            }
-            out.append(
-                format_event({"message": record, "response": 200}, format_position(hit.position))
-            )
+                record["callers"][0].update(duration=hit.duration, status=hit.status)
+            out.append(({"message": record, "response": 200}, format_position(hit.position)))
         return out
 
     def _idle_wait(self) -> float:
@@ -237,6 +304,15 @@ class TimeSeriesEvents(EventStream):
         subscription, self._subscription = self._subscription, None
         if subscription is not None:
             subscription.close()
+
+
+def resumable(store: Store) -> TypeGuard[ResumableStore]:
+    """Whether ``store.subscribe`` takes ``after=``, resuming from a hit's ``seq``."""
+    try:
+        parameters = inspect.signature(store.subscribe).parameters
+    except (TypeError, ValueError):
+        return False
+    return "after" in parameters
 
 
 class SnapshotEvents(EventStream):
@@ -258,7 +334,7 @@ class SnapshotEvents(EventStream):
         self._started = False
         self._due = 0.0
 
-    def _poll(self) -> list[bytes]:
+    def _poll(self) -> list[Event]:
         now = time.monotonic()
         if now < self._due:
             return []
@@ -268,7 +344,7 @@ class SnapshotEvents(EventStream):
             return []
         self._started = True
         self._last = current
-        return [format_event({"message": current, "response": 200})]
+        return [({"message": current, "response": 200}, None)]
 
     def _idle_wait(self) -> float:
         return max(0.0, self._due - time.monotonic())
