@@ -26,9 +26,8 @@ CLI = "from pymetrix.cli import main; raise SystemExit(main())"
 NAMES = {page.path: page.name for page in PAGES.values()}
 ENTRY_NAMES = {NAMES[path] for path, _ in ENTRIES}
 # Every caller -> node a visitor can produce by following the site's links.
-LINKS = {
-    (page.name, NAMES[path]) for page in PAGES.values() for path, _ in page.next
-} | {(None, name) for name in ENTRY_NAMES}
+FOLLOWED = {(page.name, NAMES[path]) for page in PAGES.values() for path, _ in page.next}
+LINKS = FOLLOWED | {(None, name) for name in ENTRY_NAMES}
 
 
 @dataclass
@@ -124,6 +123,9 @@ def test_demo_serves_site_and_dashboard_records_visitor_flows_and_stops_after_du
         assert content_type.startswith("text/html")
         assert 'src="static/app.js"' in page
         assert get(dashboard + "static/app.js")[0] == 200
+        # The bare mount point redirects to itself with a slash, where relative URLs work.
+        status, _, again = get(dashboard.rstrip("/"))
+        assert (status, again) == (200, page)
 
         status, _, home = get(site)
         assert status == 200

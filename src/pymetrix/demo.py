@@ -169,8 +169,8 @@ async def _respond(send: Send, status: int, body: bytes, content_type: bytes) ->
 
 
 class Router:
-    """``prefix`` and below go to ``mounted`` (seeing the prefix as its root path); the
-    rest to ``app``. The bare prefix redirects to ``prefix/`` so relative links resolve."""
+    """``prefix`` and below go to ``mounted``, which sees the prefix as its root path; the
+    rest goes to ``app``."""
 
     def __init__(self, app: ASGIApp, prefix: str, mounted: ASGIApp) -> None:
         self._app = app
@@ -181,16 +181,10 @@ class Router:
         if scope["type"] not in ("http", "websocket"):
             return
         path: str = scope["path"]
-        if path == self._prefix:
-            query = scope.get("query_string", b"")
-            location = self._prefix.encode() + b"/" + (b"?" + query if query else b"")
-            headers = [(b"location", location), (b"content-length", b"0")]
-            await send({"type": "http.response.start", "status": 307, "headers": headers})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        if path.startswith(self._prefix + "/"):
+        if path == self._prefix or path.startswith(self._prefix + "/"):
             child = dict(scope)
             child["root_path"] = scope.get("root_path", "") + self._prefix
+            # The bare prefix arrives as "", which the stats app redirects to "prefix/".
             child["path"] = path[len(self._prefix) :]
             raw = scope.get("raw_path")
             if raw is not None:

@@ -260,8 +260,19 @@
     var source = new EventSource(apiUrl("api/stream", query));
     state.source = source;
     source.onopen = function () { setLive("live", "Live"); };
-    source.onmessage = function () {
+    source.onmessage = function (event) {
       // Each event is the fresh aggregate; the page re-reads what its range shows.
+      var envelope = null;
+      try {
+        envelope = JSON.parse(event.data);
+      } catch (err) {
+        return;
+      }
+      if (envelope && envelope.response !== 200) {
+        setLive("connecting", "Store unavailable");
+        showError(String(envelope.message));
+        return;
+      }
       setLive("live", "Live");
       scheduleRefresh();
     };
@@ -693,7 +704,7 @@
       renderTable();
     });
     document.querySelectorAll("#nodes th.sortable").forEach(function (th) {
-      th.addEventListener("click", function () {
+      function sort() {
         var key = th.getAttribute("data-key");
         if (state.sortKey === key) state.sortDir = -state.sortDir;
         else {
@@ -701,6 +712,14 @@
           state.sortDir = key === "id" ? 1 : -1;
         }
         renderTable();
+      }
+      th.tabIndex = 0;
+      th.addEventListener("click", sort);
+      th.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" || event.key === " ") {
+          event.preventDefault();
+          sort();
+        }
       });
     });
     var resizeTimer = null;
