@@ -70,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--store",
-        default="sqlite:///pymetrix-demo.db",
-        help="where the demo's hits are stored (default: %(default)s)",
+        metavar="URL",
+        help="where the demo's hits are stored (default: ./pymetrix-demo.db)",
     )
     _listen_options(demo, default_port=8000)
     demo.add_argument("--duration", type=_seconds, help="stop by itself after this many seconds")
@@ -282,13 +282,16 @@ def _demo(args: argparse.Namespace) -> int:
     from . import demo
 
     # demo.run(store_url, host, port, duration, token) -> exit status; it prints the URL
-    # and runs until Ctrl-C or ``duration`` seconds.
+    # and runs until Ctrl-C or ``duration`` seconds. Without --store, demo.run's own
+    # default (./pymetrix-demo.db) applies: the SQLite store reads ``sqlite:///x.db`` as
+    # the absolute /x.db and ``sqlite:x.db`` as ./x.db.
+    options: dict[str, Any] = {} if args.store is None else {"store_url": args.store}
     return demo.run(
-        store_url=args.store,
         host=args.host,
         port=args.port,
         duration=args.duration,
         token=args.token,
+        **options,
     )
 
 
