@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import MutableMapping
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -178,3 +179,12 @@ def call_root(app: StatsApp, path: str, root: str, query: str) -> tuple[int, dic
     asyncio.run(app(scope, receive, send))
     out_headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
     return sent[0]["status"], out_headers, b""
+
+
+def test_a_token_with_reserved_characters_survives_the_cookie(metrics: Metrics, serve: Any) -> None:
+    token = "a/b=c;d e"
+    server = serve(stats_app(metrics, token=token))
+    page = server.get("/?token=" + quote(token, safe=""))
+    assert page.status == 200
+    pair = page.headers["set-cookie"].split(";", 1)[0]
+    assert server.get("/api/flow", {"Cookie": pair}).status == 200

@@ -6,6 +6,7 @@ import hmac
 import ipaddress
 from collections.abc import Mapping
 from http.cookies import CookieError, SimpleCookie
+from urllib.parse import unquote
 
 __all__ = ["COOKIE", "Access", "is_loopback"]
 
@@ -93,4 +94,5 @@ def cookie_token(header: str | None) -> str | None:
     except CookieError:
         return None
     morsel = jar.get(COOKIE)
-    return None if morsel is None else morsel.value
+    # The value was percent-encoded when the cookie was set.
+    return None if morsel is None else unquote(morsel.value)
