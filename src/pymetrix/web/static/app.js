@@ -435,7 +435,11 @@
     var ranked = state.rows.slice().sort(function (a, b) { return b.hits - a.hits; });
     var series = ranked.slice(0, PALETTE.length - 1).map(function (row) { return row.id; });
     var seriesIndex = new Map(series.map(function (id, index) { return [id, index]; }));
-    var hasOther = ranked.length > series.length;
+    // The table and the series are read at slightly different moments: a node new to
+    // the series lands in "other" too.
+    var hasOther = ranked.length > series.length || times.some(function (pair) {
+      return !seriesIndex.has(pair[0]);
+    });
     var lanes = series.length + (hasOther ? 1 : 0);
     var buckets = [];
     for (var b = 0; b < count; b++) buckets.push(new Array(lanes).fill(0));
