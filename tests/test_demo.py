@@ -154,6 +154,9 @@ def test_demo_serves_site_and_dashboard_records_visitor_flows_and_stops_after_du
         assert running.process.wait(20) == 0
         stopped = running.wait_for_line("Stopped after")
         assert int(stopped.split()[2]) > 0
+        assert running.process.stderr is not None
+        # No warning, no traceback: shutting down with visitors mid-visit is normal.
+        assert running.process.stderr.read() == ""
 
 
 def test_demo_stops_cleanly_on_ctrl_c() -> None:
@@ -163,6 +166,8 @@ def test_demo_stops_cleanly_on_ctrl_c() -> None:
         running.process.send_signal(signal.SIGINT)
         assert running.process.wait(15) == 0
         assert running.wait_for_line("Stopped after")
+        assert running.process.stderr is not None
+        assert running.process.stderr.read() == ""
 
 
 def test_demo_with_a_token_guards_the_dashboard_but_not_the_site() -> None:

@@ -208,6 +208,8 @@ class Visitors:
         count: visitors browsing at the same time.
         pause: mean seconds a visitor reads a page before the next click.
         seed: seeds the paths taken.
+        stopping: tells when the server is shutting down, so that the connection
+            errors that follow are not reported.
     """
 
     def __init__(
@@ -218,9 +220,11 @@ class Visitors:
         count: int = 4,
         pause: float = 0.6,
         seed: int | None = None,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self._host = host
         self._port = port
+        self._stopping = stopping
         self._pause = pause
         self._stop = threading.Event()
         self._random = random.Random(seed)
@@ -256,7 +260,7 @@ class Visitors:
             except (OSError, http.client.HTTPException) as exc:
                 # The server going away at shutdown ends a visit; anything else is worth
                 # a line, then the next visitor comes along.
-                if not self._stop.is_set():
+                if not self._stop.is_set() and not self._stopping():
                     logger.warning("demo visitor: %s", exc)
                     self._stop.wait(1.0)
             finally:
@@ -358,7 +362,9 @@ def run(
             timeout_graceful_shutdown=1,
         )
         server = uvicorn.Server(config)
-        crowd = Visitors(_client_host(host), port, count=visitors)
+        crowd = Visitors(
+            _client_host(host), port, count=visitors, stopping=lambda: bool(server.should_exit)
+        )
         _Starter(server, crowd, duration).start()
         print("Pymetrix demo", file=out)
         print(f"  dashboard:   {dashboard}", file=out)
