@@ -10,8 +10,8 @@ reconnect: the position is the SSE event id.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Generator
+from typing import NamedTuple
 
 from ..errors import InvalidQuery
 from ..store.base import Query, Store
@@ -21,9 +21,8 @@ __all__ = ["Hit", "HitCursor", "Position", "format_position", "parse_position"]
 Position = tuple[int, int]
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """One hit read from a store, with the position it sits at."""
+class Hit(NamedTuple):
+    """One hit read from a store, at position ``(time_ns, ordinal)``."""
 
     time_ns: int
     ordinal: int
@@ -87,8 +86,10 @@ class HitCursor:
         """The position of the last hit read (None if none yet and started from the oldest)."""
         return self._position
 
-    def read(self, until_ns: int | None = None) -> Iterator[Hit]:
-        """The hits after the position, oldest first; the position follows each one yielded.
+    def read(self, until_ns: int | None = None) -> Generator[Hit, None, None]:
+        """The hits after the position, oldest first.
+
+        The position moves to the last hit taken when the iterator ends or is closed.
 
         Args:
             until_ns: stop before this time (also bounded by the cursor's own ``until_ns``).
@@ -102,23 +103,21 @@ class HitCursor:
         snapshot = self._store.snapshot(Query(since_ns=since, until_ns=bound, ids=self._ids))
         cols = snapshot.hits
         names = cols.names
+        # Index -1 (no caller) lands on the trailing None.
+        callers = [*names, None]
         last_time, last_ordinal = self._position if self._position is not None else (-1, -1)
         time_ns, ordinal = -1, -1
-        for t, n, c, d, s in zip(
-            cols.times, cols.nodes, cols.callers, cols.durations, cols.statuses
-        ):
-            if t == time_ns:
-                ordinal += 1
-            else:
-                time_ns, ordinal = t, 0
-            if t < last_time or (t == last_time and ordinal <= last_ordinal):
-                continue
-            self._position = (t, ordinal)
-            yield Hit(
-                time_ns=t,
-                ordinal=ordinal,
-                node=names[n],
-                caller=None if c < 0 else names[c],
-                duration=None if d != d else d,
-                status=s or None,
-            )
+        rows = zip(cols.times, cols.nodes, cols.callers, cols.durations, cols.statuses)
+        try:
+            for t, n, c, d, s in rows:
+                if t == time_ns:
+                    ordinal += 1
+                else:
+                    time_ns, ordinal = t, 0
+                if t == last_time and ordinal <= last_ordinal:
+                    continue
+                yield Hit(t, ordinal, names[n], callers[c], None if d != d else d, s or None)
+        finally:
+            # Where the consumer stopped: the last hit it was given.
+            if time_ns > last_time or (time_ns == last_time and ordinal > last_ordinal):
+                self._position = (time_ns, ordinal)

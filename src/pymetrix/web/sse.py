@@ -239,7 +239,12 @@ class TimeSeriesEvents(EventStream):
         # Drained first, so that a hit landing after the read below wakes the next wait.
         while subscription.read(4096):
             pass
-        hits = list(islice(self._cursor.read(), _BATCH))
+        reader = self._cursor.read()
+        try:
+            hits = list(islice(reader, _BATCH))
+        finally:
+            # Closing the reader moves the cursor to the last hit taken.
+            reader.close()
         self._full = len(hits) >= _BATCH
         if not hits:
             return []
