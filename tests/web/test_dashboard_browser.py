@@ -7,6 +7,7 @@ URLs are exercised too. A screenshot lands in ``test-artifacts/dashboard.png``; 
 
 from __future__ import annotations
 
+import json as _json
 import os
 import random
 import socket
@@ -48,6 +49,12 @@ LIVE_DEADLINE_MS = 2000
 # Rows of the nodes table as the user reads them: [node, hits].
 TABLE_JS = """() => Array.from(document.querySelectorAll('#nodes-body tr')).map(
     tr => [tr.querySelector('td.node').textContent, tr.querySelector('td.hits').textContent])"""
+
+
+# A time as a datetime-local input shows it: in the browser's zone.
+LOCAL_INPUT_JS = """ms => { const d = new Date(ms); const p = n => String(n).padStart(2, "0");
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T` +
+        `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`; }"""
 
 
 @contextmanager
@@ -131,6 +138,16 @@ def wait_for_row(page: Page, node: str, hits: int, timeout: float = 10_000) -> N
         "tr => tr.querySelector('td.node').textContent === node &&"
         " Number(tr.querySelector('td.hits').textContent.replace(/\\D/g, '')) === hits)",
         arg=[node, hits],
+        timeout=timeout,
+    )
+
+
+def wait_for_table(page: Page, expected: dict[str, int], timeout: float = 10_000) -> None:
+    """Wait until the table shows exactly ``expected`` (node -> hits)."""
+    page.wait_for_function(
+        f"expected => JSON.stringify(Object.fromEntries(({TABLE_JS})().map("
+        "([n, h]) => [n, Number(h.replace(/\\D/g, ''))]).sort())) === expected",
+        arg=_json.dumps(dict(sorted(expected.items())), separators=(",", ":")),
         timeout=timeout,
     )
 
@@ -356,6 +373,14 @@ def test_the_time_range_selector_filters_what_is_shown(watched: Watched) -> None
             page.select_option("#range", "all")
             wait_for_row(page, "Ancient", 1)
             assert dict(table(page)) == {"New": 2, "Old": 3, "Ancient": 1}
+
+            # A custom range, typed in the browser's local time.
+            page.select_option("#range", "custom")
+            since = now - timedelta(hours=3)
+            until = now - timedelta(hours=1)
+            page.fill("#since", page.evaluate(LOCAL_INPUT_JS, since.timestamp() * 1000))
+            page.fill("#until", page.evaluate(LOCAL_INPUT_JS, until.timestamp() * 1000))
+            wait_for_table(page, {"Old": 3})
     assert watched.errors == []
 
 
