@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import threading
 import time
@@ -25,6 +26,15 @@ def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         pause.wait(0.01)
+
+
+def tasks_of_streams(loop: asyncio.AbstractEventLoop) -> list[str]:
+    """Names of the stream tasks alive in the server's event loop."""
+
+    async def names() -> list[str]:
+        return [t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("pymetrix")]
+
+    return asyncio.run_coroutine_threadsafe(names(), loop).result(5)
 
 
 def open_stream(server: Any, path: str, headers: dict[str, str] | None = None) -> EventReader:
@@ -118,15 +128,23 @@ def test_a_client_that_disconnects_is_cleaned_up(metrics: Metrics, serve: Any) -
     store = metrics.store
     assert isinstance(store, MemoryStore)
     app = stats_app(metrics, heartbeat=30)
-    server = serve(app)
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def recording_loop(scope: Any, receive: Any, send: Any) -> None:
+        loops.append(asyncio.get_running_loop())
+        await app(scope, receive, send)
+
+    server = serve(recording_loop)
     threads_before = threading.active_count()
     readers = [open_stream(server, f"/api/stream?data={d}") for d in ("time_series", "aggregate")]
     wait_until(lambda: app.active_streams == 2)
     metrics.hit("Home")
     assert readers[0].next_data().json()["message"]["id"] == "Home"
+    assert len(tasks_of_streams(loops[0])) == 4
     for reader in readers:
         reader.close()
     wait_until(lambda: app.active_streams == 0)
+    wait_until(lambda: not tasks_of_streams(loops[0]))
     # The subscription was closed: nothing waits on the store any more.
     wait_until(lambda: not store._waiters)
     # No thread per stream is left behind (worker threads of the loop's pool may stay).

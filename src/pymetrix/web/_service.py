@@ -107,11 +107,12 @@ def envelope(
     message: Any, status: int = 200, headers: list[tuple[str, str]] | None = None
 ) -> Response:
     body = dumps({"message": message, "response": status})
-    return Response(
-        status,
-        [("content-type", _JSON), ("cache-control", "no-store"), *(headers or [])],
-        body,
-    )
+    common = [
+        ("content-type", _JSON),
+        ("cache-control", "no-store"),
+        ("x-content-type-options", "nosniff"),
+    ]
+    return Response(status, [*common, *(headers or [])], body)
 
 
 class StatsService:

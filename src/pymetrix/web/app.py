@@ -83,7 +83,10 @@ class StatsApp:
                 while (await receive())["type"] != "http.disconnect":
                     pass
 
-            tasks = {asyncio.create_task(pump()), asyncio.create_task(watch())}
+            tasks = {
+                asyncio.create_task(pump(), name="pymetrix-sse-send"),
+                asyncio.create_task(watch(), name="pymetrix-sse-watch"),
+            }
             try:
                 await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             finally:
