@@ -15,6 +15,7 @@
     43200, 86400, 172800, 604800];
   var MAX_FLOW_LINKS = 60;
   var SLIDING_REFRESH_MS = 15000;
+  var SERIES_GAP_MS = 5000;
 
   var params = new URLSearchParams(window.location.search);
   var token = params.get("token");
@@ -35,6 +36,10 @@
     lastRefreshStart: 0,
     lastRefreshMs: 0,
     refreshTimer: null,
+    seriesAt: 0,
+    seriesMs: 0,
+    seriesTimer: null,
+    wantFull: false,
     source: null
   };
 
@@ -185,33 +190,50 @@
 
   // -- refresh ----------------------------------------------------------------------
 
-  function refresh() {
+  // The table, KPIs and flow follow every change; the chart needs every hit of the
+  // range, so it is re-read at most every few seconds (a trailing read catches up).
+  function refresh(full) {
+    if (full) state.wantFull = true;
     if (state.inflight) {
       state.pending = true;
       return;
     }
+    full = state.wantFull;
+    state.wantFull = false;
     state.inflight = true;
-    state.lastRefreshStart = Date.now();
+    var started = Date.now();
+    state.lastRefreshStart = started;
     var win = currentWindow();
     var query = rangeQuery(win);
     var statsQuery = Object.assign({ stats: "1" }, query);
+    var seriesDue = full || state.series === null ||
+      started - state.seriesAt >= Math.max(SERIES_GAP_MS, 4 * state.seriesMs);
     Promise.all([
       getJSON("api/aggregate", statsQuery),
-      getJSON("api/time_series", query),
-      getJSON("api/flow", query)
+      getJSON("api/flow", query),
+      seriesDue ? getJSON("api/time_series", query) : Promise.resolve(null)
     ]).then(function (results) {
       state.rows = Array.isArray(results[0]) ? results[0] : [];
-      state.series = results[1] || null;
-      state.flow = Array.isArray(results[2]) ? results[2] : [];
-      state.window = win;
+      state.flow = Array.isArray(results[1]) ? results[1] : [];
+      if (seriesDue) {
+        state.series = results[2] || { id: "", nodes: [] };
+        state.seriesAt = started;
+        state.seriesMs = Date.now() - started;
+        state.window = win;
+      } else if (state.seriesTimer === null) {
+        state.seriesTimer = window.setTimeout(function () {
+          state.seriesTimer = null;
+          refresh(false);
+        }, Math.max(0, state.seriesAt + Math.max(SERIES_GAP_MS, 4 * state.seriesMs) - Date.now()));
+      }
       hideError();
-      render();
+      render(seriesDue);
       $("updated").textContent = new Date().toLocaleTimeString();
     }).catch(function (err) {
       showError(err && err.message ? err.message : String(err));
     }).then(function () {
       state.inflight = false;
-      state.lastRefreshMs = Date.now() - state.lastRefreshStart;
+      state.lastRefreshMs = Date.now() - started;
       if (state.pending) {
         state.pending = false;
         scheduleRefresh();
@@ -231,7 +253,7 @@
     var wait = Math.max(0, state.lastRefreshStart + gap - Date.now());
     state.refreshTimer = window.setTimeout(function () {
       state.refreshTimer = null;
-      refresh();
+      refresh(false);
     }, wait);
   }
 
@@ -289,11 +311,11 @@
 
   // -- rendering --------------------------------------------------------------------
 
-  function render() {
+  function render(withChart) {
     if (state.series && typeof state.series.id === "string") $("app-id").textContent = state.series.id;
     renderKpis();
     renderTable();
-    renderChart();
+    if (withChart) renderChart();
     renderFlow();
   }
 
@@ -700,9 +722,11 @@
         $("since").value = toLocalInput(now - 3600 * 1000);
         $("until").value = toLocalInput(now);
       }
-      refresh();
+      refresh(true);
     });
-    ["since", "until"].forEach(function (id) { $(id).addEventListener("change", refresh); });
+    ["since", "until"].forEach(function (id) {
+      $(id).addEventListener("change", function () { refresh(true); });
+    });
     $("filter").addEventListener("input", function (event) {
       state.filter = event.target.value;
       renderTable();
@@ -738,7 +762,7 @@
     window.setInterval(function () {
       if (state.range !== "all" && state.range !== "custom") scheduleRefresh();
     }, SLIDING_REFRESH_MS);
-    refresh();
+    refresh(true);
     connect();
   }
 
