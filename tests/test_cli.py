@@ -109,7 +109,9 @@ def test_stats_filters_by_ids_and_time(store_url: str) -> None:
 def test_stats_reads_the_app_named_by_app(tmp_path: Path) -> None:
     url = f"sqlite://{tmp_path}/apps.db"
     record(url, app="shop").close()
-    assert run("stats", "--store", url).stdout.splitlines()[-1] == "0 nodes, 0 hits"
+    other = run("stats", "--store", url)
+    assert other.stdout.splitlines()[-1] == "0 nodes, 0 hits"
+    assert "no hits for app 'default'" in other.stderr
     assert run("stats", "--store", url, "--app", "shop").stdout.splitlines()[-1] == (
         "3 nodes, 6 hits"
     )

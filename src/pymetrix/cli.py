@@ -631,6 +631,13 @@ def _stats(args: argparse.Namespace) -> int:
             print("  ".join("-" * w for w in widths))
     total = sum(row["hits"] for row in rows)
     print(f"{len(rows):,} nodes, {total:,} hits")
+    if not rows and args.since is None and args.until is None and args.ids is None:
+        # The usual cause is reading another app than the one recorded.
+        print(
+            f"pymetrix stats: no hits for app {args.app!r} in {mask_url(args.store)}; "
+            "is --app right? (the demo records under 'demo')",
+            file=sys.stderr,
+        )
     return 0
 
 
