@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pymetrix import ManualClock, Metrics
+from pymetrix import ManualClock, Metrics, StoreError
 from pymetrix.store import MemoryStore, Query, Snapshot
 from pymetrix.store.base import EdgeCount, NodeCount, Subscription
 from pymetrix.web import stats_app
@@ -293,3 +293,36 @@ def test_streams_of_a_store_without_seq_resume_by_time_position_even_at_equal_ti
         f"{start_ns}-{k}" for k in range(1, 5)
     ]
     metrics.close()
+
+
+class FlakyStore(PositionlessStore):
+    """A store whose reads fail while ``failing`` is set, as a database going away."""
+
+    failing = False
+
+    def snapshot(self, query: Query) -> Snapshot:
+        if self.failing:
+            raise StoreError("database is locked", "sqlite:///flaky.db")
+        return super().snapshot(query)
+
+
+def test_a_storage_fault_is_reported_once_and_the_stream_recovers_without_loss(
+    serve: Any,
+) -> None:
+    clock = ManualClock(START, step=0.001)
+    store = FlakyStore(clock)
+    metrics = Metrics("shop", store=store, clock=clock)
+    server = serve(stats_app(metrics))
+    reader = open_stream(server, "/api/stream?interval=0.05")
+    try:
+        store.failing = True
+        metrics.hit("Home")
+        fault = reader.next_data().json()
+        store.failing = False
+        recovered = reader.next_data().json()
+    finally:
+        reader.close()
+        metrics.close()
+    assert fault == {"message": "database is locked (sqlite:///flaky.db)", "response": 503}
+    assert recovered["response"] == 200
+    assert recovered["message"]["id"] == "Home"

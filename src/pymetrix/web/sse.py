@@ -3,9 +3,10 @@
 Every event's ``data:`` is one JSON object, the API's envelope:
 ``{"message": <one time-series node record | the aggregate | the flow>, "response": 200}``.
 A storage fault arrives as ``{"message": "<what failed>", "response": 503}`` and the
-stream carries on. Time-series events carry an ``id:`` (``<time_ns>-<ordinal>``), so a
-client reconnecting with ``Last-Event-ID`` gets every hit after it that the store still
-holds. Comment lines (``: heartbeat``) keep idle connections open through proxies.
+stream carries on. Time-series events carry an ``id:`` (the hit's ``seq``, or
+``<time_ns>-<ordinal>`` for stores without one), so a client reconnecting with
+``Last-Event-ID`` gets every hit after it that the store still holds. Comment lines
+(``: heartbeat``) keep idle connections open through proxies.
 """
 
 from __future__ import annotations
@@ -97,13 +98,18 @@ class EventStream:
     def _safe_poll(self) -> list[Event]:
         try:
             events = self._poll()
-        except PymetrixError as exc:
+        except Exception as exc:
             # A storage fault: tell the client once per outage, keep trying.
-            logger.warning("pymetrix stream: %s", exc)
+            if isinstance(exc, PymetrixError):
+                logger.warning("pymetrix stream: %s", exc)
+                message = str(exc)
+            else:
+                logger.exception("pymetrix stream: reading the store failed")
+                message = "the store could not be read"
             if self._failing:
                 return []
             self._failing = True
-            return [({"message": str(exc), "response": 503}, None)]
+            return [({"message": message, "response": 503}, None)]
         self._failing = False
         return events
 
