@@ -153,7 +153,7 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
         default=store,
         required=store is None,
         metavar="URL",
-        help="the store to read, e.g. sqlite:///hits.db (env: PYMETRIX_STORE)",
+        help="the store to read, e.g. sqlite:///path/to/hits.db (env: PYMETRIX_STORE)",
     )
     parser.add_argument(
         "--app",
