@@ -374,6 +374,12 @@ def test_the_time_range_selector_filters_what_is_shown(watched: Watched) -> None
             page.select_option("#range", "21600")
             wait_for_row(page, "Old", 3)
             assert dict(table(page)) == {"New": 2, "Old": 3}
+            # Kept in the URL: a reload shows the same range.
+            assert page.url.endswith("/pymetrix/?range=21600")
+            page.reload()
+            wait_for_row(page, "Old", 3)
+            assert page.input_value("#range") == "21600"
+            assert dict(table(page)) == {"New": 2, "Old": 3}
 
             page.select_option("#range", "all")
             wait_for_row(page, "Ancient", 1)

@@ -711,10 +711,26 @@
       pad2(d.getHours()) + ":" + pad2(d.getMinutes()) + ":" + pad2(d.getSeconds());
   }
 
+  // The range is kept in the page's URL, so that a reload or a bookmark keeps it.
+  function rememberRange(value) {
+    var url = new URL(window.location.href);
+    url.searchParams.set("range", value);
+    window.history.replaceState(null, "", url);
+  }
+
   function init() {
     var range = $("range");
+    var asked = params.get("range");
+    var known = Array.prototype.some.call(range.options, function (option) {
+      return option.value === asked && asked !== "custom";
+    });
+    if (known) {
+      range.value = asked;
+      state.range = asked;
+    }
     range.addEventListener("change", function () {
       state.range = range.value;
+      if (state.range !== "custom") rememberRange(state.range);
       var custom = state.range === "custom";
       $("custom-range").hidden = !custom;
       if (custom && !$("since").value) {
