@@ -11,6 +11,7 @@ import logging
 import math
 import mimetypes
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -143,6 +144,7 @@ class StatsService:
         self.retry = retry
         self._static = static or resources.files("pymetrix.web") / "static"
         self._prometheus: Any = None
+        self._prometheus_lock = threading.Lock()
 
     # -- entry point -------------------------------------------------------------------
 
@@ -255,10 +257,12 @@ class StatsService:
         return Response(200, headers, stream=stream)
 
     def _metrics_exposition(self) -> Response:
-        if self._prometheus is None:
-            from .prometheus import Exposition
+        with self._prometheus_lock:
+            # Requests run in worker threads: two first scrapes must share one collector.
+            if self._prometheus is None:
+                from .prometheus import Exposition
 
-            self._prometheus = Exposition(self.metrics)
+                self._prometheus = Exposition(self.metrics)
         body, content_type = self._prometheus.render()
         return Response(200, [("content-type", content_type), ("cache-control", "no-store")], body)
 
