@@ -14,7 +14,7 @@ from collections.abc import Generator
 from typing import NamedTuple
 
 from ..errors import InvalidQuery
-from ..store.base import Query, Store
+from ..store.base import KEY_MASK, KEY_SHIFT, STATUS_BITS, STATUS_MASK, Query, Store
 
 __all__ = ["Hit", "HitCursor", "Position", "format_position", "parse_position"]
 
@@ -107,16 +107,25 @@ class HitCursor:
         callers = [*names, None]
         last_time, last_ordinal = self._position if self._position is not None else (-1, -1)
         time_ns, ordinal = -1, -1
-        rows = zip(cols.times, cols.nodes, cols.callers, cols.durations, cols.statuses)
+        # The packed columns: one int for node and caller, one for duration and status.
+        rows = zip(cols.times, cols.keys, cols.extras)
         try:
-            for t, n, c, d, s in rows:
+            for t, key, extra in rows:
                 if t == time_ns:
                     ordinal += 1
                 else:
                     time_ns, ordinal = t, 0
                 if t == last_time and ordinal <= last_ordinal:
                     continue
-                yield Hit(t, ordinal, names[n], callers[c], None if d != d else d, s or None)
+                micros = extra >> STATUS_BITS
+                yield Hit(
+                    t,
+                    ordinal,
+                    names[key & KEY_MASK],
+                    callers[(key >> KEY_SHIFT) - 1],
+                    (micros - 1) / 1e6 if micros else None,
+                    extra & STATUS_MASK or None,
+                )
         finally:
             # Where the consumer stopped: the last hit it was given.
             if time_ns > last_time or (time_ns == last_time and ordinal > last_ordinal):
