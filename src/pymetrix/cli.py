@@ -246,7 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except KeyboardInterrupt:
-        return 0
+        # Ctrl-C is how stream, serve and demo are meant to end; it cuts others short.
+        return 0 if args.command in ("stream", "serve", "demo") else 130
     except BrokenPipeError:
         # The reader went away (``pymetrix export ... | head``): not an error of ours.
         _silence_stdout()
