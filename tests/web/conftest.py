@@ -6,6 +6,7 @@ import http.client
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -110,11 +111,12 @@ class Server:
             target=self.server.run, kwargs={"sockets": [self.sock]}, name="test-uvicorn"
         )
         self.thread.start()
-        started = threading.Event()
+        pause = threading.Event()
+        deadline = time.monotonic() + 10
         while not self.server.started:
-            if not self.thread.is_alive():
+            if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("uvicorn did not start")
-            started.wait(0.01)
+            pause.wait(0.01)
 
     @property
     def url(self) -> str:
