@@ -326,3 +326,58 @@ def test_a_storage_fault_is_reported_once_and_the_stream_recovers_without_loss(
     assert fault == {"message": "database is locked (sqlite:///flaky.db)", "response": 503}
     assert recovered["response"] == 200
     assert recovered["message"]["id"] == "Home"
+
+
+class SlowSubscribeStore(PositionlessStore):
+    """A store whose ``subscribe`` blocks until released, remembering what it handed out."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.handed: list[Any] = []
+
+    def subscribe(self) -> Subscription:
+        self.entered.set()
+        self.release.wait(10)
+        subscription = super().subscribe()
+        self.handed.append(subscription)
+        return subscription
+
+
+def test_a_stream_opened_after_its_request_was_cancelled_is_closed() -> None:
+    clock = ManualClock(START, step=0.001)
+    store = SlowSubscribeStore(clock)
+    metrics = Metrics("shop", store=store, clock=clock)
+    app = stats_app(metrics)
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/api/stream",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "client": ("127.0.0.1", 5000),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        raise AssertionError("nothing is sent to a cancelled request")
+
+    async def scenario() -> None:
+        request = asyncio.create_task(app(scope, receive, send))
+        while not store.entered.is_set():
+            await asyncio.sleep(0.01)
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        store.release.set()
+        deadline = time.monotonic() + 5
+        while not (store.handed and store.handed[0]._closed):
+            assert time.monotonic() < deadline, "the stream was left open"
+            await asyncio.sleep(0.01)
+
+    asyncio.run(scenario())
+    metrics.close()

@@ -50,7 +50,14 @@ class StatsApp:
             return
         request = _request(scope)
         # Store reads may take a while; keep them off the event loop.
-        response = await asyncio.to_thread(self.service.handle, request)
+        answer = asyncio.ensure_future(asyncio.to_thread(self.service.handle, request))
+        try:
+            response = await asyncio.shield(answer)
+        except asyncio.CancelledError:
+            # Cancelled (client gone, server stopping) while the worker thread runs: a
+            # stream it opens must still be closed.
+            answer.add_done_callback(_close_stream)
+            raise
         if response.stream is not None:
             await self._send_stream(response, request, receive, send)
         else:
@@ -154,6 +161,13 @@ def _request(scope: Scope) -> Request:
         None if not client else str(client[0]),
         root,
     )
+
+
+def _close_stream(answer: asyncio.Future[Response]) -> None:
+    if not answer.cancelled() and answer.exception() is None:
+        stream = answer.result().stream
+        if stream is not None:
+            stream.close()
 
 
 def _raw(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
