@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import http.client
 import io
 import json
 import os
@@ -386,6 +387,58 @@ def test_serve_with_a_token_requires_it(store_url: str) -> None:
     finally:
         stop(process)
     assert (refused, allowed) == (401, 200)
+
+
+def _events(response: http.client.HTTPResponse, count: int) -> list[tuple[str, Any]]:
+    """The next ``count`` SSE events with data, as (id, message)."""
+    out: list[tuple[str, Any]] = []
+    event_id = ""
+    while len(out) < count:
+        line = response.readline().decode()
+        if not line:
+            raise EOFError("stream ended")
+        if line.startswith("id: "):
+            event_id = line[4:].strip()
+        elif line.startswith("data: "):
+            out.append((event_id, json.loads(line[6:])["message"]))
+    return out
+
+
+def _stream(port: int, headers: dict[str, str]) -> tuple[Any, http.client.HTTPResponse]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    connection.request("GET", "/api/stream", headers=headers)
+    response = connection.getresponse()
+    assert response.status == 200
+    return connection, response
+
+
+def test_serve_streams_hits_another_process_records_and_resumes_after_a_reconnect(
+    store_url: str,
+) -> None:
+    process = start("serve", "--store", store_url, "--port", "0")
+    assert process.stdout is not None
+    writer = Metrics("default", store=store_url)
+    try:
+        url = process.stdout.readline().split(": ", 1)[1].strip()
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        connection, response = _stream(port, {})
+        writer.hit("Pricing", caller="Home")
+        writer.flush()
+        [(seen_id, first)] = _events(response, 1)
+        connection.close()
+        writer.hit("Signup", caller="Pricing")
+        writer.hit("Home")
+        writer.flush()
+        connection, response = _stream(port, {"Last-Event-ID": seen_id})
+        missed = _events(response, 2)
+        connection.close()
+    finally:
+        writer.close()
+        code, err = stop(process)
+    assert (first["id"], first["hits"]) == ("Pricing", 1)
+    assert [(m["id"], m["hits"]) for _, m in missed] == [("Signup", 1), ("Home", 4)]
+    assert code == 0
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize("command", ["serve", "demo"])
