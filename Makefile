@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: install postgres-bin lint typecheck pytest test bench bench-storage example clean
+.PHONY: install postgres-bin chromium lint typecheck pytest test bench bench-storage example demo docs-screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +30,29 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) postgres-bin
+pytest: $(STAMP) postgres-bin chromium
 	$(BIN)/pytest
+
+# The dashboard's browser tests drive Debian's Chromium (Playwright's own browser
+# download is not used): installed through apt when missing and running as root.
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -q && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+		else \
+			echo "the browser tests need Chromium at $(CHROMIUM): sudo apt-get install chromium" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
+# A sample site with synthetic visitors and the dashboard, until Ctrl-C.
+demo: $(STAMP)
+	$(BIN)/pymetrix demo
+
+# Refreshes the README's screenshot of the dashboard.
+docs-screenshot: $(STAMP) chromium
+	PYMETRIX_DOCS_SCREENSHOT=1 $(BIN)/pytest tests/web/test_dashboard_browser.py -k aggregate_chart
 
 test: lint typecheck pytest
 
@@ -44,4 +66,4 @@ example: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache test-artifacts
