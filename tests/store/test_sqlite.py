@@ -62,7 +62,7 @@ def test_sqlite_url_opens_a_sqlite_store_in_wal_mode(db: Path) -> None:
         assert metrics.flush(timeout=10)
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == ("1",)
+        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == ("2",)
 
 
 def test_relative_sqlite_urls_name_files_in_the_working_directory(
