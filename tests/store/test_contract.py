@@ -518,3 +518,19 @@ def test_subscribe_after_a_seq_gets_hits_another_process_wrote_since(
     seqs = [hit.seq or 0 for hit in later]
     assert seqs == sorted(set(seqs))
     assert seqs[0] > last
+
+
+def test_a_store_opened_later_resumes_from_a_seq_at_once(
+    make_metrics: MakeMetrics, persistent_url: str
+) -> None:
+    writer = make_metrics(store=persistent_url)
+    hits = record_in_batches(writer)
+    writer.close()
+    assert hits[1].seq is not None
+    reader = make_metrics(store=persistent_url)
+    subscription = resumable(reader).subscribe(after=hits[1].seq)
+    try:
+        # Read without waiting: the hits are there before the subscription exists.
+        assert shown(subscription.read(10)) == shown(hits[2:])
+    finally:
+        subscription.close()

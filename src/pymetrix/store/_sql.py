@@ -495,19 +495,20 @@ class SqlStore:
                 dropped.
         """
 
-        def read(conn: Any) -> tuple[int, dict[int, int], int]:
+        def read(conn: Any) -> tuple[int, int, dict[int, int], int]:
             latest = self._latest_id(conn)
             seen = {
                 node: hits for node, hits, _ in conn.execute(self._sql(_TOTALS), (self._app_id,))
             }
             total = sum(seen.values())
             if after is None or after >= total:
-                return latest, seen, total
-            return self._chunk_before(conn, max(0, after), latest), seen, max(0, after)
+                return latest, latest, seen, total
+            cursor = self._chunk_before(conn, max(0, after), latest)
+            return latest, cursor, seen, max(0, after)
 
-        cursor, seen, total = self._read(read)
-        if cursor > self._latest:
-            self._latest = cursor
+        latest, cursor, seen, total = self._read(read)
+        if latest > self._latest:
+            self._latest = latest
         subscription = _SqlSubscription(self, cursor, seen, total)
         self._subscriptions.add(subscription)
         self._ensure_watcher()
