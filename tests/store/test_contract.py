@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
+import time
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from pymetrix import ManualClock, Metrics
 from pymetrix.store import Query, Store, Subscription
+from pymetrix.store.base import LiveHit, ResumableStore
+from pymetrix.web import sse
 
 from .conftest import START, MakeMetrics
 
 T0 = "2022-01-09 18:26:51.000000"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def record_visit(metrics: Metrics) -> None:
@@ -303,3 +311,226 @@ def test_threads_recording_at_once_lose_no_hit(metrics: Metrics) -> None:
     assert sum(edge["hits"] for edge in metrics.flow()) == 20_000
     hits = metrics.store.snapshot(Query()).hits
     assert list(hits.times) == sorted(hits.times)
+
+
+# -- resuming a subscription from a hit's seq ---------------------------------------
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        pause.wait(0.02)
+
+
+def read_live(subscription: Subscription, count: int, timeout: float = 10.0) -> list[LiveHit]:
+    """``count`` hits from ``subscription``, waiting for them up to ``timeout`` seconds."""
+    got: list[LiveHit] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count:
+        got.extend(subscription.read(count - len(got)))
+        left = deadline - time.monotonic()
+        if len(got) < count:
+            assert left > 0, f"{len(got)} of {count} hits arrived: {got}"
+            subscription.wait(min(left, 0.5))
+    return got
+
+
+def resumable(metrics: Metrics) -> ResumableStore:
+    store = metrics.store
+    assert sse.resumable(store)
+    return store
+
+
+def shown(hits: list[LiveHit]) -> list[tuple[str, str | None, int, int | None]]:
+    return [(hit.node, hit.caller, hit.node_hits, hit.seq) for hit in hits]
+
+
+def record_in_batches(metrics: Metrics) -> list[LiveHit]:
+    """Six hits written as two batches of three; what a subscriber saw of them."""
+    subscription = resumable(metrics).subscribe()
+    try:
+        metrics.hit("Home")
+        metrics.hit("Blog", caller="Home")
+        metrics.hit("Home")
+        assert metrics.flush(timeout=10)
+        metrics.hit("About", caller="Blog")
+        metrics.hit("Home", caller="About")
+        metrics.hit("Blog")
+        assert metrics.flush(timeout=10)
+        return read_live(subscription, 6)
+    finally:
+        subscription.close()
+
+
+def test_live_hits_carry_seqs_increasing_in_delivery_order(metrics: Metrics) -> None:
+    hits = record_in_batches(metrics)
+    seqs = [hit.seq for hit in hits]
+    assert all(isinstance(seq, int) and seq > 0 for seq in seqs)
+    assert seqs == sorted(set(seqs), key=lambda seq: seq or 0)
+    assert [(hit.node, hit.node_hits) for hit in hits] == [
+        ("Home", 1),
+        ("Blog", 1),
+        ("Home", 2),
+        ("About", 1),
+        ("Home", 3),
+        ("Blog", 2),
+    ]
+
+
+def test_subscribe_after_each_seq_yields_exactly_the_later_hits_once(metrics: Metrics) -> None:
+    hits = record_in_batches(metrics)
+    store = resumable(metrics)
+    # After every hit: the first of a batch, inside one, the last of one, the very last.
+    for k, hit in enumerate(hits):
+        assert hit.seq is not None
+        subscription = store.subscribe(after=hit.seq)
+        try:
+            later = read_live(subscription, len(hits) - k - 1)
+            assert shown(later) == shown(hits[k + 1 :]), f"after hit {k}"
+            assert subscription.read(10) == []
+            assert subscription.dropped == 0
+        finally:
+            subscription.close()
+
+
+def test_subscribe_after_zero_starts_from_the_oldest_hit(metrics: Metrics) -> None:
+    hits = record_in_batches(metrics)
+    subscription = resumable(metrics).subscribe(after=0)
+    try:
+        assert shown(read_live(subscription, 6)) == shown(hits)
+        assert subscription.read(10) == []
+    finally:
+        subscription.close()
+
+
+def test_resumed_subscription_goes_on_with_new_hits_once(metrics: Metrics) -> None:
+    hits = record_in_batches(metrics)
+    assert hits[3].seq is not None
+    subscription = resumable(metrics).subscribe(after=hits[3].seq)
+    try:
+        assert shown(read_live(subscription, 2)) == shown(hits[4:])
+        metrics.hit("Home")
+        metrics.hit("About")
+        assert metrics.flush(timeout=10)
+        new = read_live(subscription, 2)
+        assert subscription.read(10) == []
+    finally:
+        subscription.close()
+    assert [(hit.node, hit.node_hits) for hit in new] == [("Home", 4), ("About", 2)]
+    assert hits[-1].seq is not None
+    assert hits[-1].seq < (new[0].seq or 0) < (new[1].seq or 0)
+
+
+def test_subscribe_after_the_last_seq_or_beyond_waits_for_new_hits(metrics: Metrics) -> None:
+    hits = record_in_batches(metrics)
+    last = hits[-1].seq
+    assert last is not None
+    for after in (last, last + 1_000_000):
+        subscription = resumable(metrics).subscribe(after=after)
+        try:
+            assert subscription.read(10) == []
+            metrics.hit("Post")
+            assert metrics.flush(timeout=10)
+            assert [hit.node for hit in read_live(subscription, 1)] == ["Post"]
+        finally:
+            subscription.close()
+
+
+def test_subscribe_after_hits_retention_deleted_counts_them_dropped(
+    make_metrics: MakeMetrics, store_url: str
+) -> None:
+    clock = ManualClock(START)
+    metrics = make_metrics(store=store_url, clock=clock, retention=timedelta(minutes=5))
+    store = resumable(metrics)
+    subscription = store.subscribe()
+    try:
+        metrics.hit("Home")
+        metrics.hit("Blog")
+        assert metrics.flush(timeout=10)
+        metrics.hit("Home")
+        assert metrics.flush(timeout=10)
+        clock.advance(600)
+        metrics.hit("Post")
+        metrics.hit("Blog")
+        assert metrics.flush(timeout=10)
+        old = read_live(subscription, 5)
+    finally:
+        subscription.close()
+    first, last_old = old[0].seq, old[2].seq
+    assert first is not None
+    assert last_old is not None
+
+    def deleted() -> bool:
+        metrics.time_series()  # the memory store applies retention on reads
+        oldest = store.subscribe(after=0)
+        try:
+            return [hit.seq for hit in oldest.read(10)] == [old[3].seq, old[4].seq]
+        finally:
+            oldest.close()
+
+    wait_until(deleted)
+    for after, dropped in ((0, 3), (first, 2), (last_old - 1, 1), (last_old, 0)):
+        resumed = store.subscribe(after=after)
+        try:
+            assert shown(read_live(resumed, 2)) == shown(old[3:]), f"after {after}"
+            assert resumed.read(10) == []
+            assert resumed.dropped == dropped, f"after {after}"
+        finally:
+            resumed.close()
+
+
+def test_subscribe_after_a_seq_gets_hits_another_process_wrote_since(
+    make_metrics: MakeMetrics, persistent_url: str
+) -> None:
+    metrics = make_metrics(store=persistent_url)
+    hits = record_in_batches(metrics)
+    last = hits[-1].seq
+    assert last is not None
+    # Three nodes cycling, node k called by node k-1: see tests/store/_worker.py.
+    worker = subprocess.run(
+        [sys.executable, "-m", "tests.store._worker", persistent_url, "Test", "7", "3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert worker.returncode == 0, worker.stderr
+    assert worker.stdout.strip() == "dropped=0"
+    subscription = resumable(metrics).subscribe(after=last)
+    try:
+        later = read_live(subscription, 7)
+        assert subscription.read(10) == []
+        assert subscription.dropped == 0
+    finally:
+        subscription.close()
+    assert [(hit.node, hit.caller, hit.node_hits) for hit in later] == [
+        ("node-0", None, 1),
+        ("node-1", "node-0", 1),
+        ("node-2", "node-1", 1),
+        ("node-0", None, 2),
+        ("node-1", "node-0", 2),
+        ("node-2", "node-1", 2),
+        ("node-0", None, 3),
+    ]
+    seqs = [hit.seq or 0 for hit in later]
+    assert seqs == sorted(set(seqs))
+    assert seqs[0] > last
+
+
+def test_a_store_opened_later_resumes_from_a_seq_at_once(
+    make_metrics: MakeMetrics, persistent_url: str
+) -> None:
+    writer = make_metrics(store=persistent_url)
+    hits = record_in_batches(writer)
+    writer.close()
+    assert hits[1].seq is not None
+    reader = make_metrics(store=persistent_url)
+    subscription = resumable(reader).subscribe(after=hits[1].seq)
+    try:
+        # Read without waiting: the hits are there before the subscription exists.
+        assert shown(subscription.read(10)) == shown(hits[2:])
+    finally:
+        subscription.close()

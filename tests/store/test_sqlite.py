@@ -15,6 +15,7 @@ import pytest
 
 from pymetrix import InvalidArgument, ManualClock, Metrics, StoreError
 from pymetrix.store import NodeCount, Query, Store
+from pymetrix.store._chunks import ALL_NODES, decode_bases, encode_bases
 from pymetrix.store.sqlite import SQLiteStore
 
 from .conftest import START, MakeMetrics
@@ -62,7 +63,7 @@ def test_sqlite_url_opens_a_sqlite_store_in_wal_mode(db: Path) -> None:
         assert metrics.flush(timeout=10)
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == ("1",)
+        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == ("2",)
 
 
 def test_relative_sqlite_urls_name_files_in_the_working_directory(
@@ -244,6 +245,38 @@ def test_live_subscriber_counts_hits_retention_deleted_before_it_read_them(
         assert subscription.dropped == 2
     finally:
         subscription.close()
+
+
+def test_a_schema_version_1_database_is_marked_2_and_its_chunks_still_stream(db: Path) -> None:
+    with Metrics("Test", store=f"sqlite:///{db}") as metrics:
+        metrics.hit("Home")
+        metrics.hit("Blog", caller="Home")
+    # Version 1 chunks: bases without the app's count before the chunk.
+    with closing(sqlite3.connect(db)) as conn:
+        for chunk_id, bases in conn.execute("SELECT id, bases FROM pymetrix_chunks").fetchall():
+            old = {node: hits for node, hits in decode_bases(bases).items() if node != ALL_NODES}
+            conn.execute(
+                "UPDATE pymetrix_chunks SET bases = ? WHERE id = ?", (encode_bases(old), chunk_id)
+            )
+        conn.execute("UPDATE pymetrix_meta SET value = '1' WHERE key = 'schema_version'")
+        conn.commit()
+    with Metrics("Test", store=f"sqlite:///{db}?flush_interval=0.01") as metrics:
+        store = metrics.store
+        assert isinstance(store, SQLiteStore)
+        oldest = store.subscribe(after=0)
+        live = store.subscribe()
+        try:
+            metrics.hit("Home")
+            assert metrics.flush(timeout=10)
+            got = [(h.node, h.node_hits, h.seq) for h in oldest.read(10)]
+            assert got == [("Home", 1, 1), ("Blog", 1, 2), ("Home", 2, 3)]
+            assert [(h.node, h.node_hits, h.seq) for h in live.read(10)] == [("Home", 2, 3)]
+            assert oldest.dropped == live.dropped == 0
+        finally:
+            oldest.close()
+            live.close()
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == ("2",)
 
 
 def test_stores_close_at_interpreter_exit_writing_what_is_queued(db: Path) -> None:

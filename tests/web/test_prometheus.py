@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -92,3 +93,24 @@ def test_node_ids_are_escaped_as_label_values(metrics: Metrics) -> None:
 def test_buckets_must_ascend(metrics: Metrics) -> None:
     with pytest.raises(ValueError, match="ascending"):
         PymetrixCollector(metrics, buckets=(1.0, 0.5))
+
+
+def test_histograms_of_a_sqlite_store_count_each_hit_once_across_scrapes(
+    serve: Any, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path}/pymetrix.db"
+    with Metrics("shop", store=url) as writer:
+        writer.hit("Home", duration=0.01)
+        writer.hit("Home")
+    with Metrics("shop", store=url) as metrics:
+        server = serve(stats_app(metrics))
+        first = samples(server.get("/metrics").body.decode())
+        metrics.hit("Home", duration=20.0)
+        second = samples(server.get("/metrics").body.decode())
+        third = samples(server.get("/metrics").body.decode())
+    assert first[hits("Home")] == 2
+    assert first[bucket("Home", "+Inf")] == 1
+    assert second[hits("Home")] == 3
+    assert second[bucket("Home", "0.01")] == 1
+    assert second[bucket("Home", "+Inf")] == 2
+    assert third == second

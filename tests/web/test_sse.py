@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +18,7 @@ from pymetrix import ManualClock, Metrics, StoreError
 from pymetrix.store import MemoryStore, Query, Snapshot
 from pymetrix.store.base import EdgeCount, NodeCount, Subscription
 from pymetrix.web import stats_app
+from pymetrix.web.sse import resumable
 
 from .conftest import START, EventReader
 
@@ -381,3 +385,91 @@ def test_a_stream_opened_after_its_request_was_cancelled_is_closed() -> None:
 
     asyncio.run(scenario())
     metrics.close()
+
+
+# A process of its own recording one hit at ``START + seconds`` into a store. With
+# "hold", its hit stays queued, unwritten, until a line arrives on its stdin.
+_RECORD_ONE = """
+import sys
+from datetime import datetime, timedelta
+from pymetrix import ManualClock, Metrics
+
+url, node, start, seconds, hold = sys.argv[1:]
+clock = ManualClock(datetime.fromisoformat(start) + timedelta(seconds=float(seconds)))
+interval = "3600" if hold == "hold" else "0.02"
+with Metrics("shop", store=url + "?flush_interval=" + interval, clock=clock) as metrics:
+    metrics.hit(node)
+    if hold == "hold":
+        print("recorded", flush=True)
+        sys.stdin.readline()
+"""
+
+
+def record_in_another_process(
+    url: str, node: str, seconds: float, *, hold: bool = False
+) -> subprocess.Popen[str]:
+    """Start a process recording a hit on ``node`` at ``START + seconds``."""
+    args = [url, node, START.isoformat(), str(seconds), "hold" if hold else "now"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _RECORD_ONE, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    if hold:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "recorded\n"
+    return proc
+
+
+def finish(proc: subprocess.Popen[str]) -> None:
+    proc.communicate("go\n", timeout=60)
+    assert proc.returncode == 0
+
+
+def test_last_event_id_resumes_a_sqlite_stream_whose_batches_committed_out_of_time_order(
+    serve: Any, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path}/pymetrix.db"
+    metrics = Metrics("shop", store=url, clock=ManualClock(START))
+    app = stats_app(metrics)
+    server = serve(app)
+    holder: subprocess.Popen[str] | None = None
+    try:
+        assert resumable(metrics.store)
+        reader = open_stream(server, "/api/stream")
+        # One process records "Early" and holds it queued while another records a
+        # later hit and commits it first.
+        holder = record_in_another_process(url, "Early", 0, hold=True)
+        finish(record_in_another_process(url, "Late", 10))
+        late = reader.next_data(timeout=10)
+        reader.close()
+        wait_until(lambda: app.active_streams == 0)
+        assert late.json()["message"]["id"] == "Late"
+        # Committed after "Late" though recorded before it: a position by time would
+        # resume past it.
+        finish(holder)
+        finish(record_in_another_process(url, "After", 20))
+        assert late.id is not None
+        assert late.id.isdigit()
+        resumed = open_stream(server, "/api/stream", {"Last-Event-ID": late.id})
+        try:
+            missed = [resumed.next_data(timeout=10) for _ in range(2)]
+            metrics.hit("Live")
+            # Any hit sent twice would come before this one.
+            live = resumed.next_data(timeout=10)
+        finally:
+            resumed.close()
+    finally:
+        if holder is not None and holder.poll() is None:
+            holder.kill()
+            holder.communicate()
+        metrics.close()
+    records = [event.json()["message"] for event in (*missed, live)]
+    assert [(r["id"], r["hits"], r["callers"][0]["time"]) for r in records] == [
+        ("Early", 1, "2024-01-09 18:26:51.000000"),
+        ("After", 1, "2024-01-09 18:27:11.000000"),
+        ("Live", 1, "2024-01-09 18:26:51.000000"),
+    ]
+    ids = [int(late.id), *(int(event.id or 0) for event in (*missed, live))]
+    assert ids == sorted(set(ids))

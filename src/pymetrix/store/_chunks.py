@@ -7,7 +7,9 @@ caller -1 for none), ``n`` durations (float64 seconds, NaN for none), ``n`` stat
 
 Beside it, a chunk's ``bases``: (node, hits before this chunk) int64 pairs for every node
 in it. A live subscriber counts on from them to each hit's running total, so the writer
-spends nothing per hit on it.
+spends nothing per hit on it. One more pair, keyed :data:`ALL_NODES` (-1, never a node),
+holds the app's hits of every node before the chunk: the chunk's first hit is the app's
+hit number ``that + 1``, which is the ``seq`` a subscriber resumes from.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from array import array
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Chunk", "decode", "decode_bases", "encode", "encode_bases"]
+__all__ = ["ALL_NODES", "Chunk", "decode", "decode_bases", "encode", "encode_bases"]
+
+ALL_NODES = -1
+"""The ``bases`` key of the app's hits of every node before a chunk."""
 
 _LAYOUT = (
     ("times", "q"),

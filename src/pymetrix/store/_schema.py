@@ -11,17 +11,25 @@ ingest is bound by packing, not by per-row work in the database, and a read of a
 hits decodes a hundred rows. A chunk's hits are in time order; ``first_ns``/``last_ns``
 let a windowed read and retention find chunks through the ``(app, last_ns)`` index. Each
 chunk records every node's count before it (``bases``), read in the write's transaction:
-from it a live subscriber knows each hit's exact running total.
+from it a live subscriber knows each hit's exact running total, and from the app's count
+before it each hit's number, from which a subscriber resumes.
 """
 
 from __future__ import annotations
 
-__all__ = ["POSTGRES_DDL", "SCHEMA_VERSION", "SQLITE_DDL", "TABLES", "too_new"]
+__all__ = ["POSTGRES_DDL", "SCHEMA_VERSION", "SQLITE_DDL", "TABLES", "UPGRADE", "too_new"]
 
 from ..errors import StoreError
 
-SCHEMA_VERSION = 1
-"""Bumped on every change of the tables; a database from a newer version is refused."""
+SCHEMA_VERSION = 2
+"""Bumped on every change of the tables; a database from a newer version is refused.
+
+Version 2 adds the app's hit count before each chunk to its ``bases``; version 1 readers
+would take it for a node, so a version 1 database is marked 2 when opened.
+"""
+
+UPGRADE = "UPDATE pymetrix_meta SET value = {mark} WHERE key = 'schema_version'"
+"""Marks an older database as this version (its tables need no change)."""
 
 TABLES = (
     "pymetrix_meta",

@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from ..clock import Clock, SystemClock
 from ..errors import StoreError
 from ._buffer import BatchWriter, Columns, manage
-from ._chunks import Chunk, decode, decode_bases, encode, encode_bases
+from ._chunks import ALL_NODES, Chunk, decode, decode_bases, encode, encode_bases
 from .base import (
     KEY_MASK,
     KEY_SHIFT,
@@ -71,6 +71,12 @@ _LIVE = (
 _LIVE_CHUNKS = 4
 _FIRST = "SELECT node, first_ns FROM pymetrix_counts WHERE app = ? AND node IN ({marks})"
 _BASE_COUNTS = "SELECT node, hits FROM pymetrix_counts WHERE app = ? AND node IN ({marks})"
+_APP_HITS = "SELECT COALESCE(SUM(hits), 0) FROM pymetrix_counts WHERE app = ?"
+# Chunks a resuming subscriber looks back through per query, newest first.
+_BEFORE = (
+    "SELECT id, hits, bases FROM pymetrix_chunks WHERE app = ? AND id <= ? ORDER BY id DESC LIMIT ?"
+)
+_BEFORE_PAGE = 256
 _ADD_NAME = "INSERT INTO pymetrix_names (app, idx, name) VALUES (?, ?, ?)"
 # New rows take the next ``seq``: the order in which nodes and edges first appeared,
 # which breaks ties between equal first-hit times. ``WHERE true`` lets SQLite parse the
@@ -189,11 +195,15 @@ class SqlStore:
         raise NotImplementedError
 
     def _upsert_counts(self, conn: Any, rows: list[tuple[int, int, int]]) -> dict[int, int]:
-        """Add (node, hits, first_ns) to the counts; return each node's count before."""
+        """Add (node, hits, first_ns) to the counts; return each node's count before.
+
+        The app's count of every node before, under :data:`ALL_NODES`, comes with them.
+        """
         app = self._app_id
         sql = self._sql(_BASE_COUNTS.format(marks=self._marks(len(rows))))
         bases = {node: 0 for node, _, _ in rows}
         bases.update(conn.execute(sql, (app, *bases)).fetchall())
+        (bases[ALL_NODES],) = conn.execute(self._sql(_APP_HITS), (app,)).fetchone()
         conn.executemany(
             self._sql(_UPSERT_COUNT), [(app, node, hits, first, app) for node, hits, first in rows]
         )
@@ -476,21 +486,52 @@ class SqlStore:
 
     # -- live ------------------------------------------------------------------------
 
-    def subscribe(self) -> _SqlSubscription:
-        def read(conn: Any) -> tuple[int, dict[int, int]]:
+    def subscribe(self, after: int | None = None) -> _SqlSubscription:
+        """A subscription starting after the last hit written so far.
+
+        Args:
+            after: start right after the hit whose ``LiveHit.seq`` this is instead (0:
+                from the oldest hit still held); hits retention deleted since count as
+                dropped.
+        """
+
+        def read(conn: Any) -> tuple[int, int, dict[int, int], int]:
             latest = self._latest_id(conn)
             seen = {
                 node: hits for node, hits, _ in conn.execute(self._sql(_TOTALS), (self._app_id,))
             }
-            return latest, seen
+            total = sum(seen.values())
+            if after is None or after >= total:
+                return latest, latest, seen, total
+            cursor = self._chunk_before(conn, max(0, after), latest)
+            return latest, cursor, seen, max(0, after)
 
-        cursor, seen = self._read(read)
-        if cursor > self._latest:
-            self._latest = cursor
-        subscription = _SqlSubscription(self, cursor, seen)
+        latest, cursor, seen, total = self._read(read)
+        if latest > self._latest:
+            self._latest = latest
+        subscription = _SqlSubscription(self, cursor, seen, total)
         self._subscriptions.add(subscription)
         self._ensure_watcher()
         return subscription
+
+    def _chunk_before(self, conn: Any, after: int, latest: int) -> int:
+        """The id of the newest chunk holding no hit numbered above ``after`` (0: none).
+
+        Chunks are numbered in id order, so this looks back from the newest; a chunk
+        from before hit numbers were kept ends the search. Read transaction open.
+        """
+        if after == 0:
+            return 0
+        upto = latest
+        while True:
+            rows = conn.execute(self._sql(_BEFORE), (self._app_id, upto, _BEFORE_PAGE)).fetchall()
+            for chunk_id, hits, bases in rows:
+                before = decode_bases(bases).get(ALL_NODES)
+                if before is None or before + hits <= after:
+                    return int(chunk_id)
+            if len(rows) < _BEFORE_PAGE:
+                return 0
+            upto = rows[-1][0] - 1
 
     def _live_chunks(self, cursor: int, upto: int) -> list[tuple[int, Chunk, dict[int, int]]]:
         def read(conn: Any) -> list[tuple[int, Chunk, dict[int, int]]]:
@@ -676,12 +717,20 @@ def _count_columns(columns: HitColumns) -> list[NodeCount]:
 
 
 class _SqlSubscription:
-    """A cursor over the store's chunk ids; each hit is delivered once, in id order."""
+    """A cursor over the store's chunk ids; each hit is delivered once, in id order.
 
-    def __init__(self, store: SqlStore, cursor: int, seen: dict[int, int]) -> None:
+    A hit's ``seq`` is its number among the app's hits, counted from 1 in the order
+    they were written: the order of chunk ids, in which they are delivered.
+    """
+
+    def __init__(self, store: SqlStore, cursor: int, seen: dict[int, int], total: int) -> None:
         self._store = store
         self._cursor = cursor
         self._seen = seen
+        # The app's hits up to the last one delivered or skipped; hits up to
+        # ``_resume`` are old (the subscriber resumed after them) and not delivered.
+        self._total = total
+        self._resume = total
         self._first: dict[int, int] = {}
         self._names: list[str] = []
         self._ready: deque[LiveHit] = deque()
@@ -698,7 +747,8 @@ class _SqlSubscription:
         if self.closed:
             return []
         ready = self._ready
-        if not ready:
+        # Resuming may skip whole chunks of old hits: read on until some are new.
+        while not ready:
             upto = store._latest
             if upto <= self._cursor:
                 return []
@@ -716,12 +766,23 @@ class _SqlSubscription:
         store = self._store
         first = self._first
         seen = self._seen
-        for node, base in bases.items():
-            gap = base - seen.get(node, 0)
-            if gap > 0:
-                # Retention deleted these hits before this subscriber read them.
-                self._dropped += gap
-            seen[node] = base
+        before = bases.pop(ALL_NODES, None)
+        if before is None:
+            # A chunk written before hit numbers were kept: count on from the last.
+            before = self._total
+            for node, base in bases.items():
+                gap = base - seen.get(node, 0)
+                if gap > 0:
+                    self._dropped += gap
+        elif before > self._total:
+            # Retention deleted these hits before this subscriber read them.
+            self._dropped += before - self._total
+            self._total = before
+        seen.update(bases)
+        skip = max(0, self._resume - before)
+        self._total = before + len(chunk)
+        if skip >= len(chunk):
+            return
         needed = max(max(key & KEY_MASK, (key >> KEY_SHIFT) - 1) for key in set(chunk.keys))
         unknown = sorted(node for node, base in bases.items() if base and node not in first)
         if unknown or len(self._names) <= needed:
@@ -729,6 +790,7 @@ class _SqlSubscription:
             first.update(found)
         names = self._names
         add = self._ready.append
+        seq = before
         for time_ns, key, duration, status in zip(
             chunk.times, chunk.keys, chunk.durations, chunk.statuses
         ):
@@ -736,8 +798,11 @@ class _SqlSubscription:
             caller = (key >> KEY_SHIFT) - 1
             total = seen[node] + 1
             seen[node] = total
+            seq += 1
             if total == 1:
                 first[node] = time_ns
+            if seq <= self._resume:
+                continue
             add(
                 LiveHit(
                     time_ns=time_ns,
@@ -747,6 +812,7 @@ class _SqlSubscription:
                     status=status or None,
                     node_hits=total,
                     node_first_ns=first[node],
+                    seq=seq,
                 )
             )
 

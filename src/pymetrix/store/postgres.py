@@ -15,7 +15,8 @@ from typing import Any
 
 from ..clock import Clock
 from ..errors import MissingDependency
-from ._schema import POSTGRES_DDL, SCHEMA_VERSION, too_new
+from ._chunks import ALL_NODES
+from ._schema import POSTGRES_DDL, SCHEMA_VERSION, UPGRADE, too_new
 from ._sql import STORE_OPTIONS, SqlStore, split_options
 
 try:
@@ -122,6 +123,8 @@ class PostgresStore(SqlStore):
                     version = None if row is None else int(row[0])
                 if version is not None and version > SCHEMA_VERSION:
                     raise too_new(version, self.url)
+                if version is not None and version < SCHEMA_VERSION:
+                    conn.execute(UPGRADE.format(mark="%s"), (str(SCHEMA_VERSION),))
                 if version is None:
                     for statement in POSTGRES_DDL:
                         conn.execute(statement)
@@ -163,12 +166,18 @@ class PostgresStore(SqlStore):
         # The chunk's id is taken now, under the app's lock, so that the chunk's insert
         # needs no answer from the server.
         reserved = conn.execute("SELECT nextval('pymetrix_chunks_id')")
+        app_hits = conn.execute(
+            "SELECT COALESCE(SUM(hits), 0)::bigint FROM pymetrix_counts WHERE app = %s",
+            (self._app_id,),
+        )
         # Lists: psycopg sends them as arrays (tuples would be records).
         nodes, hits, firsts = (list(column) for column in zip(*rows))
         totals = conn.execute(_UPSERT_COUNTS, (self._app_id, self._app_id, nodes, hits, firsts))
         after = dict(totals.fetchall())
         (self._reserved_id,) = reserved.fetchone()
-        return {node: after[node] - added for node, added, _ in rows}
+        bases = {node: after[node] - added for node, added, _ in rows}
+        (bases[ALL_NODES],) = app_hits.fetchone()
+        return bases
 
     def _insert_chunk(
         self, conn: Any, first_ns: int, last_ns: int, hits: int, data: bytes, bases: bytes

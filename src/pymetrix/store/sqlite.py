@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 
 from ..clock import Clock
 from ..errors import InvalidArgument, StoreError
-from ._schema import SCHEMA_VERSION, SQLITE_DDL, too_new
+from ._schema import SCHEMA_VERSION, SQLITE_DDL, UPGRADE, too_new
 from ._sql import STORE_OPTIONS, SqlStore, split_options
 
 __all__ = ["SQLiteStore", "open_sqlite"]
@@ -121,6 +121,8 @@ class SQLiteStore(SqlStore):
                     )
                 elif version > SCHEMA_VERSION:
                     raise too_new(version, self.url)
+                elif version < SCHEMA_VERSION:
+                    conn.execute(UPGRADE.format(mark="?"), (str(SCHEMA_VERSION),))
         except BaseException:
             conn.close()
             raise

@@ -173,7 +173,7 @@ class EventStream:
 class TimeSeriesEvents(EventStream):
     """One event per hit recorded after the stream opened, or after ``last_event_id``.
 
-    A store whose subscriptions resume (``subscribe(after=seq)``, as the memory store's)
+    A store whose subscriptions resume (``subscribe(after=seq)``, as the built-in ones')
     streams from its subscription, with the hit's ``seq`` as event id. For any other
     store the subscription only wakes the stream, hits are read by ``(time, ordinal)``
     position through snapshot queries, and that position is the event id. ``interval``
