@@ -1,0 +1,229 @@
+"""A pure ASGI middleware: one hit per HTTP request, for Starlette, FastAPI or any ASGI app.
+
+    app.add_middleware(PymetrixMiddleware, metrics=metrics)
+
+Routes are found by asking the app's own router (``scope["app"].routes``, as Starlette and
+FastAPI set it) which route template the request matches, before the view runs, so that
+hits recorded inside the view get the route as caller. Other ASGI apps pass ``route=``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from typing import Any
+
+from ..metrics import Metrics
+from ._core import NameFunction, Recorder, RequestHeaders, VisitorMode, parse_cookie
+
+__all__ = ["PymetrixMiddleware", "RecordingMiddleware", "Scope", "starlette_route"]
+
+logger = logging.getLogger("pymetrix")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+RouteFunction = Callable[[Scope], "tuple[str | None, str | None]"]
+RefererRouteFunction = Callable[[Scope, str], "tuple[str | None, str | None]"]
+
+_FULL = 2
+_PARTIAL = 1
+
+
+class RecordingMiddleware:
+    """The ASGI recording loop, given a recorder and how to find routes.
+
+    Args:
+        app: the ASGI app to wrap.
+        recorder: the shared recording core.
+        route: ``route(scope) -> (template, view name)`` for the request.
+        referer_route: ``referer_route(scope, path)``: the same for a referer's path.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        recorder: Recorder,
+        route: RouteFunction,
+        referer_route: RefererRouteFunction,
+    ) -> None:
+        self.app = app
+        self.recorder = recorder
+        self._route = route
+        self._referer_route = referer_route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        recorder = self.recorder
+        visit = None
+        try:
+            path = scope["path"]
+            if not recorder.excluded(path):
+                route, view = self._route(scope)
+                visit = recorder.begin(
+                    scope["method"],
+                    path,
+                    route,
+                    view,
+                    lambda: _headers(scope, recorder.cookie_name),
+                    lambda referer_path: self._referer_route(scope, referer_path),
+                )
+        except Exception:
+            logger.exception("pymetrix: could not resolve the route of %r", scope.get("path"))
+        if visit is None:
+            await self.app(scope, receive, send)
+            return
+
+        status: int | None = None
+        cookie = visit.cookie
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if cookie is not None:
+                    message = _with_cookie(message, recorder, cookie, scope)
+            await send(message)
+
+        var = recorder.caller_var
+        token = var.set(visit.node)
+        try:
+            await self.app(scope, receive, send_status)
+        except Exception as exc:
+            status = self.status_of(exc)
+            raise
+        finally:
+            var.reset(token)
+            recorder.finish(visit, status)
+
+    def status_of(self, exc: Exception) -> int:
+        """The status an exception escaping the app is recorded with."""
+        return 500
+
+
+class PymetrixMiddleware(RecordingMiddleware):
+    """Record every HTTP request as one hit on its route, with duration and status.
+
+    Args:
+        app: the ASGI app to wrap.
+        metrics: where hits are recorded.
+        method: prefix node ids with the method (``"GET /items/{item_id}"``).
+        name: ``name(RouteInfo) -> str | None`` overriding node ids.
+        exclude: path globs (``"/health"``, ``"/stats/*"``) or regexes not recorded.
+        referer: caller from a same-origin ``Referer``, resolved to a route.
+        visitor: ``"cookie"`` or ``"hash"``: caller from the visitor's previous request.
+        visitor_window: seconds a visitor's previous node stays its caller.
+        max_visitors: visitors remembered at most.
+        cookie_name: the visitor cookie's name.
+        route: ``route(scope) -> (template, view name)`` for apps that are not
+            Starlette-style; ``(None, None)`` means no route matched.
+
+    Lifespan and websocket scopes pass through untouched.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        method: bool = False,
+        name: NameFunction | None = None,
+        exclude: Iterable[str | re.Pattern[str]] | str | None = None,
+        referer: bool = True,
+        visitor: VisitorMode | None = None,
+        visitor_window: float = 1800.0,
+        max_visitors: int = 10_000,
+        cookie_name: str | None = None,
+        route: RouteFunction | None = None,
+    ) -> None:
+        options: dict[str, Any] = {} if cookie_name is None else {"cookie_name": cookie_name}
+        recorder = Recorder(
+            metrics,
+            method=method,
+            name=name,
+            exclude=exclude,
+            referer=referer,
+            visitor=visitor,
+            visitor_window=visitor_window,
+            max_visitors=max_visitors,
+            **options,
+        )
+        if route is None:
+            super().__init__(app, recorder, starlette_route, starlette_referer_route)
+        else:
+            super().__init__(app, recorder, route, _referer_route_via(route))
+
+
+def starlette_route(scope: Scope) -> tuple[str | None, str | None]:
+    """The template and name of the route a Starlette/FastAPI app sends ``scope`` to.
+
+    Mounted apps and routers are searched too, their mount paths joined to the inner
+    template. A path that matches only with another method (405) gives that route.
+    """
+    routes = getattr(scope.get("app"), "routes", None)
+    if routes is None:
+        return None, None
+    return _match(routes, scope, "")
+
+
+def starlette_referer_route(scope: Scope, path: str) -> tuple[str | None, str | None]:
+    """The route a GET of ``path`` would reach in the app serving ``scope``."""
+    return starlette_route({**scope, "path": path, "method": "GET"})
+
+
+def _referer_route_via(route: RouteFunction) -> RefererRouteFunction:
+    return lambda scope, path: route({**scope, "path": path, "method": "GET"})
+
+
+def _match(routes: Sequence[Any], scope: Scope, prefix: str) -> tuple[str | None, str | None]:
+    partial: tuple[str | None, str | None] = (None, None)
+    for route in routes:
+        match, child = route.matches(scope)
+        value = match.value
+        if value == _FULL:
+            path = prefix + getattr(route, "path", "")
+            inner = getattr(route, "routes", None)
+            if inner:
+                return _match(inner, {**scope, **child}, path)
+            return path, getattr(route, "name", None)
+        if value == _PARTIAL and partial[0] is None:
+            partial = (prefix + getattr(route, "path", ""), getattr(route, "name", None))
+    return partial
+
+
+def _headers(scope: Scope, cookie_name: str) -> RequestHeaders:
+    host = referer = cookie = user_agent = None
+    for key, value in scope.get("headers", ()):
+        if key == b"host":
+            host = value.decode("latin-1")
+        elif key == b"referer":
+            referer = value.decode("latin-1")
+        elif key == b"cookie":
+            found = parse_cookie(value.decode("latin-1"), cookie_name)
+            if found is not None:
+                cookie = found
+        elif key == b"user-agent":
+            user_agent = value.decode("latin-1")
+    if host is None:
+        server = scope.get("server")
+        host = f"{server[0]}:{server[1]}" if server else ""
+    client = scope.get("client")
+    return RequestHeaders(
+        host=host,
+        scheme=scope.get("scheme", "http"),
+        referer=referer,
+        cookie=cookie,
+        ip=client[0] if client else None,
+        user_agent=user_agent,
+    )
+
+
+def _with_cookie(message: Message, recorder: Recorder, value: str, scope: Scope) -> Message:
+    header = recorder.cookie_header(value, scope.get("scheme") == "https")
+    headers = [*message.get("headers", ()), (b"set-cookie", header.encode("latin-1"))]
+    return {**message, "headers": headers}
