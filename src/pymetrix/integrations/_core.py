@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
+from .._validation import check_id
 from ..errors import InvalidArgument
 from ..metrics import Metrics
 
@@ -51,6 +52,9 @@ _DAY_NS = 86_400 * 10**9
 # client sends is ignored and replaced, so a forged cookie cannot bloat the table.
 _COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{22}")
 _REFERER_CACHE_SIZE = 1024
+_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +241,7 @@ class Recorder:
         self.visitors = VisitorTable(round(visitor_window * 1e9), max_visitors)
         self.caller_var = metrics._current
         self._clock = metrics.clock
+        self._max_id_length = metrics._max_id_length
         self._referers: dict[tuple[str, str], str | None] = {}
         self._referer_lock = threading.Lock()
 
@@ -249,15 +254,15 @@ class Recorder:
         if self.name is not None:
             try:
                 named = self.name(RouteInfo(method, path, route, view))
+                if named is not None:
+                    return check_id(named, self._max_id_length)
             except Exception:
                 logger.exception("pymetrix: the name= function failed on %r", route)
-            else:
-                if named is not None:
-                    return named
         if route is None:
             return UNMATCHED
         if self.method:
-            return f"{method} {route}"
+            # Clients may send any token as method: only the standard ones become ids.
+            return f"{method if method in _METHODS else 'OTHER'} {route}"
         return route
 
     def referer_caller(

@@ -168,7 +168,8 @@ def starlette_route(scope: Scope) -> tuple[str | None, str | None]:
     routes = getattr(scope.get("app"), "routes", None)
     if routes is None:
         return None, None
-    return _match(routes, scope, "")
+    # A copy: matching may note state in the scope, which the real routing must not see.
+    return _match(routes, {**scope}, "")
 
 
 def starlette_referer_route(scope: Scope, path: str) -> tuple[str | None, str | None]:
@@ -183,16 +184,26 @@ def _referer_route_via(route: RouteFunction) -> RefererRouteFunction:
 def _match(routes: Sequence[Any], scope: Scope, prefix: str) -> tuple[str | None, str | None]:
     partial: tuple[str | None, str | None] = (None, None)
     for route in routes:
-        match, child = route.matches(scope)
+        if getattr(route, "path", None) is None and hasattr(route, "_match"):
+            # FastAPI keeps included routers as one route that matches for all of its own;
+            # its _match names the route inside, with the include prefix in path_format.
+            match, child, inner, context = route._match(scope)
+            found = (
+                prefix + (getattr(context, "path_format", None) or getattr(inner, "path", "")),
+                getattr(inner, "name", None),
+            )
+        else:
+            match, child = route.matches(scope)
+            found = (prefix + (getattr(route, "path", None) or ""), getattr(route, "name", None))
+            if match.value == _FULL:
+                inner_routes = getattr(route, "routes", None)
+                if inner_routes:
+                    return _match(inner_routes, {**scope, **child}, found[0] or "")
         value = match.value
         if value == _FULL:
-            path = prefix + getattr(route, "path", "")
-            inner = getattr(route, "routes", None)
-            if inner:
-                return _match(inner, {**scope, **child}, path)
-            return path, getattr(route, "name", None)
+            return found
         if value == _PARTIAL and partial[0] is None:
-            partial = (prefix + getattr(route, "path", ""), getattr(route, "name", None))
+            partial = found
     return partial
 
 
