@@ -188,10 +188,8 @@ def _match(routes: Sequence[Any], scope: Scope, prefix: str) -> tuple[str | None
             # FastAPI keeps included routers as one route that matches for all of its own;
             # its _match names the route inside, with the include prefix in path_format.
             match, child, inner, context = route._match(scope)
-            found = (
-                prefix + (getattr(context, "path_format", None) or getattr(inner, "path", "")),
-                getattr(inner, "name", None),
-            )
+            template = getattr(context, "path_format", None) or getattr(inner, "path", None)
+            found = (prefix + (template or ""), getattr(inner, "name", None))
         else:
             match, child = route.matches(scope)
             found = (prefix + (getattr(route, "path", None) or ""), getattr(route, "name", None))
