@@ -30,6 +30,7 @@ class ViewError(Exception):
 def fastapi_app(metrics: Metrics, **options: Any) -> FastAPI:
     app = FastAPI()
     shop = APIRouter(prefix="/shop")
+    orders = APIRouter(prefix="/orders")
     sub = FastAPI()
 
     @metrics.track("load_item")
@@ -60,6 +61,11 @@ def fastapi_app(metrics: Metrics, **options: Any) -> FastAPI:
     def thing(thing_id: int) -> dict[str, int]:
         return {"thing": thing_id}
 
+    @orders.get("/{order_id}")
+    def order(order_id: int) -> dict[str, int]:
+        return {"order": order_id}
+
+    shop.include_router(orders)
     app.include_router(shop)
     app.mount("/sub", sub)
     app.add_middleware(PymetrixMiddleware, metrics=metrics, **options)
@@ -90,9 +96,15 @@ def test_routes_in_included_routers_and_mounted_apps_keep_their_templates(
     client: TestClient, metrics: Metrics
 ) -> None:
     assert client.get("/shop/carts/abc").status_code == 200
+    assert client.get("/shop/orders/12").status_code == 200
     assert client.get("/sub/things/5").status_code == 200
     assert client.get("/sub/nothing/here").status_code == 404
-    assert hits(metrics) == {"/shop/carts/{cart_id}": 1, "/sub/things/{thing_id}": 1, UNMATCHED: 1}
+    assert hits(metrics) == {
+        "/shop/carts/{cart_id}": 1,
+        "/shop/orders/{order_id}": 1,
+        "/sub/things/{thing_id}": 1,
+        UNMATCHED: 1,
+    }
 
 
 def test_unmatched_requests_count_under_one_node(client: TestClient, metrics: Metrics) -> None:

@@ -188,6 +188,8 @@ def _match(routes: Sequence[Any], scope: Scope, prefix: str) -> tuple[str | None
             # FastAPI keeps included routers as one route that matches for all of its own;
             # its _match names the route inside, with the include prefix in path_format.
             match, child, inner, context = route._match(scope)
+            while getattr(inner, "path", None) is None and hasattr(inner, "_match"):
+                match, child, inner, context = inner._match(scope)  # nested include
             template = getattr(context, "path_format", None) or getattr(inner, "path", None)
             found = (prefix + (template or ""), getattr(inner, "name", None))
         else:

@@ -23,7 +23,7 @@ logger = logging.getLogger("pymetrix")
 
 Environ = dict[str, Any]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
-StartResponse = Callable[..., Callable[[bytes], object]]
+StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 WSGIRouteFunction = Callable[[Environ], "tuple[str | None, str | None]"]
 
