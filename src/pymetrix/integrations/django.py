@@ -113,7 +113,8 @@ def django_route(path_info: str, urlconf: Any = None) -> tuple[str | None, str |
     route = _ANCHOR.sub(r"\1", str(match.route))
     if route.endswith("$"):
         route = route[:-1]
-    return "/" + route, match.view_name or None
+    # view_name is "namespace:name" for named URLs, the dotted view path otherwise.
+    return "/" + route, match.view_name if match.url_name else None
 
 
 def _referer_route(request: HttpRequest, path: str, urlconf: Any) -> tuple[str | None, str | None]:
