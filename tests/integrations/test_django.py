@@ -182,7 +182,7 @@ def test_exception_in_view_is_recorded_as_500_and_reraised_unchanged(
 def test_streaming_response_is_timed_to_its_last_byte(configure: Any, metrics: Metrics) -> None:
     client = configure()
     response = client.get("/stream/")
-    assert b"".join(response.streaming_content) == b"a,b,c"  # type: ignore[arg-type]
+    assert b"".join(response.streaming_content) == b"a,b,c"
     response.close()
     assert observed["hits_before_last_chunk"] == 0
     ((_, duration, status),) = details(metrics, "/stream/")
