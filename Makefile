@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint typecheck pytest test bench example clean
+.PHONY: install lint typecheck pytest test bench bench-http example clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py
+
+# HTTP overhead of the middleware against plain FastAPI and a peer, under wrk.
+bench-http: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python benchmarks/bench_http.py
 
 example: $(STAMP)
 	$(BIN)/python examples/quickstart.py

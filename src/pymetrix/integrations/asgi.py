@@ -29,8 +29,13 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 RouteFunction = Callable[[Scope], "tuple[str | None, str | None]"]
 RefererRouteFunction = Callable[[Scope, str], "tuple[str | None, str | None]"]
 
-_FULL = 2
-_PARTIAL = 1
+try:
+    from starlette.routing import Match
+
+    _FULL: Any = Match.FULL
+    _PARTIAL: Any = Match.PARTIAL
+except ImportError:  # pragma: no cover - then no app has Starlette routes to match
+    _FULL = _PARTIAL = object()
 
 
 class RecordingMiddleware:
@@ -195,14 +200,13 @@ def _match(routes: Sequence[Any], scope: Scope, prefix: str) -> tuple[str | None
         else:
             match, child = route.matches(scope)
             found = (prefix + (getattr(route, "path", None) or ""), getattr(route, "name", None))
-            if match.value == _FULL:
+            if match is _FULL:
                 inner_routes = getattr(route, "routes", None)
                 if inner_routes:
                     return _match(inner_routes, {**scope, **child}, found[0] or "")
-        value = match.value
-        if value == _FULL:
+        if match is _FULL:
             return found
-        if value == _PARTIAL and partial[0] is None:
+        if match is _PARTIAL and partial[0] is None:
             partial = found
     return partial
 

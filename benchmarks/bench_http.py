@@ -1,0 +1,183 @@
+"""HTTP overhead of the ASGI middleware: FastAPI under uvicorn, loaded with wrk.
+
+One minimal app (``GET /items/{item_id}`` returning small JSON) is served on 127.0.0.1
+by uvicorn in a child process, once per variant: plain, with Pymetrix on the memory
+store, with Pymetrix on the SQLite store (if that store is installed), and with
+prometheus-fastapi-instrumentator. wrk (``apt-get install wrk``) loads each for a bounded
+time, in interleaved rounds; the median round is reported with its ratio to plain.
+
+    python benchmarks/bench_http.py [--duration 5] [--rounds 3] [--connections 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+VARIANTS = ("plain", "pymetrix-memory", "pymetrix-sqlite", "prometheus-instrumentator")
+PATH = "/items/42"
+
+
+def build_app(variant: str, workdir: str) -> Any:
+    """The benchmark app with ``variant``'s instrumentation."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, Any]:
+        return {"id": item_id, "name": "widget"}
+
+    if variant.startswith("pymetrix-"):
+        from pymetrix import Metrics
+        from pymetrix.integrations.asgi import PymetrixMiddleware
+
+        store = "memory://"
+        if variant == "pymetrix-sqlite":
+            store = f"sqlite:///{os.path.join(workdir, 'bench.db')}"
+        app.add_middleware(PymetrixMiddleware, metrics=Metrics("bench", store=store))
+    elif variant == "prometheus-instrumentator":
+        from prometheus_fastapi_instrumentator import Instrumentator
+
+        Instrumentator().instrument(app)
+    return app
+
+
+def serve(variant: str, fd: int, workdir: str) -> None:
+    """Child process: serve the app on the inherited listening socket until killed."""
+    import uvicorn
+
+    sock = socket.socket(fileno=fd)
+    config = uvicorn.Config(
+        build_app(variant, workdir), log_level="warning", access_log=False, lifespan="on"
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def sqlite_available() -> bool:
+    from pymetrix.store import _SCHEMES
+
+    return "sqlite" in _SCHEMES
+
+
+def prometheus_available() -> bool:
+    try:
+        import prometheus_fastapi_instrumentator  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass
+class Result:
+    requests_per_s: float
+    p99_ms: float
+
+
+def run_wrk(url: str, duration: int, connections: int) -> Result:
+    output = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    if rate is None or p99 is None:
+        raise RuntimeError(f"cannot read wrk's output:\n{output}")
+    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[p99.group(2)]
+    return Result(float(rate.group(1)), float(p99.group(1)) * scale)
+
+
+def measure(variant: str, duration: int, connections: int, workdir: str) -> Result:
+    """Start a server for ``variant``, warm it up, load it once with wrk, stop it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    port = sock.getsockname()[1]
+    fd = sock.fileno()
+    command = [sys.executable, __file__, "--serve", variant, "--fd", str(fd), "--dir", workdir]
+    server = subprocess.Popen(command, pass_fds=(fd,))
+    sock.close()
+    url = f"http://127.0.0.1:{port}{PATH}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    response.read()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"{variant}: server did not start") from None
+                time.sleep(0.05)
+        run_wrk(url, 1, connections)  # warm-up
+        return run_wrk(url, duration, connections)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=5, help="seconds of load per run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved runs per variant")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--fd", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--dir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.fd, args.dir)
+        return
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install wrk")
+
+    variants = ["plain", "pymetrix-memory"]
+    if sqlite_available():
+        variants.append("pymetrix-sqlite")
+    else:
+        print("pymetrix-sqlite: skipped, the SQLite store is not installed")
+    if prometheus_available():
+        variants.append("prometheus-instrumentator")
+    else:
+        print("prometheus-instrumentator: skipped, pip install prometheus-fastapi-instrumentator")
+
+    print(
+        f"FastAPI GET {PATH} under uvicorn on 127.0.0.1, wrk -t1 -c{args.connections}, "
+        f"{args.duration:g}s x {args.rounds} interleaved rounds, median shown; "
+        f"{os.cpu_count()} cores"
+    )
+    results: dict[str, list[Result]] = {variant: [] for variant in variants}
+    with tempfile.TemporaryDirectory(prefix="pymetrix-bench-") as workdir:
+        for _ in range(args.rounds):
+            for variant in variants:
+                results[variant].append(measure(variant, args.duration, args.connections, workdir))
+
+    base_rate = statistics.median(r.requests_per_s for r in results["plain"])
+    base_p99 = statistics.median(r.p99_ms for r in results["plain"])
+    print(f"{'variant':<27}{'req/s':>10}{'p99 ms':>10}{'req/s vs plain':>16}{'p99 vs plain':>14}")
+    for variant in variants:
+        rate = statistics.median(r.requests_per_s for r in results[variant])
+        p99 = statistics.median(r.p99_ms for r in results[variant])
+        print(
+            f"{variant:<27}{rate:>10.0f}{p99:>10.2f}"
+            f"{rate / base_rate:>16.3f}{p99 / base_p99:>14.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
