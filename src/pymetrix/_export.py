@@ -2,50 +2,66 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from ._timefmt import TimeFormatter
-from .store.base import EdgeCount, LiveHit, NodeCount, Snapshot
+from .store.base import (
+    KEY_MASK,
+    KEY_SHIFT,
+    STATUS_MASK,
+    EdgeCount,
+    LiveHit,
+    NodeCount,
+    Snapshot,
+    unpack_duration,
+)
 from .types import (
     AggregateEntry,
     AggregateStatsEntry,
-    CallerEntry,
     FlowEntry,
     TimeSeries,
+    TimeSeriesDetail,
     TimeSeriesNode,
 )
 
 __all__ = ["aggregate", "flow", "live_node", "percentile", "time_series"]
 
 
-def time_series(app: str, snapshot: Snapshot, fmt: TimeFormatter, detail: bool) -> TimeSeries:
+def time_series(
+    app: str, snapshot: Snapshot, fmt: TimeFormatter, detail: bool
+) -> TimeSeries | TimeSeriesDetail:
     cols = snapshot.hits
-    # Index -1 (no caller) lands on the trailing None.
-    caller_names: list[str | None] = [*cols.names, None]
-    groups: dict[int, list[CallerEntry]] = {}
-    if detail:
-        for t, n, c, d, s in zip(
-            cols.times, cols.nodes, cols.callers, cols.durations, cols.statuses
-        ):
-            entry = {
-                "caller": caller_names[c],
-                "time": fmt(t),
-                "duration": None if d != d else d,
-                "status": s or None,
-            }
-            group = groups.get(n)
-            if group is None:
-                group = groups[n] = []
-            group.append(entry)  # type: ignore[arg-type]
-    else:
-        for t, n, c in zip(cols.times, cols.nodes, cols.callers):
-            group = groups.get(n)
-            if group is None:
-                group = groups[n] = []
-            group.append({"caller": caller_names[c], "time": fmt(t)})
+    # Packed keys hold caller index + 1: index 0 (no caller) lands on the leading None.
+    caller_names: list[str | None] = [None, *cols.names]
+    groups: dict[int, list[Any]] = {}
+    # Formatting a million times is the cost of this export: the loop is kept flat, with
+    # the per-second part of each time string cached.
+    prefixes: dict[int, str] = {}
+    prefix_of = fmt.prefix
+    extras = cols.extras if detail else itertools.repeat(0)
+    for t, key, extra in zip(cols.times, cols.keys, extras):
+        seconds, rest = divmod(t, 1_000_000_000)
+        prefix = prefixes.get(seconds)
+        if prefix is None:
+            prefix = prefixes[seconds] = prefix_of(seconds)
+        entry: dict[str, Any] = {
+            "caller": caller_names[key >> KEY_SHIFT],
+            "time": f"{prefix}{rest // 1000:06d}",
+        }
+        if detail:
+            entry["duration"] = unpack_duration(extra)
+            entry["status"] = extra & STATUS_MASK or None
+        n = key & KEY_MASK
+        group = groups.get(n)
+        if group is None:
+            groups[n] = [entry]
+        else:
+            group.append(entry)
     position = {name: i for i, name in enumerate(cols.names)}
-    nodes: list[TimeSeriesNode] = [
+    nodes: list[Any] = [
         {
             "id": count.node,
             "hits": count.hits,

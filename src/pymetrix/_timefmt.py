@@ -28,11 +28,18 @@ class TimeFormatter:
         seconds, rest = divmod(time_ns, 1_000_000_000)
         prefix = self._cache.get(seconds)
         if prefix is None:
+            prefix = self.prefix(seconds)
+        return f"{prefix}{rest // 1000:06d}"
+
+    def prefix(self, seconds: int) -> str:
+        """``"YYYY-MM-DD HH:MM:SS."`` for a whole second since the epoch (cached)."""
+        prefix = self._cache.get(seconds)
+        if prefix is None:
             if len(self._cache) >= 100_000:
                 self._cache.clear()
             moment = datetime.fromtimestamp(seconds, self.tz)
             prefix = self._cache[seconds] = moment.strftime("%Y-%m-%d %H:%M:%S.")
-        return f"{prefix}{rest // 1000:06d}"
+        return prefix
 
 
 def parse_time(value: object, name: str, tz: tzinfo) -> int:

@@ -17,19 +17,15 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """Wall-clock time that never steps backwards within a process.
+    """The system's wall clock, ``time.time_ns``.
 
-    The wall clock is read once; later readings add the monotonic clock's progress, so
-    an NTP step or a manual change of the system time cannot reorder hits.
+    Stores keep recorded times non-decreasing within a process, so a step of the
+    system clock backwards cannot reorder hits.
     """
 
-    __slots__ = ("_offset",)
+    __slots__ = ()
 
-    def __init__(self) -> None:
-        self._offset = time.time_ns() - time.monotonic_ns()
-
-    def time_ns(self) -> int:
-        return self._offset + time.monotonic_ns()
+    time_ns = staticmethod(time.time_ns)
 
 
 class ManualClock:

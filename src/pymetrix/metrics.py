@@ -27,6 +27,7 @@ from .types import (
     Envelope,
     FlowEntry,
     TimeSeries,
+    TimeSeriesDetail,
     TimeSeriesNode,
 )
 
@@ -110,6 +111,9 @@ class Metrics:
             )
             store = open_store(store, options)
         self._store: Store = store
+        # Bound once: hit() is the hot path.
+        self._now = self._clock.time_ns
+        self._append = store.append
         self._offload = not isinstance(store, MemoryStore)
         # Valid ids seen so far, mapped to the id they are stored under.
         self._known: dict[str, str] = {}
@@ -160,7 +164,7 @@ class Metrics:
             duration: how long the hit took, in seconds.
             status: an HTTP-style status code, 100..599.
         """
-        time_ns = self._clock.time_ns()
+        time_ns = self._now()
         known = self._known
         try:
             node = known[id]
@@ -173,10 +177,12 @@ class Metrics:
                 caller = known[caller]
             except (KeyError, TypeError):
                 caller = self._admit(caller, "caller")
-        if duration is not None or status is not None:
+        # Exact-type range checks first: the common valid case costs two comparisons.
+        if duration is not None and (duration.__class__ is not float or not 0.0 <= duration < 1e9):
             duration = check_duration(duration)
+        if status is not None and (status.__class__ is not int or not 100 <= status <= 599):
             status = check_status(status)
-        self._store.append(time_ns, node, caller, duration, status)
+        self._append(time_ns, node, caller, duration, status)
 
     def _admit(self, raw: Any, what: str) -> str:
         """Validate an id not seen before and decide what it is stored under."""
@@ -307,6 +313,26 @@ class Metrics:
     def _formatter(self) -> TimeFormatter:
         return TimeFormatter(self._tz)
 
+    @overload
+    def time_series(
+        self,
+        *,
+        since: datetime | str | None = ...,
+        until: datetime | str | None = ...,
+        ids: Iterable[str] | None = ...,
+        detail: Literal[False] = ...,
+    ) -> TimeSeries: ...
+
+    @overload
+    def time_series(
+        self,
+        *,
+        since: datetime | str | None = ...,
+        until: datetime | str | None = ...,
+        ids: Iterable[str] | None = ...,
+        detail: Literal[True],
+    ) -> TimeSeriesDetail: ...
+
     def time_series(
         self,
         *,
@@ -314,7 +340,7 @@ class Metrics:
         until: datetime | str | None = None,
         ids: Iterable[str] | None = None,
         detail: bool = False,
-    ) -> TimeSeries:
+    ) -> TimeSeries | TimeSeriesDetail:
         """Every hit per node with its caller and time: the seed's time-series message.
 
         Args:

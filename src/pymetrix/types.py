@@ -14,6 +14,8 @@ __all__ = [
     "FlowEntry",
     "Mode",
     "TimeSeries",
+    "TimeSeriesDetail",
+    "TimeSeriesDetailNode",
     "TimeSeriesNode",
 ]
 
@@ -49,6 +51,22 @@ class TimeSeries(TypedDict):
 
     id: str
     nodes: list[TimeSeriesNode]
+
+
+class TimeSeriesDetailNode(TypedDict):
+    """A time-series node with ``time_series(detail=True)``."""
+
+    id: str
+    hits: int
+    time: str
+    callers: list[CallerDetail]
+
+
+class TimeSeriesDetail(TypedDict):
+    """The time series with ``detail=True``."""
+
+    id: str
+    nodes: list[TimeSeriesDetailNode]
 
 
 class AggregateEntry(TypedDict):

@@ -49,23 +49,124 @@ class EdgeCount:
     hits: int
 
 
-@dataclass(frozen=True, slots=True)
+# A hit's node and caller pack into one int, (caller index + 1) << 32 | node index, which
+# is also the key of its caller->node edge; its duration and status into another,
+# (duration in microseconds + 1) << 10 | status, 0 meaning neither.
+KEY_SHIFT = 32
+KEY_MASK = (1 << KEY_SHIFT) - 1
+STATUS_BITS = 10
+STATUS_MASK = (1 << STATUS_BITS) - 1
+_MAX_MICROSECONDS = (1 << 52) - 1
+
+
+def pack_extra(duration: float | None, status: int | None) -> int:
+    """Duration (seconds, kept to the microsecond) and status code as one int."""
+    extra = status or 0
+    if duration is not None:
+        extra |= (min(round(duration * 1e6), _MAX_MICROSECONDS) + 1) << STATUS_BITS
+    return extra
+
+
+def unpack_duration(extra: int) -> float | None:
+    micros = extra >> STATUS_BITS
+    return (micros - 1) / 1e6 if micros else None
+
+
 class HitColumns:
     """Per-hit data in columns, in time order; node and caller are indexes into ``names``.
 
     ``callers[i]`` is -1 for no caller, ``durations[i]`` NaN for no duration and
     ``statuses[i]`` 0 for no status. Columns keep a million hits cheap to move around.
+    A store may instead give the packed ``keys`` and ``extras`` (:meth:`packed`); each
+    form is derived from the other when first asked for.
     """
 
-    names: Sequence[str]
-    times: Sequence[int]
-    nodes: Sequence[int]
-    callers: Sequence[int]
-    durations: Sequence[float]
-    statuses: Sequence[int]
+    __slots__ = (
+        "_callers",
+        "_durations",
+        "_extras",
+        "_keys",
+        "_nodes",
+        "_statuses",
+        "names",
+        "times",
+    )
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        times: Sequence[int],
+        nodes: Sequence[int],
+        callers: Sequence[int],
+        durations: Sequence[float],
+        statuses: Sequence[int],
+    ) -> None:
+        self.names = names
+        self.times = times
+        self._nodes: Sequence[int] | None = nodes
+        self._callers: Sequence[int] | None = callers
+        self._durations: Sequence[float] | None = durations
+        self._statuses: Sequence[int] | None = statuses
+        self._keys: Sequence[int] | None = None
+        self._extras: Sequence[int] | None = None
+
+    @classmethod
+    def packed(
+        cls, names: Sequence[str], times: Sequence[int], keys: Sequence[int], extras: Sequence[int]
+    ) -> HitColumns:
+        """Columns from packed node/caller keys and duration/status extras."""
+        columns = cls.__new__(cls)
+        columns.names = names
+        columns.times = times
+        columns._keys = keys
+        columns._extras = extras
+        columns._nodes = columns._callers = columns._durations = columns._statuses = None
+        return columns
 
     def __len__(self) -> int:
         return len(self.times)
+
+    @property
+    def keys(self) -> Sequence[int]:
+        if self._keys is None:
+            self._keys = [(c + 1) << KEY_SHIFT | n for n, c in zip(self.nodes, self.callers)]
+        return self._keys
+
+    @property
+    def extras(self) -> Sequence[int]:
+        if self._extras is None:
+            self._extras = [
+                pack_extra(None if d != d else d, s or None)
+                for d, s in zip(self.durations, self.statuses)
+            ]
+        return self._extras
+
+    @property
+    def nodes(self) -> Sequence[int]:
+        if self._nodes is None:
+            self._nodes = [key & KEY_MASK for key in self.keys]
+        return self._nodes
+
+    @property
+    def callers(self) -> Sequence[int]:
+        if self._callers is None:
+            self._callers = [(key >> KEY_SHIFT) - 1 for key in self.keys]
+        return self._callers
+
+    @property
+    def durations(self) -> Sequence[float]:
+        if self._durations is None:
+            nan = float("nan")
+            self._durations = [
+                ((e >> STATUS_BITS) - 1) / 1e6 if e >> STATUS_BITS else nan for e in self.extras
+            ]
+        return self._durations
+
+    @property
+    def statuses(self) -> Sequence[int]:
+        if self._statuses is None:
+            self._statuses = [e & STATUS_MASK for e in self.extras]
+        return self._statuses
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The in-memory store: compact parallel arrays, exact counts, bounded retention."""
+"""The in-memory store: compact typed columns, exact counts, bounded retention."""
 
 from __future__ import annotations
 
@@ -10,23 +10,36 @@ import weakref
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import timedelta
 
 from ..clock import Clock, SystemClock
-from .base import EdgeCount, HitColumns, LiveHit, NodeCount, Query, Snapshot
+from .base import (
+    KEY_MASK,
+    KEY_SHIFT,
+    STATUS_MASK,
+    EdgeCount,
+    HitColumns,
+    LiveHit,
+    NodeCount,
+    Query,
+    Snapshot,
+    pack_extra,
+    unpack_duration,
+)
 
 __all__ = ["MemoryStore"]
 
-_NAN = float("nan")
 _NEVER = 1 << 62
-# Edge keys pack (caller index + 1, node index) into one int: no tuple per hit.
-_SHIFT = 32
-_MASK = (1 << _SHIFT) - 1
+_SHIFT = KEY_SHIFT
+_MASK = KEY_MASK
 
 
 class MemoryStore:
-    """Hits kept in this process, in parallel typed arrays (26 bytes a hit).
+    """Hits kept in this process: three int64 columns, 24 bytes a hit.
+
+    Recording appends to the columns under a lock held for a few bytecodes; counts per
+    node and per edge are brought up to date from the columns when they are read.
 
     Args:
         retention: drop per-hit entries older than this (counts stay exact).
@@ -49,23 +62,25 @@ class MemoryStore:
         self._max_events = max_events
         self._clock = clock or SystemClock()
         self._lock = threading.Lock()
+        # Every name seen, as node or caller, and the subset that has been hit.
         self._index: dict[str, int] = {}
+        self._hit_index: dict[str, int] = {}
         self._names: list[str] = []
-        self._times = array("q")
-        self._nodes = array("i")
-        self._callers = array("i")
-        self._durations = array("d")
-        self._statuses = array("H")
-        self._counts: list[int] = []
-        self._first: list[int] = []
-        self._trimmed: list[int] = []
         self._order: list[int] = []
-        self._edges: dict[int, int] = {}
-        self._base = 0
+        self._first: dict[int, int] = {}
+        self._times = array("q")
+        self._keys = array("q")
+        self._extras = array("q")
+        # Trimming deletes in place, so these bound methods stay valid for good.
+        self._appenders = (self._times.append, self._keys.append, self._extras.append)
+        self._base = 0  # position of the oldest retained hit since the store began
+        self._counted = 0  # position up to which the counts below include hits
+        self._edge_counts: dict[int, int] = {}
+        self._node_counts: list[int] = []
+        self._trimmed: list[int] = []
         self._last = -_NEVER
         self._next_check = self._check_after(0)
         self._waiters: list[Callable[[], None]] = []
-        self._closed = False
         _after_fork.add(self)
 
     # -- recording -------------------------------------------------------------------
@@ -78,16 +93,20 @@ class MemoryStore:
         duration: float | None,
         status: int | None,
     ) -> None:
-        index = self._index
-        n = index.get(node)
+        n = self._hit_index.get(node)
         if n is None:
-            n = self._intern(node)
+            n = self._first_hit(node, time_ns)
         if caller is None:
-            c = -1
+            key = n
         else:
-            c = index.get(caller, -1)
-            if c < 0:
+            c = self._index.get(caller)
+            if c is None:
                 c = self._intern(caller)
+            key = (c + 1) << _SHIFT | n
+        extra = 0 if duration is None and status is None else pack_extra(duration, status)
+        append_time, append_key, append_extra = self._appenders
+        # The lock is held for as few bytecodes as possible: with several threads
+        # recording, every extra step inside it turns into waiting.
         with self._lock:
             # Two threads may read the clock in one order and take the lock in the
             # other; clamping keeps stored times in recording order, so reads need no sort.
@@ -95,35 +114,37 @@ class MemoryStore:
                 time_ns = self._last
             else:
                 self._last = time_ns
-            times = self._times
-            times.append(time_ns)
-            self._nodes.append(n)
-            self._callers.append(c)
-            self._durations.append(_NAN if duration is None else duration)
-            self._statuses.append(status or 0)
-            count = self._counts[n]
-            if not count:
-                self._first[n] = time_ns
-                self._order.append(n)
-            self._counts[n] = count + 1
-            key = (c + 1) << _SHIFT | n
-            edges = self._edges
-            edges[key] = edges.get(key, 0) + 1
-            if len(times) >= self._next_check:
+            append_time(time_ns)
+            append_key(key)
+            append_extra(extra)
+        if len(self._times) >= self._next_check:
+            with self._lock:
                 self._maintain(time_ns)
         if self._waiters:
             self._wake()
 
     def _intern(self, name: str) -> int:
         with self._lock:
-            n = self._index.get(name)
+            return self._intern_locked(name)
+
+    def _intern_locked(self, name: str) -> int:
+        n = self._index.get(name)
+        if n is None:
+            n = len(self._names)
+            self._names.append(name)
+            self._node_counts.append(0)
+            self._trimmed.append(0)
+            self._index[name] = n
+        return n
+
+    def _first_hit(self, name: str, time_ns: int) -> int:
+        with self._lock:
+            n = self._hit_index.get(name)
             if n is None:
-                n = len(self._names)
-                self._names.append(name)
-                self._counts.append(0)
-                self._first.append(0)
-                self._trimmed.append(0)
-                self._index[name] = n
+                n = self._intern_locked(name)
+                self._first[n] = max(time_ns, self._last)
+                self._order.append(n)
+                self._hit_index[name] = n
             return n
 
     def _wake(self) -> None:
@@ -131,7 +152,18 @@ class MemoryStore:
         for wake in waiters:
             wake()
 
-    # -- retention -------------------------------------------------------------------
+    # -- counts and retention --------------------------------------------------------
+
+    def _sync(self) -> None:
+        """Add the hits recorded since the last read to the counts. Lock held."""
+        start = self._counted - self._base
+        if start >= len(self._keys):
+            return
+        edges, nodes = self._edge_counts, self._node_counts
+        for key, hits in Counter(self._keys[start:]).items():
+            edges[key] = edges.get(key, 0) + hits
+            nodes[key & _MASK] += hits
+        self._counted = self._base + len(self._keys)
 
     def _check_after(self, length: int) -> int:
         if self._retention_ns is None:
@@ -141,6 +173,8 @@ class MemoryStore:
     def _maintain(self, now_ns: int) -> None:
         """Trim the oldest entries past ``max_events`` or ``retention``. Lock held."""
         times = self._times
+        if len(times) < self._next_check and self._retention_ns is None:
+            return  # another thread trimmed already
         drop = 0
         if len(times) > self._max_events:
             # Trim an eighth at once so that trimming costs O(1) amortised per hit.
@@ -148,11 +182,12 @@ class MemoryStore:
         if self._retention_ns is not None:
             drop = max(drop, bisect_left(times, now_ns - self._retention_ns))
         if drop:
+            self._sync()
             drop = min(drop, len(times))
             trimmed = self._trimmed
-            for n, k in Counter(self._nodes[:drop]).items():
-                trimmed[n] += k
-            for column in (times, self._nodes, self._callers, self._durations, self._statuses):
+            for key, hits in Counter(self._keys[:drop]).items():
+                trimmed[key & _MASK] += hits
+            for column in (times, self._keys, self._extras):
                 del column[:drop]
             self._base += drop
         self._next_check = self._check_after(len(times))
@@ -174,37 +209,40 @@ class MemoryStore:
         index = self._index
         return {index[name] for name in query.ids if name in index}
 
-    def snapshot(self, query: Query) -> Snapshot:
-        wanted = self._wanted(query)
-        with self._lock:
-            lo, hi = self._window(query)
-            columns = HitColumns(
-                names=list(self._names),
-                times=self._times[lo:hi],
-                nodes=self._nodes[lo:hi],
-                callers=self._callers[lo:hi],
-                durations=self._durations[lo:hi],
-                statuses=self._statuses[lo:hi],
-            )
-            totals = None if query.windowed else self._totals(wanted)
-        columns = _select(columns, wanted)
-        if totals is None:
-            totals = _count_columns(columns)
-        return Snapshot(nodes=totals, hits=columns)
-
     def _totals(self, wanted: set[int] | None) -> list[NodeCount]:
         """Exact all-time counts in first-hit order. Lock held."""
-        names, counts, first = self._names, self._counts, self._first
+        self._sync()
+        names, counts, first = self._names, self._node_counts, self._first
         return [
             NodeCount(names[n], counts[n], first[n])
             for n in self._order
             if wanted is None or n in wanted
         ]
 
+    def snapshot(self, query: Query) -> Snapshot:
+        wanted = self._wanted(query)
+        with self._lock:
+            lo, hi = self._window(query)
+            names = list(self._names)
+            times = self._times[lo:hi]
+            keys = self._keys[lo:hi]
+            extras = self._extras[lo:hi]
+            totals = None if query.windowed else self._totals(wanted)
+        if wanted is not None:
+            keep = [i for i, key in enumerate(keys) if key & _MASK in wanted]
+            times = array("q", [times[i] for i in keep])
+            keys = array("q", [keys[i] for i in keep])
+            extras = array("q", [extras[i] for i in keep])
+        columns = HitColumns.packed(names, times, keys, extras)
+        if totals is None:
+            totals = _count_columns(columns)
+        return Snapshot(nodes=totals, hits=columns)
+
     def counts(self, query: Query) -> list[NodeCount]:
         if not query.windowed:
+            wanted = self._wanted(query)
             with self._lock:
-                return self._totals(self._wanted(query))
+                return self._totals(wanted)
         return self.snapshot(query).nodes
 
     def edges(self, query: Query) -> list[EdgeCount]:
@@ -213,12 +251,10 @@ class MemoryStore:
             names = list(self._names)
             if query.windowed:
                 lo, hi = self._window(query)
-                keys: Iterable[int] = (
-                    (c + 1) << _SHIFT | n for c, n in zip(self._callers[lo:hi], self._nodes[lo:hi])
-                )
-                pairs = list(Counter(keys).items())
+                pairs = list(Counter(self._keys[lo:hi]).items())
             else:
-                pairs = list(self._edges.items())
+                self._sync()
+                pairs = list(self._edge_counts.items())
         result = []
         for key, hits in pairs:
             n = key & _MASK
@@ -243,7 +279,7 @@ class MemoryStore:
         return True
 
     def close(self) -> None:
-        self._closed = True
+        """Nothing to release: the hits stay readable until the store is dropped."""
 
     def __enter__(self) -> MemoryStore:
         return self
@@ -274,28 +310,15 @@ def _count_columns(columns: HitColumns) -> list[NodeCount]:
     return [NodeCount(names[n], k, first[n]) for n, k in counts.items()]
 
 
-def _select(columns: HitColumns, wanted: set[int] | None) -> HitColumns:
-    if wanted is None:
-        return columns
-    keep = [i for i, n in enumerate(columns.nodes) if n in wanted]
-    return HitColumns(
-        names=columns.names,
-        times=array("q", [columns.times[i] for i in keep]),
-        nodes=array("i", [columns.nodes[i] for i in keep]),
-        callers=array("i", [columns.callers[i] for i in keep]),
-        durations=array("d", [columns.durations[i] for i in keep]),
-        statuses=array("H", [columns.statuses[i] for i in keep]),
-    )
-
-
 class _MemorySubscription:
-    """Reads the store's arrays from a position; a slow reader never holds up recording."""
+    """Reads the store's columns from a position; a slow reader never holds up recording."""
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
         with store._lock:
+            store._sync()
             self._cursor = store._base + len(store._times)
-            self._seen = list(store._counts)
+            self._seen = list(store._node_counts)
         self._dropped = 0
         self._closed = False
         self._wakers: list[Callable[[], None]] = []
@@ -320,26 +343,26 @@ class _MemorySubscription:
             if hi <= lo:
                 return []
             times = store._times[lo:hi]
-            nodes = store._nodes[lo:hi]
-            callers = store._callers[lo:hi]
-            durations = store._durations[lo:hi]
-            statuses = store._statuses[lo:hi]
+            keys = store._keys[lo:hi]
+            extras = store._extras[lo:hi]
             names = list(store._names)
-            first = list(store._first)
+            first = dict(store._first)
             self._cursor += hi - lo
         seen = self._seen
         if len(seen) < len(names):
             seen.extend([0] * (len(names) - len(seen)))
         out = []
-        for t, n, c, d, s in zip(times, nodes, callers, durations, statuses):
+        for t, key, extra in zip(times, keys, extras):
+            n = key & _MASK
+            c = (key >> _SHIFT) - 1
             seen[n] += 1
             out.append(
                 LiveHit(
                     time_ns=t,
                     node=names[n],
                     caller=None if c < 0 else names[c],
-                    duration=None if d != d else d,
-                    status=s or None,
+                    duration=unpack_duration(extra),
+                    status=extra & STATUS_MASK or None,
                     node_hits=seen[n],
                     node_first_ns=first[n],
                 )
