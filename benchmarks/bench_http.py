@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -117,10 +116,10 @@ def measure(variant: str, duration: int, connections: int, workdir: str) -> Resu
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(url, timeout=1) as response:
+                with urllib.request.urlopen(url, timeout=5) as response:
                     response.read()
                 break
-            except (urllib.error.URLError, ConnectionError):
+            except OSError:  # refused, reset, or accepted by the kernel but not yet served
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError(f"{variant}: server did not start") from None
                 time.sleep(0.05)
