@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import cast
 
 from pymetrix import Metrics
-from pymetrix.types import CallerDetail
 
 
 def hits(metrics: Metrics) -> dict[str, int]:
@@ -24,8 +22,7 @@ def details(metrics: Metrics, node: str) -> list[tuple[str | None, float | None,
     """(caller, duration, status) of every hit on ``node``, in time order."""
     for entry in metrics.time_series(ids=[node], detail=True)["nodes"]:
         if entry["id"] == node:
-            callers = cast(list[CallerDetail], entry["callers"])
-            return [(c["caller"], c["duration"], c["status"]) for c in callers]
+            return [(c["caller"], c["duration"], c["status"]) for c in entry["callers"]]
     return []
 
 

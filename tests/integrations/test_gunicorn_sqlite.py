@@ -51,12 +51,14 @@ def gunicorn(tmp_path: Path) -> Iterator[tuple[str, str]]:
     sock.close()
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _ready(base), timeout=30)
+        wait_for(lambda: process.poll() is not None or _ready(base), timeout=30)
+        assert process.poll() is None, "gunicorn exited at start"
         yield base, store
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
+        code = process.wait(timeout=30)
+    assert code == 0
 
 
 def _ready(base: str) -> bool:
