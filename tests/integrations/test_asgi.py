@@ -372,3 +372,21 @@ def test_custom_route_function_serves_plain_asgi_apps(metrics: Metrics) -> None:
         client.get("/api/x")
         client.get("/elsewhere", headers={"referer": "http://testserver/api/y"})
     assert edges(metrics) == {(None, "/api/{rest}"): 1, ("/api/{rest}", UNMATCHED): 1}
+
+
+def test_visitor_previous_node_wins_and_referer_is_the_fallback(metrics: Metrics) -> None:
+    with TestClient(fastapi_app(metrics, visitor="cookie")) as client:
+        client.get("/items/1", headers={"referer": "http://testserver/sub/things/1"})
+        client.get("/shop/carts/a", headers={"referer": "http://testserver/sub/things/1"})
+    flow = edges(metrics)
+    assert flow[("/sub/things/{thing_id}", "/items/{item_id}")] == 1
+    assert flow[("/items/{item_id}", "/shop/carts/{cart_id}")] == 1
+
+
+def test_visitor_cookie_is_secure_over_https(metrics: Metrics) -> None:
+    app = fastapi_app(metrics, visitor="cookie", cookie_name="vid")
+    with TestClient(app, base_url="https://testserver") as client:
+        set_cookie = client.get("/items/1").headers["set-cookie"]
+    assert set_cookie.startswith("vid=")
+    assert "Secure" in set_cookie
+    assert "SameSite=Lax" in set_cookie
