@@ -83,6 +83,15 @@ def prometheus_available() -> bool:
 class Result:
     requests_per_s: float
     p99_ms: float
+    requests: int
+    cpu_us_per_request: float = float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux ``/proc``)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_wrk(url: str, duration: int, connections: int) -> Result:
@@ -94,10 +103,11 @@ def run_wrk(url: str, duration: int, connections: int) -> Result:
     ).stdout
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
-    if rate is None or p99 is None:
+    count = re.search(r"(\d+) requests in", output)
+    if rate is None or p99 is None or count is None:
         raise RuntimeError(f"cannot read wrk's output:\n{output}")
     scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[p99.group(2)]
-    return Result(float(rate.group(1)), float(p99.group(1)) * scale)
+    return Result(float(rate.group(1)), float(p99.group(1)) * scale, int(count.group(1)))
 
 
 def measure(variant: str, duration: int, connections: int, workdir: str) -> Result:
@@ -124,7 +134,12 @@ def measure(variant: str, duration: int, connections: int, workdir: str) -> Resu
                     raise RuntimeError(f"{variant}: server did not start") from None
                 time.sleep(0.05)
         run_wrk(url, 1, connections)  # warm-up
-        return run_wrk(url, duration, connections)
+        # The server's own CPU time per request hardly depends on what else the machine
+        # runs, unlike requests/s; both are shown.
+        before = cpu_seconds(server.pid)
+        result = run_wrk(url, duration, connections)
+        result.cpu_us_per_request = (cpu_seconds(server.pid) - before) / result.requests * 1e6
+        return result
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -166,16 +181,29 @@ def main() -> None:
             for variant in variants:
                 results[variant].append(measure(variant, args.duration, args.connections, workdir))
 
-    base_rate = statistics.median(r.requests_per_s for r in results["plain"])
-    base_p99 = statistics.median(r.p99_ms for r in results["plain"])
-    print(f"{'variant':<27}{'req/s':>10}{'p99 ms':>10}{'req/s vs plain':>16}{'p99 vs plain':>14}")
+    def median(variant: str, field: str) -> float:
+        return float(statistics.median(getattr(r, field) for r in results[variant]))
+
+    base = {field: median("plain", field) for field in ("requests_per_s", "p99_ms")}
+    base_cpu = median("plain", "cpu_us_per_request")
+    print(
+        f"{'variant':<27}{'req/s':>8}{'p99 ms':>9}{'CPU us/req':>12}"
+        f"{'req/s vs plain':>16}{'p99 vs plain':>14}{'CPU vs plain':>14}"
+    )
     for variant in variants:
-        rate = statistics.median(r.requests_per_s for r in results[variant])
-        p99 = statistics.median(r.p99_ms for r in results[variant])
+        rate = median(variant, "requests_per_s")
+        p99 = median(variant, "p99_ms")
+        cpu = median(variant, "cpu_us_per_request")
         print(
-            f"{variant:<27}{rate:>10.0f}{p99:>10.2f}"
-            f"{rate / base_rate:>16.3f}{p99 / base_p99:>14.3f}"
+            f"{variant:<27}{rate:>8.0f}{p99:>9.2f}{cpu:>12.0f}"
+            f"{rate / base['requests_per_s']:>16.3f}{p99 / base['p99_ms']:>14.3f}"
+            f"{cpu / base_cpu:>14.3f}"
         )
+    spread = [r.requests_per_s for r in results["plain"]]
+    print(
+        f"plain req/s over the rounds: {min(spread):.0f}..{max(spread):.0f} "
+        "(a wide range means other load on the machine; trust the CPU column then)"
+    )
 
 
 if __name__ == "__main__":

@@ -323,21 +323,21 @@ class Recorder:
         path: str,
         route: str | None,
         view: str | None,
-        headers: Callable[[], RequestHeaders],
+        headers: Callable[[], RequestHeaders | None],
         resolve: Callable[[str], tuple[str | None, str | None]],
     ) -> Visit | None:
         """Start timing a request and decide its node and caller; None if that failed.
 
-        ``headers()`` is only called when a caller source is on, so the default
-        configuration never reads the headers.
+        ``headers()`` is only called when a caller source is on; it may return None when
+        the request carries nothing a source could use.
         """
         start = time.perf_counter_ns()
         try:
             node = self.node(method, path, route, view)
             caller = None
             key = cookie = None
-            if self.visitor is not None or self.referer:
-                info = headers()
+            info = headers() if self.visitor is not None or self.referer else None
+            if info is not None:
                 if self.visitor is not None:
                     key, cookie = self.visitor_key(info.cookie, info.ip, info.user_agent)
                     if key is not None:
@@ -381,7 +381,7 @@ class Recorder:
         return header + "; Secure" if secure else header
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestHeaders:
     """The request facts the caller sources need, read once per request."""
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Seque
 from typing import Any
 
 from ..metrics import Metrics
-from ._core import NameFunction, Recorder, RequestHeaders, VisitorMode, parse_cookie
+from ._core import COOKIE_NAME, NameFunction, Recorder, RequestHeaders, VisitorMode, parse_cookie
 
 __all__ = ["PymetrixMiddleware", "RecordingMiddleware", "Scope", "starlette_route"]
 
@@ -75,7 +75,7 @@ class RecordingMiddleware:
                     path,
                     route,
                     view,
-                    lambda: _headers(scope, recorder.cookie_name),
+                    lambda: _headers(scope, recorder),
                     lambda referer_path: self._referer_route(scope, referer_path),
                 )
         except Exception:
@@ -143,10 +143,9 @@ class PymetrixMiddleware(RecordingMiddleware):
         visitor: VisitorMode | None = None,
         visitor_window: float = 1800.0,
         max_visitors: int = 10_000,
-        cookie_name: str | None = None,
+        cookie_name: str = COOKIE_NAME,
         route: RouteFunction | None = None,
     ) -> None:
-        options: dict[str, Any] = {} if cookie_name is None else {"cookie_name": cookie_name}
         recorder = Recorder(
             metrics,
             method=method,
@@ -156,7 +155,7 @@ class PymetrixMiddleware(RecordingMiddleware):
             visitor=visitor,
             visitor_window=visitor_window,
             max_visitors=max_visitors,
-            **options,
+            cookie_name=cookie_name,
         )
         if route is None:
             super().__init__(app, recorder, starlette_route, starlette_referer_route)
@@ -188,7 +187,14 @@ def _referer_route_via(route: RouteFunction) -> RefererRouteFunction:
 
 def _match(routes: Sequence[Any], scope: Scope, prefix: str) -> tuple[str | None, str | None]:
     partial: tuple[str | None, str | None] = (None, None)
+    path = scope["path"]
+    relative = _relative_path(path, scope.get("root_path", ""))
     for route in routes:
+        # A route's own matches() builds its child scope and converts parameters: most
+        # routes are ruled out by their regex alone, at a fraction of that cost.
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and not regex.match(relative) and not regex.match(path):
+            continue
         if getattr(route, "path", None) is None and hasattr(route, "_match"):
             # FastAPI keeps included routers as one route that matches for all of its own;
             # its _match names the route inside, with the include prefix in path_format.
@@ -211,9 +217,21 @@ def _match(routes: Sequence[Any], scope: Scope, prefix: str) -> tuple[str | None
     return partial
 
 
-def _headers(scope: Scope, cookie_name: str) -> RequestHeaders:
+def _relative_path(path: str, root_path: str) -> str:
+    """The path below ``root_path``, as Starlette's routes match it."""
+    if not root_path or not path.startswith(root_path):
+        return path
+    rest = path[len(root_path) :]
+    return rest if not rest or rest[0] == "/" else path
+
+
+def _headers(scope: Scope, recorder: Recorder) -> RequestHeaders | None:
+    raw = scope.get("headers", ())
+    if recorder.visitor is None and not any(key == b"referer" for key, _ in raw):
+        return None  # only a Referer could name a caller, and there is none
+    cookie_name = recorder.cookie_name
     host = referer = cookie = user_agent = None
-    for key, value in scope.get("headers", ()):
+    for key, value in raw:
         if key == b"host":
             host = value.decode("latin-1")
         elif key == b"referer":

@@ -67,7 +67,7 @@ class PymetrixMiddleware:
                     request.path,
                     route,
                     view,
-                    lambda: _headers(request, recorder.cookie_name),
+                    lambda: _headers(request, recorder),
                     lambda path: _referer_route(request, path, urlconf),
                 )
         except Exception:
@@ -126,8 +126,11 @@ def _referer_route(request: HttpRequest, path: str, urlconf: Any) -> tuple[str |
     return django_route(path, urlconf)
 
 
-def _headers(request: HttpRequest, cookie_name: str) -> RequestHeaders:
+def _headers(request: HttpRequest, recorder: Recorder) -> RequestHeaders | None:
     meta = request.META
+    if recorder.visitor is None and "HTTP_REFERER" not in meta:
+        return None  # only a Referer could name a caller, and there is none
+    cookie_name = recorder.cookie_name
     host = meta.get("HTTP_HOST") or f"{meta.get('SERVER_NAME', '')}:{meta.get('SERVER_PORT', '')}"
     return RequestHeaders(
         host=host,

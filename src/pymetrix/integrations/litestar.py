@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from typing import Any
 
 from ..errors import MissingDependency
 from ..metrics import Metrics
-from ._core import NameFunction, Recorder, VisitorMode
+from ._core import COOKIE_NAME, NameFunction, Recorder, VisitorMode
 from .asgi import ASGIApp, RecordingMiddleware, Scope, _headers
 
 try:
@@ -51,9 +50,8 @@ class PymetrixPlugin(InitPluginProtocol):
         visitor: VisitorMode | None = None,
         visitor_window: float = 1800.0,
         max_visitors: int = 10_000,
-        cookie_name: str | None = None,
+        cookie_name: str = COOKIE_NAME,
     ) -> None:
-        options: dict[str, Any] = {} if cookie_name is None else {"cookie_name": cookie_name}
         self.recorder = Recorder(
             metrics,
             method=method,
@@ -63,7 +61,7 @@ class PymetrixPlugin(InitPluginProtocol):
             visitor=visitor,
             visitor_window=visitor_window,
             max_visitors=max_visitors,
-            **options,
+            cookie_name=cookie_name,
         )
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
@@ -90,7 +88,7 @@ class PymetrixPlugin(InitPluginProtocol):
             path,
             None,
             None,
-            lambda: _headers(scope, recorder.cookie_name),
+            lambda: _headers(scope, recorder),
             lambda referer_path: litestar_referer_route(scope, referer_path),
         )
         if visit is not None:

@@ -15,7 +15,15 @@ from types import TracebackType
 from typing import Any
 
 from ..metrics import Metrics
-from ._core import NameFunction, Recorder, RequestHeaders, Visit, VisitorMode, parse_cookie
+from ._core import (
+    COOKIE_NAME,
+    NameFunction,
+    Recorder,
+    RequestHeaders,
+    Visit,
+    VisitorMode,
+    parse_cookie,
+)
 
 __all__ = ["PymetrixWSGIMiddleware", "WSGIRouteFunction"]
 
@@ -58,10 +66,9 @@ class PymetrixWSGIMiddleware:
         visitor: VisitorMode | None = None,
         visitor_window: float = 1800.0,
         max_visitors: int = 10_000,
-        cookie_name: str | None = None,
+        cookie_name: str = COOKIE_NAME,
     ) -> None:
         self.app = app
-        options: dict[str, Any] = {} if cookie_name is None else {"cookie_name": cookie_name}
         self.recorder = Recorder(
             metrics,
             method=method,
@@ -71,7 +78,7 @@ class PymetrixWSGIMiddleware:
             visitor=visitor,
             visitor_window=visitor_window,
             max_visitors=max_visitors,
-            **options,
+            cookie_name=cookie_name,
         )
         self._route = route or _no_route
 
@@ -87,7 +94,7 @@ class PymetrixWSGIMiddleware:
                     path,
                     route,
                     view,
-                    lambda: _headers(environ, recorder.cookie_name),
+                    lambda: _headers(environ, recorder),
                     lambda referer_path: self._referer_route(environ, referer_path),
                 )
         except Exception:
@@ -171,7 +178,10 @@ class _Body:
             self.finish()
 
 
-def _headers(environ: Environ, cookie_name: str) -> RequestHeaders:
+def _headers(environ: Environ, recorder: Recorder) -> RequestHeaders | None:
+    if recorder.visitor is None and "HTTP_REFERER" not in environ:
+        return None  # only a Referer could name a caller, and there is none
+    cookie_name = recorder.cookie_name
     cookie_header = environ.get("HTTP_COOKIE")
     host = environ.get("HTTP_HOST")
     if not host:
