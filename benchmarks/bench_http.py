@@ -65,6 +65,52 @@ def serve(variant: str, fd: int, workdir: str) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
+def middleware_cost_us(store: str, calls: int = 5000, repeats: int = 10) -> float:
+    """Microseconds the middleware adds to one request, measured in-process.
+
+    The middleware wraps a no-op ASGI app but finds routes in the benchmark app, so this
+    is its own work: route lookup, timing, recording. Best of ``repeats``.
+    """
+    import asyncio
+
+    from pymetrix import Metrics
+    from pymetrix.integrations.asgi import PymetrixMiddleware
+
+    async def noop(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        return None
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "scheme": "http",
+        "path": PATH,
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), (b"user-agent", b"wrk")],
+        "client": ("127.0.0.1", 40000),
+        "app": build_app("plain", ""),
+    }
+
+    async def best(app: Any) -> float:
+        fastest = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(calls):
+                await app(scope, receive, send)
+            fastest = min(fastest, (time.perf_counter() - start) / calls)
+        return fastest
+
+    with Metrics("bench", store=store) as metrics:
+        wrapped = PymetrixMiddleware(noop, metrics=metrics)
+        return (asyncio.run(best(wrapped)) - asyncio.run(best(noop))) * 1e6
+
+
 def sqlite_available() -> bool:
     from pymetrix.store import _SCHEMES
 
@@ -204,6 +250,15 @@ def main() -> None:
         f"plain req/s over the rounds: {min(spread):.0f}..{max(spread):.0f} "
         "(a wide range means other load on the machine; trust the CPU column then)"
     )
+    with tempfile.TemporaryDirectory(prefix="pymetrix-bench-") as workdir:
+        stores = {"memory": "memory://"}
+        if "pymetrix-sqlite" in variants:
+            stores["sqlite"] = f"sqlite:///{os.path.join(workdir, 'cost.db')}"
+        for label, store in stores.items():
+            print(
+                f"Pymetrix's own work per request, in-process ({label} store): "
+                f"{middleware_cost_us(store):.1f} us"
+            )
 
 
 if __name__ == "__main__":
