@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import types
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ import django
 import pytest
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.test import Client, override_settings
+from django.test import AsyncClient, Client, override_settings
 from django.urls import include, path, re_path
 
 from pymetrix import ManualClock, Metrics
@@ -33,6 +34,14 @@ current: dict[str, Metrics] = {}
 
 def post(request: HttpRequest, post_id: int) -> JsonResponse:
     return JsonResponse(current["metrics"].track("render")(lambda: {"post": post_id})())
+
+
+async def lookup(item_id: int) -> dict[str, int]:
+    return {"item": item_id}
+
+
+async def async_item(request: HttpRequest, item_id: int) -> JsonResponse:
+    return JsonResponse(await current["metrics"].track("lookup")(lookup)(item_id))
 
 
 def archive(request: HttpRequest, year: str) -> HttpResponse:
@@ -70,6 +79,7 @@ urls.urlpatterns = [  # type: ignore[attr-defined]
     path("boom/", boom),
     path("stream/", stream),
     path("blog/", include(blog_urls)),
+    path("async/<int:item_id>/", async_item),
 ]
 
 if not settings.configured:
@@ -198,3 +208,19 @@ def test_missing_metrics_setting_is_a_clear_configuration_error(configure: Any) 
 
     with override_settings(PYMETRIX={}), pytest.raises(ImproperlyConfigured, match="metrics"):
         PymetrixMiddleware(lambda request: HttpResponse())
+
+
+def test_async_views_under_the_async_handler_are_recorded(configure: Any, metrics: Metrics) -> None:
+    configure()
+
+    async def visit() -> tuple[int, int]:
+        client = AsyncClient()
+        found = await client.get("/async/5/", headers={"referer": "http://testserver/blog/2/"})
+        missing = await client.get("/nothing/")
+        return found.status_code, missing.status_code
+
+    assert asyncio.run(visit()) == (200, 404)
+    assert hits(metrics) == {"lookup": 1, "/async/<int:item_id>/": 1, UNMATCHED: 1}
+    flow = edges(metrics)
+    assert flow[("/async/<int:item_id>/", "lookup")] == 1
+    assert flow[("/blog/<int:post_id>/", "/async/<int:item_id>/")] == 1

@@ -20,6 +20,7 @@ from ..metrics import Metrics
 from ._core import Recorder, RequestHeaders, Visit
 
 try:
+    from asgiref.sync import iscoroutinefunction, markcoroutinefunction
     from django.conf import settings
     from django.core.exceptions import ImproperlyConfigured
     from django.http import HttpRequest, HttpResponseBase
@@ -40,9 +41,9 @@ class PymetrixMiddleware:
     """Record every request as one hit on its URL pattern, configured by ``settings.PYMETRIX``."""
 
     sync_capable = True
-    async_capable = False
+    async_capable = True
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
         config = dict(getattr(settings, "PYMETRIX", None) or {})
         metrics = config.pop("metrics", None)
@@ -54,36 +55,65 @@ class PymetrixMiddleware:
                 f"to one, not {metrics!r}"
             )
         self.recorder = Recorder(metrics, **config)
+        # Under ASGI with async views, stay async: no thread hop per request.
+        self._async = iscoroutinefunction(get_response)
+        if self._async:
+            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        recorder = self.recorder
-        visit = None
-        try:
-            if not recorder.excluded(request.path):
-                urlconf = getattr(request, "urlconf", None)
-                route, view = django_route(request.path_info, urlconf)
-                visit = recorder.begin(
-                    request.method or "GET",
-                    request.path,
-                    route,
-                    view,
-                    lambda: _headers(request, recorder),
-                    lambda path: _referer_route(request, path, urlconf),
-                )
-        except Exception:
-            logger.exception("pymetrix: could not resolve the route of %r", request.path)
+    def __call__(self, request: HttpRequest) -> Any:
+        if self._async:
+            return self._acall(request)
+        visit = self._begin(request)
         if visit is None:
             return self.get_response(request)
-
-        var = recorder.caller_var
+        var = self.recorder.caller_var
         token = var.set(visit.node)
         try:
             response = self.get_response(request)
         except Exception:
-            recorder.finish(visit, 500)
+            self.recorder.finish(visit, 500)
             raise
         finally:
             var.reset(token)
+        return self._end(request, response, visit)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponseBase:
+        visit = self._begin(request)
+        if visit is None:
+            response: HttpResponseBase = await self.get_response(request)
+            return response
+        var = self.recorder.caller_var
+        token = var.set(visit.node)
+        try:
+            response = await self.get_response(request)
+        except Exception:
+            self.recorder.finish(visit, 500)
+            raise
+        finally:
+            var.reset(token)
+        return self._end(request, response, visit)
+
+    def _begin(self, request: HttpRequest) -> Visit | None:
+        recorder = self.recorder
+        try:
+            if recorder.excluded(request.path):
+                return None
+            urlconf = getattr(request, "urlconf", None)
+            route, view = django_route(request.path_info, urlconf)
+            return recorder.begin(
+                request.method or "GET",
+                request.path,
+                route,
+                view,
+                lambda: _headers(request, recorder),
+                lambda path: _referer_route(request, path, urlconf),
+            )
+        except Exception:
+            logger.exception("pymetrix: could not resolve the route of %r", request.path)
+            return None
+
+    def _end(self, request: HttpRequest, response: HttpResponseBase, visit: Visit) -> Any:
+        recorder = self.recorder
         try:
             if visit.cookie is not None:
                 response.set_cookie(
