@@ -58,6 +58,7 @@ def serve(variant: str, fd: int, workdir: str) -> None:
     """Child process: serve the app on the inherited listening socket until killed."""
     import uvicorn
 
+    pin(0)
     sock = socket.socket(fileno=fd)
     config = uvicorn.Config(
         build_app(variant, workdir), log_level="warning", access_log=False, lifespan="on"
@@ -140,12 +141,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def pin(cpu: int) -> None:
+    """Keep this process on one CPU, so server and load generator do not trade places."""
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {cpu})
+
+
 def run_wrk(url: str, duration: int, connections: int) -> Result:
     output = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url],
         check=True,
         capture_output=True,
         text=True,
+        preexec_fn=lambda: pin(1),
     ).stdout
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
@@ -219,7 +227,7 @@ def main() -> None:
     print(
         f"FastAPI GET {PATH} under uvicorn on 127.0.0.1, wrk -t1 -c{args.connections}, "
         f"{args.duration:g}s x {args.rounds} interleaved rounds, median shown; "
-        f"{os.cpu_count()} cores"
+        f"{os.cpu_count()} cores, server on CPU 0 and wrk on CPU 1"
     )
     results: dict[str, list[Result]] = {variant: [] for variant in variants}
     with tempfile.TemporaryDirectory(prefix="pymetrix-bench-") as workdir:
