@@ -256,7 +256,7 @@ def main() -> None:
     spread = [r.requests_per_s for r in results["plain"]]
     print(
         f"plain req/s over the rounds: {min(spread):.0f}..{max(spread):.0f} "
-        "(a wide range means other load on the machine; trust the CPU column then)"
+        "(a wide range means other load on the machine: the in-process figures are steadier)"
     )
     with tempfile.TemporaryDirectory(prefix="pymetrix-bench-") as workdir:
         stores = {"memory": "memory://"}
