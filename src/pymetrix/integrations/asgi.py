@@ -92,7 +92,10 @@ class RecordingMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 if cookie is not None:
-                    message = _with_cookie(message, recorder, cookie, scope)
+                    try:
+                        message = _with_cookie(message, recorder, cookie, scope)
+                    except Exception:
+                        logger.exception("pymetrix: could not set the visitor cookie")
             await send(message)
 
         var = recorder.caller_var
