@@ -85,6 +85,13 @@ def test_exclude_globs_and_regexes_match_whole_paths() -> None:
     assert compile_exclude([]) is None
 
 
+def test_exclude_regexes_keep_their_own_flags() -> None:
+    pattern = compile_exclude(["/exact", re.compile(r"/admin/", re.IGNORECASE)])
+    assert pattern is not None
+    assert pattern.match("/ADMIN/users")
+    assert not pattern.match("/EXACT")
+
+
 def test_exclude_rejects_what_is_not_a_pattern() -> None:
     with pytest.raises(InvalidArgument, match="exclude"):
         compile_exclude([42])  # type: ignore[list-item]

@@ -27,11 +27,11 @@ __all__ = [
     "COOKIE_NAME",
     "UNMATCHED",
     "Recorder",
+    "RequestHeaders",
     "RouteInfo",
+    "Visit",
     "VisitorMode",
     "VisitorTable",
-    "RequestHeaders",
-    "Visit",
     "compile_exclude",
     "parse_cookie",
     "same_origin_path",
@@ -92,7 +92,7 @@ def compile_exclude(
     parts: list[str] = []
     for pattern in patterns:
         if isinstance(pattern, re.Pattern):
-            parts.append(f"(?:{pattern.pattern})")
+            parts.append(f"(?{_inline_flags(pattern.flags)}:{pattern.pattern})")
         elif isinstance(pattern, str) and pattern:
             parts.append(fnmatch.translate(pattern))
         else:
@@ -100,6 +100,12 @@ def compile_exclude(
     if not parts:
         return None
     return re.compile("|".join(parts))
+
+
+def _inline_flags(flags: int) -> str:
+    # Patterns are joined into one regex; their own flags must stay scoped to them.
+    letters = {re.IGNORECASE: "i", re.MULTILINE: "m", re.DOTALL: "s", re.VERBOSE: "x"}
+    return "".join(letter for flag, letter in letters.items() if flags & flag)
 
 
 def same_origin_path(referer: str, host: str, scheme: str) -> str | None:
