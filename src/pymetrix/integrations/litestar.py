@@ -1,4 +1,4 @@
-"""Litestar: one hit per request on its path template (``/items/{item_id:int}``).
+"""Litestar: one hit per request on its path template (``/items/{item_id}``).
 
     Litestar(route_handlers=[...], plugins=[PymetrixPlugin(metrics=metrics)])
 
