@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: install lint typecheck pytest test bench bench-http example clean
+.PHONY: install postgres-bin chromium lint typecheck pytest test bench bench-storage bench-http example demo docs-screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +15,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The PostgreSQL tests start a throwaway server from the machine's PostgreSQL binaries
+# (tests/pgcluster.py); install them where they are missing, unless the tests are
+# pointed at an existing server with PYMETRIX_TEST_POSTGRES_URL.
+postgres-bin:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null \
+		|| [ -n "$$PYMETRIX_TEST_POSTGRES_URL" ] \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -21,13 +30,37 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) postgres-bin chromium
 	$(BIN)/pytest
+
+# The dashboard's browser tests drive Debian's Chromium (Playwright's own browser
+# download is not used): installed through apt when missing and running as root.
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -q && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+		else \
+			echo "the browser tests need Chromium at $(CHROMIUM): sudo apt-get install chromium" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
+# A sample site with synthetic visitors and the dashboard, until Ctrl-C.
+demo: $(STAMP)
+	$(BIN)/pymetrix demo
+
+# Refreshes the README's screenshot of the dashboard.
+docs-screenshot: $(STAMP) chromium
+	PYMETRIX_DOCS_SCREENSHOT=1 $(BIN)/pytest tests/web/test_dashboard_browser.py -k aggregate_chart
 
 test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py
+
+bench-storage: $(STAMP) postgres-bin
+	$(BIN)/python benchmarks/bench_storage.py
 
 # HTTP overhead of the middleware against plain FastAPI and a peer, under wrk.
 bench-http: $(STAMP)
@@ -38,4 +71,4 @@ example: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache test-artifacts

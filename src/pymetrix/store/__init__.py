@@ -66,7 +66,12 @@ def _memory(url: str, options: StoreOptions) -> Store:
 
 # Schemes map to a factory, or to "module:function" imported on first use so that a
 # store's optional dependencies are only needed by those who use it.
-_SCHEMES: dict[str, StoreFactory | str] = {"memory": _memory}
+_SCHEMES: dict[str, StoreFactory | str] = {
+    "memory": _memory,
+    "sqlite": "pymetrix.store.sqlite:open_sqlite",
+    "postgresql": "pymetrix.store.postgres:open_postgres",
+    "postgres": "pymetrix.store.postgres:open_postgres",
+}
 
 
 def register_scheme(scheme: str, factory: StoreFactory | str) -> None:

@@ -12,6 +12,7 @@ __all__ = [
     "LiveHit",
     "NodeCount",
     "Query",
+    "ResumableStore",
     "Snapshot",
     "Store",
     "Subscription",
@@ -183,7 +184,11 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class LiveHit:
-    """A hit delivered to a live subscriber, with the node's total after it."""
+    """A hit delivered to a live subscriber, with the node's total after it.
+
+    ``seq`` is the hit's position in the store, increasing in delivery order:
+    ``subscribe(after=seq)`` resumes right after it. None from a store that has none.
+    """
 
     time_ns: int
     node: str
@@ -192,6 +197,7 @@ class LiveHit:
     status: int | None
     node_hits: int
     node_first_ns: int
+    seq: int | None = None
 
 
 @runtime_checkable
@@ -254,3 +260,15 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Flush and release resources. Idempotent."""
+
+
+class ResumableStore(Store, Protocol):
+    """A store whose subscriptions can resume from a hit's ``LiveHit.seq``."""
+
+    def subscribe(self, after: int | None = None) -> Subscription:
+        """A subscription starting after the last hit recorded so far.
+
+        Args:
+            after: start right after the hit whose ``LiveHit.seq`` this is instead (0:
+                from the oldest hit still held); hits already gone count as dropped.
+        """

@@ -266,8 +266,8 @@ class MemoryStore:
 
     # -- live ------------------------------------------------------------------------
 
-    def subscribe(self) -> _MemorySubscription:
-        return _MemorySubscription(self)
+    def subscribe(self, after: int | None = None) -> _MemorySubscription:
+        return _MemorySubscription(self, after)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -313,12 +313,22 @@ def _count_columns(columns: HitColumns) -> list[NodeCount]:
 class _MemorySubscription:
     """Reads the store's columns from a position; a slow reader never holds up recording."""
 
-    def __init__(self, store: MemoryStore) -> None:
+    def __init__(self, store: MemoryStore, after: int | None = None) -> None:
         self._store = store
         with store._lock:
             store._sync()
-            self._cursor = store._base + len(store._times)
-            self._seen = list(store._node_counts)
+            end = store._base + len(store._times)
+            seen = list(store._node_counts)
+            if after is None or after >= end:
+                self._cursor = end
+            else:
+                # ``seq`` is 1-based: hit ``seq`` sits at position ``seq - 1``.
+                self._cursor = max(0, after)
+                if self._cursor >= store._base:
+                    # Node totals as they stood right after hit ``after``.
+                    for key in store._keys[self._cursor - store._base :]:
+                        seen[key & _MASK] -= 1
+            self._seen = seen
         self._dropped = 0
         self._closed = False
         self._wakers: list[Callable[[], None]] = []
@@ -339,6 +349,7 @@ class _MemorySubscription:
                 self._cursor = store._base
                 self._seen = list(store._trimmed)
             lo = self._cursor - store._base
+            seq = self._cursor
             hi = min(len(store._times), lo + limit)
             if hi <= lo:
                 return []
@@ -356,6 +367,7 @@ class _MemorySubscription:
             n = key & _MASK
             c = (key >> _SHIFT) - 1
             seen[n] += 1
+            seq += 1
             out.append(
                 LiveHit(
                     time_ns=t,
@@ -365,6 +377,7 @@ class _MemorySubscription:
                     status=extra & STATUS_MASK or None,
                     node_hits=seen[n],
                     node_first_ns=first[n],
+                    seq=seq,
                 )
             )
         return out

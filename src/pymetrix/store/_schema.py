@@ -1,0 +1,83 @@
+"""The tables persistent stores keep, in SQLite's and PostgreSQL's dialects.
+
+Several apps share one database: every row carries the app's number from
+``pymetrix_apps``. Node and caller names are interned per app as dense numbers
+(``pymetrix_names.idx``). Counts per node and per caller->node edge are kept up to date
+by each write (upserts), so ``aggregate()`` and ``flow()`` read a handful of rows.
+
+Per-hit data is stored in chunks, one row per written batch, its columns packed as
+little-endian arrays (see ``_chunks.py``): a batch of many thousand hits is one insert, so
+ingest is bound by packing, not by per-row work in the database, and a read of a million
+hits decodes a hundred rows. A chunk's hits are in time order; ``first_ns``/``last_ns``
+let a windowed read and retention find chunks through the ``(app, last_ns)`` index. Each
+chunk records every node's count before it (``bases``), read in the write's transaction:
+from it a live subscriber knows each hit's exact running total.
+"""
+
+from __future__ import annotations
+
+__all__ = ["POSTGRES_DDL", "SCHEMA_VERSION", "SQLITE_DDL", "TABLES", "too_new"]
+
+from ..errors import StoreError
+
+SCHEMA_VERSION = 1
+"""Bumped on every change of the tables; a database from a newer version is refused."""
+
+TABLES = (
+    "pymetrix_meta",
+    "pymetrix_apps",
+    "pymetrix_names",
+    "pymetrix_chunks",
+    "pymetrix_counts",
+    "pymetrix_edges",
+)
+
+# An edge's ``caller`` is -1 for none, as in HitColumns, so it can be part of the key.
+SQLITE_DDL = (
+    "CREATE TABLE IF NOT EXISTS pymetrix_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS pymetrix_apps (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
+    "CREATE TABLE IF NOT EXISTS pymetrix_names (app INTEGER NOT NULL, idx INTEGER NOT NULL, "
+    "name TEXT NOT NULL, PRIMARY KEY (app, idx), UNIQUE (app, name)) WITHOUT ROWID",
+    # AUTOINCREMENT: ids never go back, even once retention deleted every row, so a
+    # live subscriber's cursor stays valid.
+    "CREATE TABLE IF NOT EXISTS pymetrix_chunks (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+    "app INTEGER NOT NULL, first_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL, "
+    "hits INTEGER NOT NULL, data BLOB NOT NULL, bases BLOB NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS pymetrix_chunks_time ON pymetrix_chunks (app, last_ns)",
+    "CREATE TABLE IF NOT EXISTS pymetrix_counts (app INTEGER NOT NULL, node INTEGER NOT NULL, "
+    "hits INTEGER NOT NULL, first_ns INTEGER NOT NULL, seq INTEGER NOT NULL, "
+    "PRIMARY KEY (app, node)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS pymetrix_edges (app INTEGER NOT NULL, caller INTEGER NOT NULL, "
+    "node INTEGER NOT NULL, hits INTEGER NOT NULL, first_ns INTEGER NOT NULL, "
+    "seq INTEGER NOT NULL, PRIMARY KEY (app, caller, node)) WITHOUT ROWID",
+)
+
+POSTGRES_DDL = (
+    "CREATE TABLE IF NOT EXISTS pymetrix_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS pymetrix_apps (id SERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
+    "CREATE TABLE IF NOT EXISTS pymetrix_names (app INTEGER NOT NULL, idx INTEGER NOT NULL, "
+    "name TEXT NOT NULL, PRIMARY KEY (app, idx), UNIQUE (app, name))",
+    "CREATE SEQUENCE IF NOT EXISTS pymetrix_chunks_id",
+    # (app, id) as key: a live subscriber finds its app's newest chunk and reads on from
+    # its cursor through this index.
+    "CREATE TABLE IF NOT EXISTS pymetrix_chunks (app INTEGER NOT NULL, "
+    "id BIGINT NOT NULL DEFAULT nextval('pymetrix_chunks_id'), first_ns BIGINT NOT NULL, "
+    "last_ns BIGINT NOT NULL, hits INTEGER NOT NULL, data BYTEA NOT NULL, "
+    "bases BYTEA NOT NULL, PRIMARY KEY (app, id))",
+    "CREATE INDEX IF NOT EXISTS pymetrix_chunks_time ON pymetrix_chunks (app, last_ns)",
+    "CREATE TABLE IF NOT EXISTS pymetrix_counts (app INTEGER NOT NULL, node INTEGER NOT NULL, "
+    "hits BIGINT NOT NULL, first_ns BIGINT NOT NULL, seq INTEGER NOT NULL, "
+    "PRIMARY KEY (app, node))",
+    "CREATE TABLE IF NOT EXISTS pymetrix_edges (app INTEGER NOT NULL, caller INTEGER NOT NULL, "
+    "node INTEGER NOT NULL, hits BIGINT NOT NULL, first_ns BIGINT NOT NULL, "
+    "seq INTEGER NOT NULL, PRIMARY KEY (app, caller, node))",
+)
+
+
+def too_new(version: int, url: str) -> StoreError:
+    """The error for a database whose schema is newer than this Pymetrix reads."""
+    return StoreError(
+        f"the database was written by a newer Pymetrix (schema version {version}, this one "
+        f"reads up to {SCHEMA_VERSION}); upgrade Pymetrix or use another database",
+        url,
+    )

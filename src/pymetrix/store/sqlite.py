@@ -1,0 +1,253 @@
+"""The SQLite store: one file shared by every process on a host, no server.
+
+Paths are spelled as SQLAlchemy spells them: ``sqlite:///pymetrix.db`` is relative to the
+working directory, ``sqlite:////var/lib/app/pymetrix.db`` (four slashes) absolute;
+``sqlite:p.db`` and ``sqlite://data/p.db`` are relative too. Options in the query string:
+``flush_interval`` (seconds), ``batch_size``, ``max_buffer`` (hits) and ``busy_timeout``
+(seconds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from ..clock import Clock
+from ..errors import InvalidArgument, StoreError
+from ._schema import SCHEMA_VERSION, SQLITE_DDL, too_new
+from ._sql import STORE_OPTIONS, SqlStore, split_options
+
+__all__ = ["SQLiteStore", "open_sqlite"]
+
+
+class SQLiteStore(SqlStore):
+    """Hits in a SQLite file (WAL mode), written in batches by a background thread.
+
+    Args:
+        path: the database file; created with its tables if missing.
+        app: the app whose hits these are; apps share a file without mixing.
+        clock: the clock retention is measured against.
+        retention: per-hit data older than this is deleted (counts stay exact).
+        flush_interval: seconds between writes of queued hits.
+        batch_size: hits written per transaction at most.
+        max_buffer: hits kept in memory at most while the file cannot be written.
+        busy_timeout: seconds to wait for another process's write lock.
+        url: the store as named in messages (default: a URL made from ``path``).
+    """
+
+    kind = "sqlite"
+    placeholder = "?"
+    least = "MIN"
+    driver_errors = (sqlite3.Error,)
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        app: str = "default",
+        clock: Clock | None = None,
+        retention: timedelta | None = None,
+        flush_interval: float = 0.5,
+        batch_size: int = 50_000,
+        max_buffer: int = 1_000_000,
+        busy_timeout: float = 5.0,
+        url: str | None = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        if self.path in ("", ":memory:") or self.path.startswith("file:"):
+            raise InvalidArgument("SQLite path", self.path, "a file path")
+        self._busy_timeout = busy_timeout
+        url = url or f"sqlite:///{self.path}"  # absolute paths give the four slashes
+        super().__init__(
+            url,
+            app=app,
+            clock=clock,
+            retention=retention,
+            flush_interval=flush_interval,
+            batch_size=batch_size,
+            max_buffer=max_buffer,
+        )
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self._busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            # WAL mode is a property of the file: switch it once, when first made.
+            (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+            if mode != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            # In WAL mode NORMAL survives a crash of the process (kill -9) and
+            # only a power loss can take the last transactions.
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        # Processes starting together race to create the file; SQLite does not call
+        # its busy handler for every step of that (switching to WAL among them).
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                return self._open_once()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.01)
+
+    def _open_once(self) -> sqlite3.Connection:
+        self._check_file()
+        conn = self._connect()
+        try:
+            with self._write_txn(conn):
+                version = _schema_version(conn)
+                if version is None:
+                    for statement in SQLITE_DDL:
+                        conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO pymetrix_meta (key, value) VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),),
+                    )
+                elif version > SCHEMA_VERSION:
+                    raise too_new(version, self.url)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _check_file(self) -> None:
+        """Refuse, without writing to it, a file that is not a Pymetrix database."""
+        try:
+            if os.path.getsize(self.path) == 0:
+                return
+        except OSError:
+            return  # missing: it will be created
+        try:
+            conn = sqlite3.connect(
+                f"file:{quote(os.path.abspath(self.path))}?mode=ro",
+                uri=True,
+                timeout=self._busy_timeout,
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the SQLite file: {exc}", self.url) from exc
+        try:
+            try:
+                tables = {
+                    name
+                    for (name,) in conn.execute(
+                        "SELECT name FROM sqlite_master WHERE type = 'table'"
+                    )
+                }
+                version = _schema_version(conn) if "pymetrix_meta" in tables else None
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(
+                    f"not a Pymetrix database: the file is not SQLite or is damaged ({exc})",
+                    self.url,
+                ) from exc
+        finally:
+            conn.close()
+        if "pymetrix_meta" not in tables and tables - {"sqlite_sequence"}:
+            raise StoreError(
+                "not a Pymetrix database: the file holds another program's tables "
+                f"({', '.join(sorted(tables))}); give Pymetrix a file of its own",
+                self.url,
+            )
+        if version is not None and version > SCHEMA_VERSION:
+            raise too_new(version, self.url)
+
+    def _register_app(self, conn: Any, app: str) -> int:
+        with self._write_txn(conn):
+            conn.execute("INSERT OR IGNORE INTO pymetrix_apps (name) VALUES (?)", (app,))
+            (app_id,) = conn.execute(
+                "SELECT id FROM pymetrix_apps WHERE name = ?", (app,)
+            ).fetchone()
+        return int(app_id)
+
+    @contextlib.contextmanager
+    def _read_txn(self, conn: Any) -> Iterator[Any]:
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _write_txn(self, conn: Any) -> Iterator[Any]:
+        # IMMEDIATE takes the file's write lock first: the counts read to number the
+        # batch's hits cannot change before it commits.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _insert_chunk(
+        self, conn: Any, first_ns: int, last_ns: int, hits: int, data: bytes, bases: bytes
+    ) -> int:
+        cursor = conn.execute(
+            "INSERT INTO pymetrix_chunks (app, first_ns, last_ns, hits, data, bases)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (self._app_id, first_ns, last_ns, hits, data, bases),
+        )
+        return int(cursor.lastrowid)
+
+    def _latest_id(self, conn: Any) -> int:
+        # One writer at a time and AUTOINCREMENT: ids are committed in order, so the
+        # newest id of the file bounds what every app has committed.
+        (latest,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM pymetrix_chunks").fetchone()
+        return int(latest)
+
+    def _watch_wait(self, conn: Any, timeout: float) -> None:
+        # Polling the newest row id is a lookup at the end of one b-tree: cheap enough
+        # to do twenty times a second.
+        time.sleep(min(timeout, 0.05))
+
+
+def _schema_version(conn: sqlite3.Connection) -> int | None:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pymetrix_meta'"
+    ).fetchone()
+    if exists is None:
+        return None
+    row = conn.execute("SELECT value FROM pymetrix_meta WHERE key = 'schema_version'").fetchone()
+    return None if row is None else int(row[0])
+
+
+_SQLITE_OPTIONS = {**STORE_OPTIONS, "busy_timeout": float}
+
+
+def open_sqlite(url: str, options: Any) -> SQLiteStore:
+    """The ``sqlite://`` scheme's factory for :func:`pymetrix.store.open_store`."""
+    bare, settings = split_options(url, url, _SQLITE_OPTIONS, keep_unknown=False)
+    parts = urlsplit(bare)
+    path = parts.netloc + parts.path
+    if path.startswith("//"):
+        path = "/" + path.lstrip("/")  # sqlite:////abs/path
+    elif not parts.netloc and path.startswith("/"):
+        path = path[1:]  # sqlite:///relative/path
+    if not path:
+        raise InvalidArgument("store URL", url, "sqlite:///path/to/file.db")
+    if path.lstrip("/") == ":memory:":
+        raise InvalidArgument("SQLite path", ":memory:", "a file path (use memory:// instead)")
+    return SQLiteStore(
+        path,
+        app=options.app,
+        clock=options.clock,
+        retention=options.retention,
+        url=url,
+        **settings,
+    )

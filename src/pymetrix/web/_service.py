@@ -1,0 +1,357 @@
+"""The stats service, independent of ASGI, WSGI or Django: a request in, a response out.
+
+Each adapter turns its request into a :class:`Request` and sends back the
+:class:`Response`; routing, access control, the API, the dashboard's files and the live
+streams all live here once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import mimetypes
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+from .._json import dumps
+from ..errors import InvalidArgument, InvalidQuery, MissingDependency, PymetrixError, StoreError
+from ..metrics import Metrics
+from ..store.memory import MemoryStore
+from .auth import COOKIE, Access
+from .sse import EventStream, SnapshotEvents, TimeSeriesEvents
+
+if sys.version_info >= (3, 11):
+    from importlib.resources.abc import Traversable
+else:  # pragma: no cover - depends on the Python version
+    from importlib.abc import Traversable
+
+__all__ = ["Request", "Response", "StatsService", "Traversable"]
+
+logger = logging.getLogger("pymetrix.web")
+
+_DATA = ("time_series", "aggregate", "flow")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".woff2": "font/woff2",
+    ".txt": "text/plain; charset=utf-8",
+}
+# The dashboard loads nothing from elsewhere and runs no inline script: a node id that
+# slipped through unescaped still could not run.
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'none'"
+)
+_JSON = "application/json"
+
+
+@dataclass
+class Request:
+    """What the service needs of an HTTP request.
+
+    ``path`` is relative to where the app is mounted (``/`` for its root, ``""`` for the
+    mount point itself without its trailing slash); ``root_path`` is that mount point.
+    """
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Mapping[str, str]
+    client: str | None
+    root_path: str = ""
+    query_string: str = ""
+
+    @classmethod
+    def build(
+        cls,
+        method: str,
+        path: str,
+        query_string: str,
+        headers: Mapping[str, str],
+        client: str | None,
+        root_path: str = "",
+    ) -> Request:
+        query = parse_qs(query_string, keep_blank_values=True)
+        return cls(method, path, query, headers, client, root_path.rstrip("/"), query_string)
+
+    def param(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else None
+
+
+@dataclass
+class Response:
+    """A status, headers, and a body that is bytes or a live event stream."""
+
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    stream: EventStream | None = None
+
+
+def envelope(
+    message: Any, status: int = 200, headers: list[tuple[str, str]] | None = None
+) -> Response:
+    body = dumps({"message": message, "response": status})
+    common = [
+        ("content-type", _JSON),
+        ("cache-control", "no-store"),
+        ("x-content-type-options", "nosniff"),
+    ]
+    return Response(status, [*common, *(headers or [])], body)
+
+
+class StatsService:
+    """Routes a :class:`Request` to the API, the dashboard or a live stream.
+
+    Args:
+        metrics: the :class:`~pymetrix.Metrics` whose data is served.
+        access: who may read it.
+        heartbeat: seconds of silence before an SSE heartbeat comment.
+        retry: milliseconds an SSE client waits before reconnecting.
+        static: the dashboard's directory (default: the one shipped in the package).
+    """
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        access: Access,
+        *,
+        heartbeat: float = 15.0,
+        retry: int = 2000,
+        static: Traversable | None = None,
+    ) -> None:
+        if not _positive(heartbeat):
+            raise InvalidArgument("heartbeat", heartbeat, "a number of seconds > 0")
+        self.metrics = metrics
+        self.access = access
+        self.heartbeat = heartbeat
+        self.retry = retry
+        self._static = static or resources.files("pymetrix.web") / "static"
+        self._prometheus: Any = None
+        self._prometheus_lock = threading.Lock()
+
+    # -- entry point -------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        """The response to ``request``; never raises."""
+        try:
+            return self._handle(request)
+        except PymetrixError as exc:
+            return envelope(str(exc), _status(exc))
+        except Exception:
+            logger.exception("pymetrix stats: failed to answer %s %s", request.method, request.path)
+            return envelope("internal error", 500)
+
+    def _handle(self, request: Request) -> Response:
+        denied = self.access.check(request.client, request.headers, request.param("token"))
+        if denied is not None:
+            status, message = denied
+            extra = [("www-authenticate", 'Bearer realm="pymetrix"')] if status == 401 else []
+            return envelope(message, status, extra)
+        if request.method not in ("GET", "HEAD"):
+            return envelope(f"method {request.method} not allowed", 405, [("allow", "GET, HEAD")])
+        path = request.path
+        if path == "":
+            # Relative URLs in the dashboard resolve against the mount point only with
+            # its trailing slash.
+            location = quote(request.root_path) + "/"
+            if request.query_string:
+                location += "?" + request.query_string
+            return Response(308, [("location", location)])
+        if path == "/":
+            response = self._file("index.html")
+            if response.status == 200:
+                self._remember_token(request, response)
+            return response
+        if path.startswith("/static/"):
+            return self._file(path[len("/static/") :])
+        if path == "/metrics":
+            return self._metrics_exposition()
+        if path == "/api/stream":
+            return self._stream(request)
+        if path.startswith("/api/"):
+            return self._export(path[len("/api/") :], request)
+        return envelope(f"not found: {path}", 404)
+
+    # -- API -------------------------------------------------------------------------
+
+    def _export(self, data: str, request: Request) -> Response:
+        if data not in _DATA:
+            return envelope(f"unknown data type {data!r}", 400)
+        filters: dict[str, Any] = {
+            "since": request.param("since") or None,
+            "until": request.param("until") or None,
+            "ids": _ids(request),
+        }
+        if data == "time_series":
+            filters["detail"] = _flag(request, "detail")
+        elif data == "aggregate":
+            filters["stats"] = _flag(request, "stats")
+        return envelope(self.metrics.export(data, **filters)["message"])
+
+    def _stream(self, request: Request) -> Response:
+        data = request.param("data") or "time_series"
+        if data not in _DATA:
+            return envelope(f"unknown data type {data!r}", 400)
+        interval = _interval(request)
+        ids = _ids(request)
+        id_set = None if ids is None else frozenset(ids)
+        stream: EventStream
+        if data == "time_series":
+            last = request.headers.get("last-event-id") or request.param("last_event_id")
+            stream = TimeSeriesEvents(
+                self.metrics,
+                last_event_id=last or None,
+                ids=id_set,
+                detail=_flag(request, "detail"),
+                interval=interval,
+                heartbeat=self.heartbeat,
+                retry=self.retry,
+            )
+        else:
+            metrics = self.metrics
+            if data == "aggregate":
+                stats = _flag(request, "stats")
+
+                def compute() -> Any:
+                    return metrics.aggregate(ids=ids, stats=stats)  # type: ignore[call-overload]
+            else:
+
+                def compute() -> Any:
+                    return metrics.flow(ids=ids)
+
+            stream = SnapshotEvents(
+                compute,
+                interval=interval,
+                heartbeat=self.heartbeat,
+                retry=self.retry,
+                offload=not isinstance(metrics.store, MemoryStore),
+            )
+        try:
+            stream.start()
+        except BaseException:
+            stream.close()
+            raise
+        headers = [
+            ("content-type", "text/event-stream; charset=utf-8"),
+            ("cache-control", "no-store"),
+            # Tells nginx not to buffer the stream.
+            ("x-accel-buffering", "no"),
+        ]
+        return Response(200, headers, stream=stream)
+
+    def _metrics_exposition(self) -> Response:
+        with self._prometheus_lock:
+            # Requests run in worker threads: two first scrapes must share one collector.
+            if self._prometheus is None:
+                from .prometheus import Exposition
+
+                self._prometheus = Exposition(self.metrics)
+        body, content_type = self._prometheus.render()
+        return Response(200, [("content-type", content_type), ("cache-control", "no-store")], body)
+
+    # -- dashboard files -------------------------------------------------------------
+
+    def _file(self, name: str) -> Response:
+        parts = name.split("/")
+        if not name or any(p in ("", ".", "..") or "\\" in p or ":" in p for p in parts):
+            return envelope(f"not found: {name}", 404)
+        target = self._static
+        for part in parts:
+            target = target / part
+        if not target.is_file():
+            return envelope(f"not found: {name}", 404)
+        suffix = "." + parts[-1].rpartition(".")[2].lower() if "." in parts[-1] else ""
+        content_type = _CONTENT_TYPES.get(suffix) or (
+            mimetypes.guess_type(parts[-1])[0] or "application/octet-stream"
+        )
+        headers = [
+            ("content-type", content_type),
+            ("cache-control", "no-cache"),
+            ("x-content-type-options", "nosniff"),
+            ("referrer-policy", "no-referrer"),
+        ]
+        if suffix == ".html":
+            headers += [("content-security-policy", _CSP), ("x-frame-options", "DENY")]
+        return Response(200, headers, target.read_bytes())
+
+    def _remember_token(self, request: Request, response: Response) -> None:
+        """After ``/?token=...``, let the browser send the token with every asset and call."""
+        token = request.param("token")
+        if token and self.access.has_token:
+            path = (request.root_path or "") + "/"
+            response.headers.append(
+                (
+                    "set-cookie",
+                    f"{COOKIE}={quote(token, safe='')}; Path={quote(path)}; "
+                    "HttpOnly; SameSite=Strict",
+                )
+            )
+
+
+def _status(exc: PymetrixError) -> int:
+    if isinstance(exc, MissingDependency):
+        return 501
+    if isinstance(exc, StoreError):
+        return 503
+    if isinstance(exc, ValueError | TypeError):
+        return 400
+    return 500
+
+
+def _ids(request: Request) -> list[str] | None:
+    values = request.query.get("ids")
+    if values is None:
+        return None
+    ids = [piece for value in values for piece in value.split(",") if piece]
+    return ids or None
+
+
+def _flag(request: Request, name: str) -> bool:
+    value = request.param(name)
+    if value is None:
+        return False
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise InvalidQuery(name, value, "expected 1 or 0")
+
+
+def _interval(request: Request) -> float:
+    raw = request.param("interval")
+    if raw is None or raw == "":
+        return 1.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not _positive(value) or value > 3600:
+        raise InvalidArgument("interval", raw, "a number of seconds in (0, 3600]")
+    return value
+
+
+def _positive(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )

@@ -1,0 +1,88 @@
+"""The stats app as Django URL patterns.
+
+In the project's ``urls.py``::
+
+    from django.urls import include, path
+    from pymetrix.web.django import stats_urls
+
+    urlpatterns = [path("pymetrix/", include(stats_urls(metrics, token=...)))]
+
+Needs Django (``pip install 'pymetrix[django]'``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import MissingDependency
+from ..metrics import Metrics
+from ._service import Request, StatsService, Traversable
+from .auth import Access
+
+try:
+    from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+    from django.urls import URLPattern, re_path
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise MissingDependency("django", "django") from exc
+
+__all__ = ["stats_urls", "stats_view"]
+
+
+def stats_view(service: StatsService) -> Any:
+    """A Django view answering every path below where it is included."""
+
+    def view(request: HttpRequest, rest: str = "") -> HttpResponse | StreamingHttpResponse:
+        path = "/" + rest if rest else ("/" if request.path.endswith("/") else "")
+        root = request.path[: len(request.path) - len(rest)] if rest else request.path
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        query = request.META.get("QUERY_STRING", "")
+        response = service.handle(
+            Request.build(
+                request.method or "GET",
+                path,
+                query,
+                headers,
+                request.META.get("REMOTE_ADDR"),
+                root,
+            )
+        )
+        if response.stream is not None:
+            stream = response.stream
+
+            def body() -> Iterator[bytes]:
+                try:
+                    yield from stream
+                finally:
+                    stream.close()
+
+            out: HttpResponse | StreamingHttpResponse = StreamingHttpResponse(
+                body(), status=response.status
+            )
+        else:
+            out = HttpResponse(response.body, status=response.status)
+        for name, value in response.headers:
+            out[name] = value
+        return out
+
+    return view
+
+
+def stats_urls(
+    metrics: Metrics,
+    token: str | None = None,
+    allow_public: bool = False,
+    *,
+    heartbeat: float = 15.0,
+    retry: int = 2000,
+    static: Traversable | None = None,
+) -> list[URLPattern]:
+    """URL patterns serving the stats app; arguments as for :func:`~pymetrix.web.stats_app`."""
+    service = StatsService(
+        metrics,
+        Access(token=token, allow_public=allow_public),
+        heartbeat=heartbeat,
+        retry=retry,
+        static=static,
+    )
+    return [re_path(r"^(?P<rest>.*)$", stats_view(service))]

@@ -1,0 +1,133 @@
+"""The PostgreSQL store: restarts it rides out, servers it cannot reach, schemas it refuses."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import subprocess
+import sys
+
+import psycopg
+import pytest
+
+from pymetrix import Metrics, MissingDependency, StoreError
+from pymetrix.store import mask_url
+from pymetrix.store.postgres import PostgresStore
+
+from ..conftest import database_url
+from ..pgcluster import running_cluster
+from .conftest import MakeMetrics
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_postgresql_and_postgres_schemes_open_the_same_store(
+    postgres_url: str, make_metrics: MakeMetrics
+) -> None:
+    first = make_metrics(store=postgres_url)
+    alias = postgres_url.replace("postgresql://", "postgres://", 1)
+    second = make_metrics(store=alias)
+    assert isinstance(second.store, PostgresStore)
+    first.hit("Home")
+    assert second.aggregate() == []  # not flushed by second: read sees flushed hits only
+    assert first.flush(timeout=10)
+    assert second.aggregate() == [{"id": "Home", "hits": 1}]
+
+
+def test_unreachable_server_is_a_store_error_with_the_password_masked() -> None:
+    url = f"postgresql://pymetrix:s3cret-pw@127.0.0.1:{closed_port()}/db?connect_timeout=1"
+    with pytest.raises(StoreError, match="cannot open the postgresql store") as caught:
+        Metrics("Test", store=url)
+    message = str(caught.value)
+    assert "s3cret-pw" not in message
+    assert "pymetrix:***@127.0.0.1" in message
+    assert caught.value.url is not None
+    assert "s3cret-pw" not in caught.value.url
+
+
+def test_database_of_a_newer_schema_is_refused_unchanged(postgres_url: str) -> None:
+    with Metrics("Test", store=postgres_url) as metrics:
+        metrics.hit("Home")
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("UPDATE pymetrix_meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match=r"newer Pymetrix \(schema version 99"):
+        Metrics("Other", store=postgres_url)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        assert conn.execute("SELECT name FROM pymetrix_apps").fetchall() == [("Test",)]
+        assert conn.execute("SELECT value FROM pymetrix_meta").fetchall() == [("99",)]
+
+
+def test_schema_lives_beside_other_tables_of_the_database(postgres_url: str) -> None:
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE hits (id int)")
+    with Metrics("Test", store=postgres_url) as metrics:
+        metrics.hit("Home")
+        assert metrics.aggregate() == [{"id": "Home", "hits": 1}]
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM hits").fetchone() == (0,)
+
+
+def test_restart_mid_run_loses_nothing_within_the_buffer(
+    make_metrics: MakeMetrics, caplog: pytest.LogCaptureFixture
+) -> None:
+    with running_cluster() as cluster:
+        url = cluster.create_database("restart") + "?flush_interval=0.02"
+        metrics = make_metrics(store=url)
+        for _ in range(1000):
+            metrics.hit("before")
+        assert metrics.flush(timeout=10)
+        cluster.stop()
+        for _ in range(1000):
+            metrics.hit("during", caller="before")  # the app keeps serving
+        assert metrics.flush(timeout=0.3) is False
+        with pytest.raises(StoreError, match="cannot read"):
+            metrics.aggregate()
+        cluster.start()
+        assert metrics.flush(timeout=60)
+        assert metrics.aggregate() == [
+            {"id": "before", "hits": 1000},
+            {"id": "during", "hits": 1000},
+        ]
+        assert metrics.dropped == 0
+        metrics.close()
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("cannot write hits" in m for m in messages)
+    assert any("writing again" in m for m in messages)
+
+
+def test_missing_psycopg_raises_missing_dependency_naming_the_extra() -> None:
+    script = (
+        "import sys\n"
+        "sys.modules['psycopg'] = None\n"
+        "from pymetrix import Metrics, MissingDependency\n"
+        "try:\n"
+        "    Metrics('Test', store='postgresql://u@127.0.0.1/db')\n"
+        "except MissingDependency as exc:\n"
+        "    print(type(exc).__name__, exc.extra, exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.startswith("MissingDependency postgres ")
+    assert "pip install 'pymetrix[postgres]'" in result.stdout
+    assert issubclass(MissingDependency, ImportError)
+
+
+def test_missing_database_is_a_store_error_naming_the_url(postgres_server: str) -> None:
+    url = database_url(postgres_server, "no_such_database")
+    with pytest.raises(StoreError, match="no_such_database") as caught:
+        Metrics("Test", store=url)
+    assert caught.value.url == mask_url(url)
+
+
+def test_bad_option_is_a_store_error_with_the_password_masked() -> None:
+    url = "postgresql://pymetrix:s3cret-pw@127.0.0.1:5432/db?batch_size=lots"
+    with pytest.raises(StoreError, match="batch_size='lots' is not a number") as caught:
+        Metrics("Test", store=url)
+    assert "s3cret-pw" not in str(caught.value)
+    assert caught.value.url == "postgresql://pymetrix:***@127.0.0.1:5432/db?batch_size=lots"

@@ -1,0 +1,188 @@
+"""Persistent stores across processes: one truth, nothing lost, nothing counted twice."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pymetrix import Metrics
+from pymetrix.store import Query
+
+from .conftest import MakeMetrics
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+Spawn = Callable[..., "subprocess.Popen[str]"]
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    """Starts worker processes; any still running after the test is killed."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.store._worker", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 180) -> str:
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out
+    return out
+
+
+def test_four_processes_write_one_exact_truth(
+    persistent_url: str, make_metrics: MakeMetrics, spawn: Spawn
+) -> None:
+    procs = [spawn(persistent_url, "Test", "50000", "10") for _ in range(4)]
+    outputs = [proc.communicate(timeout=180)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0, 0], outputs
+    assert [out.strip() for out in outputs] == ["dropped=0"] * 4
+
+    metrics = make_metrics(store=persistent_url)
+    rows = metrics.aggregate()
+    assert sum(row["hits"] for row in rows) == 200_000
+    assert {row["id"]: row["hits"] for row in rows} == {f"node-{k}": 20_000 for k in range(10)}
+    edges = {(edge["caller"], edge["id"]): edge["hits"] for edge in metrics.flow()}
+    assert edges[(None, "node-0")] == 20_000
+    assert edges[("node-3", "node-4")] == 20_000
+    hits = metrics.store.snapshot(Query()).hits
+    assert len(hits) == 200_000
+    assert list(hits.times) == sorted(hits.times)
+
+
+def test_kill_9_after_flush_loses_nothing(
+    persistent_url: str, make_metrics: MakeMetrics, spawn: Spawn
+) -> None:
+    proc = spawn(persistent_url, "Test", "5000", "3", "flush-and-hang")
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "flushed"
+    proc.kill()
+    proc.communicate(timeout=30)
+
+    metrics = make_metrics(store=persistent_url)
+    assert sum(row["hits"] for row in metrics.aggregate()) == 5000
+
+
+def test_live_stream_sees_hits_of_another_process_each_once(
+    persistent_url: str, make_metrics: MakeMetrics, spawn: Spawn
+) -> None:
+    metrics = make_metrics(store=persistent_url)
+    metrics.hit("node-0")
+    with metrics.stream("time_series", duration=60) as stream:
+        proc = spawn(persistent_url, "Test", "300", "3")
+        got = [next(stream) for _ in range(300)]
+        finish(proc)
+    totals: dict[str, list[int]] = defaultdict(list)
+    for node in got:
+        totals[node["id"]].append(node["hits"])
+    # node-0 had one hit before the stream opened: its totals continue from 1.
+    assert totals == {
+        "node-0": list(range(2, 102)),
+        "node-1": list(range(1, 101)),
+        "node-2": list(range(1, 101)),
+    }
+    assert all(node["callers"][0]["caller"] == "node-0" for node in got if node["id"] == "node-1")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork() with threads, 3.12+
+def test_forked_child_writes_its_own_hits_and_none_twice(
+    persistent_url: str, make_metrics: MakeMetrics
+) -> None:
+    metrics = make_metrics(store=persistent_url)
+    for _ in range(100):
+        metrics.hit("parent")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child leaves through os._exit
+        code = 1
+        try:
+            for _ in range(50):
+                metrics.hit("child")
+            code = 0 if metrics.flush(timeout=30) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    for _ in range(10):
+        metrics.hit("parent")
+    assert {row["id"]: row["hits"] for row in metrics.aggregate()} == {
+        "parent": 110,
+        "child": 50,
+    }
+
+
+def test_two_handles_on_one_app_read_each_others_hits(
+    persistent_url: str, make_metrics: MakeMetrics
+) -> None:
+    first = make_metrics(store=persistent_url)
+    second = make_metrics(store=persistent_url)
+    first.hit("Home")
+    second.hit("Home")
+    second.hit("Blog", caller="Home")
+    assert first.flush(timeout=10)
+    assert second.flush(timeout=10)
+    for metrics in (first, second):
+        assert metrics.aggregate() == [{"id": "Home", "hits": 2}, {"id": "Blog", "hits": 1}]
+
+
+def test_hits_survive_reopening(persistent_url: str) -> None:
+    with Metrics("Test", store=persistent_url) as metrics:
+        metrics.hit("Home")
+        metrics.hit("Home")
+    with Metrics("Test", store=persistent_url) as metrics:
+        metrics.hit("Home")
+        assert metrics.aggregate() == [{"id": "Home", "hits": 3}]
+        assert len(metrics.time_series()["nodes"][0]["callers"]) == 3
+
+
+def test_hits_recorded_after_close_are_counted_as_dropped(persistent_url: str) -> None:
+    metrics = Metrics("Test", store=persistent_url)
+    metrics.hit("Home")
+    metrics.close()
+    metrics.store.append(1, "Home", None, None, None)
+    metrics.store.append(2, "Home", None, None, None)
+    assert metrics.dropped == 2
+    with Metrics("Test", store=persistent_url) as reopened:
+        assert reopened.aggregate() == [{"id": "Home", "hits": 1}]
+
+
+def _record_without_flush(url: str) -> None:
+    metrics = Metrics("Test", store=url)
+    for _ in range(300):
+        metrics.hit("child")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork() with threads, 3.12+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_multiprocessing_child_writes_its_hits_when_it_ends(
+    tmp_path: Path, start_method: str
+) -> None:
+    url = f"sqlite:///{tmp_path}/pymetrix.db?flush_interval=60"
+    context: Any = multiprocessing.get_context(start_method)
+    child = context.Process(target=_record_without_flush, args=(url,))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    with Metrics("Test", store=url) as metrics:
+        assert metrics.aggregate() == [{"id": "child", "hits": 300}]

@@ -1,0 +1,197 @@
+"""``pymetrix demo`` end to end: a real server, real visitors over HTTP, real dashboard."""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from pymetrix import InvalidArgument
+from pymetrix.demo import ENTRIES, PAGES, run
+
+CLI = "from pymetrix.cli import main; raise SystemExit(main())"
+NAMES = {page.path: page.name for page in PAGES.values()}
+ENTRY_NAMES = {NAMES[path] for path, _ in ENTRIES}
+# Every caller -> node a visitor can produce by following the site's links.
+FOLLOWED = {(page.name, NAMES[path]) for page in PAGES.values() for path, _ in page.next}
+LINKS = FOLLOWED | {(None, name) for name in ENTRY_NAMES}
+
+
+@dataclass
+class Demo:
+    """A ``pymetrix demo`` process, with the lines it printed so far."""
+
+    process: subprocess.Popen[str]
+    lines: queue.Queue[str] = field(default_factory=queue.Queue)
+    seen: list[str] = field(default_factory=list)
+
+    def wait_for_line(self, prefix: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.seen:
+                if line.strip().startswith(prefix):
+                    return line.strip()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no line starting with {prefix!r} in {self.seen!r}")
+            try:
+                self.seen.append(self.lines.get(timeout=remaining))
+            except queue.Empty:
+                continue
+
+    def url(self, label: str) -> str:
+        return self.wait_for_line(label).split()[-1]
+
+
+@contextmanager
+def demo(*args: str) -> Iterator[Demo]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", CLI, "demo", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    running = Demo(process)
+    assert process.stdout is not None
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            running.lines.put(line)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        yield running
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+        reader.join(10)
+        process.stdout.close()
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def get(url: str) -> tuple[int, str, str]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, response.headers["content-type"], response.read().decode()
+
+
+def api(base: str, data: str) -> Any:
+    status, content_type, body = get(f"{base}api/{data}")
+    assert status == 200
+    assert content_type.startswith("application/json")
+    envelope = json.loads(body)
+    assert envelope["response"] == 200
+    return envelope["message"]
+
+
+def wait_for(condition: Any, timeout: float = 20.0) -> Any:
+    """Poll ``condition()`` until it returns something truthy, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.2)
+
+
+def test_demo_serves_site_and_dashboard_records_visitor_flows_and_stops_after_duration() -> None:
+    with demo("--store", "memory://", "--duration", "8") as running:
+        dashboard = running.url("dashboard:")
+        site = running.url("sample site:")
+        assert dashboard.endswith("/pymetrix/")
+        assert running.url("store:") == "memory://"
+
+        status, content_type, page = get(dashboard)
+        assert status == 200
+        assert content_type.startswith("text/html")
+        assert 'src="static/app.js"' in page
+        assert get(dashboard + "static/app.js")[0] == 200
+        # The bare mount point redirects to itself with a slash, where relative URLs work.
+        status, _, again = get(dashboard.rstrip("/"))
+        assert (status, again) == (200, page)
+
+        status, _, home = get(site)
+        assert status == 200
+        assert "<h1>Home</h1>" in home
+
+        def followed_links() -> list[Any]:
+            edges = api(dashboard, "flow")
+            return [edge for edge in edges if edge["caller"] is not None]
+
+        followed = wait_for(followed_links)
+        edges = api(dashboard, "flow")
+        # Callers come from the pages visitors were on: only links the site has.
+        assert {(edge["caller"], edge["id"]) for edge in edges} <= LINKS
+        assert all(edge["hits"] > 0 for edge in followed)
+
+        aggregate = {row["id"]: row for row in api(dashboard, "aggregate?stats=1")}
+        assert set(aggregate) <= set(NAMES.values())
+        assert aggregate
+        assert all(row["p50"] is not None and row["p50"] > 0 for row in aggregate.values())
+        # Every hit has one caller or none, so the flow into a node counts all its hits
+        # (read a moment later, it may count more).
+        later = api(dashboard, "flow")
+        for name, row in aggregate.items():
+            assert sum(edge["hits"] for edge in later if edge["id"] == name) >= row["hits"]
+
+        assert running.process.wait(20) == 0
+        stopped = running.wait_for_line("Stopped after")
+        assert int(stopped.split()[2]) > 0
+        assert running.process.stderr is not None
+        # No warning, no traceback: shutting down with visitors mid-visit is normal.
+        assert running.process.stderr.read() == ""
+
+
+def test_demo_stops_cleanly_on_ctrl_c() -> None:
+    with demo("--store", "memory://") as running:
+        dashboard = running.url("dashboard:")
+        wait_for(lambda: api(dashboard, "aggregate"))
+        running.process.send_signal(signal.SIGINT)
+        assert running.process.wait(15) == 0
+        assert running.wait_for_line("Stopped after")
+        assert running.process.stderr is not None
+        assert running.process.stderr.read() == ""
+
+
+def test_demo_with_a_token_guards_the_dashboard_but_not_the_site() -> None:
+    with demo("--store", "memory://", "--token", "demo-secret", "--duration", "30") as running:
+        dashboard = running.url("dashboard:")
+        assert dashboard.endswith("/pymetrix/?token=demo-secret")
+        base = dashboard.split("?", 1)[0]
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            get(base + "api/aggregate")
+        assert denied.value.code == 401
+        denied.value.close()
+        assert get(dashboard)[0] == 200
+        assert get(running.url("sample site:"))[0] == 200
+
+
+def test_demo_run_refuses_an_unknown_store_url() -> None:
+    with pytest.raises(InvalidArgument, match="store URL"):
+        run("nosuch://x", port=0, duration=1)
+
+
+def test_demo_run_reports_a_port_in_use() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}"):
+            run("memory://", port=port, duration=1)

@@ -1,0 +1,153 @@
+"""The stats API and the dashboard's files, through a real uvicorn server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pymetrix import Metrics
+from pymetrix.web import stats_app
+
+
+@pytest.fixture
+def server(metrics: Metrics, serve: Any) -> Any:
+    metrics.hit("Home")
+    metrics.hit("Blog", caller="Home", duration=0.010, status=200)
+    metrics.hit("Blog", caller="Home", duration=0.030, status=500)
+    metrics.hit("Post", caller="Blog", duration=0.020)
+    return serve(stats_app(metrics))
+
+
+def test_time_series_is_the_seed_envelope(server: Any, metrics: Metrics) -> None:
+    reply = server.get("/api/time_series")
+    assert reply.status == 200
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.json() == metrics.export("time_series")
+    nodes = reply.json()["message"]["nodes"]
+    assert [(n["id"], n["hits"]) for n in nodes] == [("Home", 1), ("Blog", 2), ("Post", 1)]
+    assert reply.json()["message"]["id"] == "shop"
+
+
+def test_time_series_detail_adds_duration_and_status(server: Any) -> None:
+    nodes = server.get("/api/time_series?detail=1&ids=Blog").json()["message"]["nodes"]
+    assert [(c["duration"], c["status"]) for c in nodes[0]["callers"]] == [(0.01, 200), (0.03, 500)]
+
+
+def test_aggregate_with_and_without_stats(server: Any) -> None:
+    assert server.get("/api/aggregate").json() == {
+        "message": [
+            {"id": "Home", "hits": 1},
+            {"id": "Blog", "hits": 2},
+            {"id": "Post", "hits": 1},
+        ],
+        "response": 200,
+    }
+    blog = server.get("/api/aggregate?stats=true").json()["message"][1]
+    assert blog == {"id": "Blog", "hits": 2, "p50": 0.01, "p95": 0.03, "p99": 0.03, "errors": 1}
+
+
+def test_flow_counts_caller_to_node(server: Any) -> None:
+    assert server.get("/api/flow").json()["message"] == [
+        {"caller": None, "id": "Home", "hits": 1},
+        {"caller": "Home", "id": "Blog", "hits": 2},
+        {"caller": "Blog", "id": "Post", "hits": 1},
+    ]
+
+
+@pytest.mark.parametrize("query", ["ids=Home,Post", "ids=Home&ids=Post", "ids=Home,&ids=Post"])
+def test_ids_filter_takes_commas_or_repeats(server: Any, query: str) -> None:
+    got = server.get("/api/aggregate?" + query).json()["message"]
+    assert [row["id"] for row in got] == ["Home", "Post"]
+
+
+def test_since_and_until_filter_by_hit_time(server: Any) -> None:
+    # The clock gives the hits 18:26:51.000, .001, .002 and .003.
+    reply = server.get(
+        "/api/aggregate?since=2024-01-09%2018:26:51.001&until=2024-01-09T18:26:51.003"
+    )
+    assert reply.json()["message"] == [{"id": "Blog", "hits": 2}]
+    flow = server.get("/api/flow?since=2024-01-09%2018:26:51.003").json()["message"]
+    assert flow == [{"caller": "Blog", "id": "Post", "hits": 1}]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "message"),
+    [
+        ("/api/visitors", 400, "unknown data type 'visitors'"),
+        ("/api/aggregate?since=last%20tuesday", 400, "invalid since 'last tuesday'"),
+        ("/api/aggregate?stats=perhaps", 400, "invalid stats 'perhaps'"),
+        ("/api/time_series?detail=2", 400, "invalid detail '2'"),
+        ("/nowhere", 404, "not found: /nowhere"),
+        ("/static/missing.js", 404, "not found: missing.js"),
+    ],
+)
+def test_errors_come_in_the_envelope_with_their_status(
+    server: Any, path: str, status: int, message: str
+) -> None:
+    reply = server.get(path)
+    assert reply.status == status
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.json()["response"] == status
+    assert reply.json()["message"].startswith(message)
+
+
+def test_other_methods_are_a_405(server: Any) -> None:
+    reply = server.get("/api/aggregate", method="POST")
+    assert reply.status == 405
+    assert reply.json() == {"message": "method POST not allowed", "response": 405}
+
+
+def test_head_answers_headers_without_body(server: Any) -> None:
+    reply = server.get("/api/aggregate", method="HEAD")
+    assert reply.status == 200
+    assert reply.body == b""
+
+
+def test_root_serves_the_dashboard_page_with_a_strict_policy(server: Any) -> None:
+    reply = server.get("/")
+    assert reply.status == 200
+    assert reply.headers["content-type"] == "text/html; charset=utf-8"
+    assert b"<html" in reply.body.lower()
+    policy = reply.headers["content-security-policy"]
+    assert "script-src 'self'" in policy
+    assert "unsafe-eval" not in policy
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [
+        ("index.html", "text/html; charset=utf-8"),
+        ("app.js", "text/javascript; charset=utf-8"),
+        ("style.css", "text/css; charset=utf-8"),
+    ],
+)
+def test_static_files_are_served_with_their_content_type(
+    server: Any, name: str, content_type: str
+) -> None:
+    from importlib import resources
+
+    reply = server.get("/static/" + name)
+    assert reply.status == 200
+    assert reply.headers["content-type"] == content_type
+    assert reply.headers["x-content-type-options"] == "nosniff"
+    assert reply.body == (resources.files("pymetrix.web") / "static" / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../app.py",
+        "/static/%2e%2e/app.py",
+        "/static/..%2fapp.py",
+        "/static/../../pymetrix/cli.py",
+        "/static//etc/passwd",
+        "/static/./index.html",
+        "/static/..\\app.py",
+        "/static/",
+    ],
+)
+def test_static_paths_cannot_leave_the_dashboard_directory(server: Any, path: str) -> None:
+    reply = server.get(path)
+    assert reply.status == 404
+    assert b"import" not in reply.body

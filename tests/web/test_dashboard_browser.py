@@ -1,0 +1,410 @@
+"""The dashboard in real headless Chromium, against the real stats app served by uvicorn.
+
+The stats app is mounted under ``/pymetrix`` as users mount it, so the page's relative
+URLs are exercised too. A screenshot lands in ``test-artifacts/dashboard.png``; with
+``PYMETRIX_DOCS_SCREENSHOT=1`` also in ``docs/dashboard.png`` for the README.
+"""
+
+from __future__ import annotations
+
+import json as _json
+import os
+import random
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, sync_playwright
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from pymetrix import ManualClock, Metrics
+from pymetrix.demo import ENTRIES, PAGES
+from pymetrix.web import stats_app
+
+CHROMIUM = "/usr/bin/chromium"
+# Chromium must not reach for the network on its own: this machine's is closed.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+ROOT = Path(__file__).resolve().parents[2]
+HOSTILE = "<img src=x onerror=alert(1)>"
+LIVE_DEADLINE_MS = 2000
+
+# Rows of the nodes table as the user reads them: [node, hits].
+TABLE_JS = """() => Array.from(document.querySelectorAll('#nodes-body tr')).map(
+    tr => [tr.querySelector('td.node').textContent, tr.querySelector('td.hits').textContent])"""
+
+
+# The hits of each bar of the chart.
+BAR_TOTALS_JS = """() => Array.from(document.querySelectorAll('#chart rect.bar[data-total]'))
+    .map(r => Number(r.getAttribute('data-total')))"""
+
+# A time as a datetime-local input shows it: in the browser's zone.
+LOCAL_INPUT_JS = """ms => { const d = new Date(ms); const p = n => String(n).padStart(2, "0");
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T` +
+        `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`; }"""
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """``app`` on a real uvicorn server on a free loopback port; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert thread.is_alive(), "uvicorn stopped before it started"
+            assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+        assert not thread.is_alive(), "uvicorn did not stop"
+
+
+def mounted(metrics: Metrics, token: str | None = None) -> Starlette:
+    return Starlette(routes=[Mount("/pymetrix", app=stats_app(metrics, token=token))])
+
+
+@dataclass
+class Watched:
+    """A page, with what it printed as errors and the dialogs it tried to open."""
+
+    page: Page
+    errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def watched(browser: Browser) -> Iterator[Watched]:
+    context = browser.new_context(viewport={"width": 1360, "height": 1000})
+    page = context.new_page()
+    watched = Watched(page)
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            watched.errors.append(message.text)
+
+    def on_dialog(dialog: Dialog) -> None:
+        watched.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: watched.errors.append(str(exc)))
+    page.on("dialog", on_dialog)
+    try:
+        yield watched
+    finally:
+        context.close()
+
+
+def table(page: Page) -> list[tuple[str, int]]:
+    rows: list[list[str]] = page.evaluate(TABLE_JS)
+    return [(name, int("".join(ch for ch in hits if ch.isdigit()))) for name, hits in rows]
+
+
+def wait_for_row(page: Page, node: str, hits: int, timeout: float = 10_000) -> None:
+    page.wait_for_function(
+        "([node, hits]) => Array.from(document.querySelectorAll('#nodes-body tr')).some("
+        "tr => tr.querySelector('td.node').textContent === node &&"
+        " Number(tr.querySelector('td.hits').textContent.replace(/\\D/g, '')) === hits)",
+        arg=[node, hits],
+        timeout=timeout,
+    )
+
+
+def wait_for_table(page: Page, expected: dict[str, int], timeout: float = 10_000) -> None:
+    """Wait until the table shows exactly ``expected`` (node -> hits)."""
+    page.wait_for_function(
+        f"expected => JSON.stringify(Object.fromEntries(({TABLE_JS})().map("
+        "([n, h]) => [n, Number(h.replace(/\\D/g, ''))]).sort())) === expected",
+        arg=_json.dumps(dict(sorted(expected.items())), separators=(",", ":")),
+        timeout=timeout,
+    )
+
+
+def wait_until_live(page: Page) -> None:
+    page.wait_for_selector('#live[data-state="live"]', timeout=10_000)
+
+
+def browse(metrics: Metrics, visits: int, seed: int = 7) -> Counter[str]:
+    """Record visits along the demo site's paths; returns the hits per page."""
+    rng = random.Random(seed)
+    hits: Counter[str] = Counter()
+    for _ in range(visits):
+        path: str | None = rng.choices([p for p, _ in ENTRIES], [w for _, w in ENTRIES])[0]
+        caller: str | None = None
+        while path is not None:
+            page = PAGES[path]
+            status = 500 if rng.random() < page.error_rate else 200
+            duration = page.latency * rng.lognormvariate(0, 0.5)
+            metrics.hit(page.name, caller=caller, duration=duration, status=status)
+            hits[page.name] += 1
+            caller = page.name
+            weights = [w for _, w in page.next]
+            if rng.random() * (sum(weights) + page.leave) < page.leave:
+                path = None
+            else:
+                path = rng.choices([p for p, _ in page.next], weights)[0]
+    return hits
+
+
+@pytest.fixture
+def metrics() -> Iterator[Metrics]:
+    with Metrics("shop") as metrics:
+        yield metrics
+
+
+@pytest.fixture
+def spread_metrics() -> Iterator[tuple[Metrics, ManualClock]]:
+    """A fresh Metrics whose clock starts 14 minutes ago, to spread hits over time."""
+    start = datetime.now(timezone.utc) - timedelta(minutes=14)
+    clock = ManualClock(start, step=2.0)
+    with Metrics("shop", clock=clock) as metrics:
+        yield metrics, clock
+
+
+@contextmanager
+def dashboard(watched: Watched, url: str) -> Iterator[Page]:
+    """The page opened at ``url``; left for a blank page after, closing its live stream."""
+    page = watched.page
+    page.goto(url)
+    try:
+        yield page
+    finally:
+        page.goto("about:blank")
+
+
+def test_dashboard_shows_the_aggregate_chart_and_flow_without_console_errors(
+    watched: Watched, spread_metrics: tuple[Metrics, ManualClock]
+) -> None:
+    metrics, _ = spread_metrics
+    expected = browse(metrics, visits=140)
+    top, top_hits = expected.most_common(1)[0]
+    with serve(mounted(metrics)) as base, dashboard(watched, f"{base}/pymetrix/") as page:
+        wait_for_row(page, top, top_hits)
+        wait_until_live(page)
+
+        rows = table(page)
+        assert dict(rows) == dict(expected)
+        assert [hits for _, hits in rows] == sorted(expected.values(), reverse=True)
+        assert page.text_content("#kpi-hits") == f"{sum(expected.values()):,}"
+        assert page.text_content("#kpi-top") == top
+
+        # Latency and errors per node, as the stats export has them.
+        stats = {entry["id"]: entry for entry in metrics.aggregate(stats=True)}
+        errors_shown = page.evaluate(
+            """() => Object.fromEntries(Array.from(document.querySelectorAll('#nodes-body tr'))
+                .map(tr => [tr.querySelector('td.node').textContent,
+                            Number(tr.querySelector('td.errors').textContent)]))"""
+        )
+        assert errors_shown == {name: entry["errors"] for name, entry in stats.items()}
+        assert sum(errors_shown.values()) > 0
+        p50_home = page.text_content('#nodes-body tr[data-node="Home"] td:nth-child(4)')
+        home_p50 = stats["Home"]["p50"]
+        assert home_p50 is not None
+        assert p50_home == f"{home_p50 * 1000:.1f} ms"
+
+        # The chart's stacked bars add up to every hit of the range.
+        bar_totals = page.evaluate(BAR_TOTALS_JS)
+        assert len(bar_totals) > 5
+        assert sum(bar_totals) == sum(expected.values())
+
+        # One drawn link per caller -> node edge, with its hits.
+        links = page.evaluate(
+            """() => Array.from(document.querySelectorAll('#flow path.flow-link')).map(
+                p => [p.getAttribute('data-caller'), p.getAttribute('data-node'),
+                      Number(p.getAttribute('data-hits'))])"""
+        )
+        flow = metrics.flow()
+        assert sorted(map(tuple, links)) == sorted(
+            ("(entry)" if e["caller"] is None else e["caller"], e["id"], e["hits"]) for e in flow
+        )
+        assert ("Home", "Blog") in {(caller, node) for caller, node, _ in links}
+
+        artifacts = ROOT / "test-artifacts"
+        artifacts.mkdir(exist_ok=True)
+        page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
+        if os.environ.get("PYMETRIX_DOCS_SCREENSHOT") == "1":
+            (ROOT / "docs").mkdir(exist_ok=True)
+            page.screenshot(path=str(ROOT / "docs" / "dashboard.png"), full_page=True)
+        assert (artifacts / "dashboard.png").stat().st_size > 10_000
+
+    assert watched.errors == []
+
+
+def test_a_new_hit_appears_without_reload_within_two_seconds(
+    watched: Watched, metrics: Metrics
+) -> None:
+    metrics.hit("Home", caller=None)
+    metrics.hit("Blog", caller="Home")
+    with serve(mounted(metrics)) as base, dashboard(watched, f"{base}/pymetrix/") as page:
+        wait_for_row(page, "Blog", 1)
+        wait_until_live(page)
+        # A reload would drop this mark.
+        page.evaluate("() => { window.__sameDocument = true; }")
+
+        metrics.hit("Checkout", caller="Blog", duration=0.02, status=200)
+        started = time.monotonic()
+        wait_for_row(page, "Checkout", 1, timeout=LIVE_DEADLINE_MS)
+        assert time.monotonic() - started < LIVE_DEADLINE_MS / 1000
+
+        metrics.hit("Home", caller=None)
+        metrics.hit("Home", caller="Checkout")
+        wait_for_row(page, "Home", 3, timeout=LIVE_DEADLINE_MS)
+        page.wait_for_selector(
+            '#flow path.flow-link[data-caller="Checkout"][data-node="Home"]',
+            state="attached",
+            timeout=LIVE_DEADLINE_MS,
+        )
+
+        assert page.evaluate("() => window.__sameDocument") is True
+        assert dict(table(page)) == {"Home": 3, "Blog": 1, "Checkout": 1}
+        # The chart is re-read less often, but catches up by itself.
+        page.wait_for_function(
+            f"() => ({BAR_TOTALS_JS})().reduce((a, b) => a + b, 0) === 5", timeout=10_000
+        )
+    assert watched.errors == []
+
+
+def test_a_hostile_node_id_is_shown_as_text_and_runs_nothing(
+    watched: Watched, metrics: Metrics
+) -> None:
+    markup = '</td><b id="injected">bold</b><script>window.__ran = 1</script>'
+    metrics.hit(HOSTILE, caller=None)
+    metrics.hit(HOSTILE, caller=None)
+    metrics.hit(markup, caller=HOSTILE)
+    with serve(mounted(metrics)) as base, dashboard(watched, f"{base}/pymetrix/") as page:
+        wait_for_row(page, HOSTILE, 2)
+        wait_for_row(page, markup, 1)
+        wait_until_live(page)
+
+        assert dict(table(page)) == {HOSTILE: 2, markup: 1}
+        assert page.text_content("#kpi-top") == HOSTILE
+        # Drawn as text in the flow and the chart legend too.
+        drawn = page.evaluate(
+            "() => Array.from(document.querySelectorAll('#flow .flow-node')).map("
+            "g => [g.getAttribute('data-node'), g.querySelector('text').firstChild.textContent])"
+        )
+        assert {node for node, _ in drawn} == {"(entry)", HOSTILE, markup}
+        for node, text in drawn:
+            # Long labels are cut short with an ellipsis, never parsed.
+            assert text == node or (text.endswith("…") and node.startswith(text[:-1]))
+        legend = page.evaluate(
+            "() => Array.from(document.querySelectorAll('#chart-legend .legend-item'))"
+            ".map(e => e.textContent)"
+        )
+        assert HOSTILE in legend
+
+        assert page.evaluate("() => document.querySelectorAll('img').length") == 0
+        assert page.evaluate("() => document.getElementById('injected')") is None
+        assert page.evaluate("() => document.querySelectorAll('main script').length") == 0
+        assert page.evaluate("() => window.__ran === undefined") is True
+    assert watched.dialogs == []
+    assert watched.errors == []
+
+
+def test_clicking_the_hits_header_sorts_ascending_then_descending(
+    watched: Watched, metrics: Metrics
+) -> None:
+    for node, hits in (("Home", 5), ("Blog", 2), ("Post", 9), ("About", 1)):
+        for _ in range(hits):
+            metrics.hit(node, caller=None)
+    with serve(mounted(metrics)) as base, dashboard(watched, f"{base}/pymetrix/") as page:
+        wait_for_row(page, "Post", 9)
+        assert [name for name, _ in table(page)] == ["Post", "Home", "Blog", "About"]
+        page.click('#nodes th[data-key="hits"]')
+        assert [name for name, _ in table(page)] == ["About", "Blog", "Home", "Post"]
+        assert page.get_attribute('#nodes th[data-key="hits"]', "aria-sort") == "ascending"
+        page.click('#nodes th[data-key="hits"]')
+        assert [name for name, _ in table(page)] == ["Post", "Home", "Blog", "About"]
+    assert watched.errors == []
+
+
+def test_the_time_range_selector_filters_what_is_shown(watched: Watched) -> None:
+    now = datetime.now(timezone.utc)
+    # Hits are recorded in time order, as a real clock gives them.
+    clock = ManualClock(now - timedelta(days=3))
+    with Metrics("shop", clock=clock) as metrics:
+        metrics.hit("Ancient", caller=None)
+        clock.set(now - timedelta(hours=2))
+        for _ in range(3):
+            metrics.hit("Old", caller=None)
+        clock.set(now)
+        metrics.hit("New", caller=None)
+        metrics.hit("New", caller="Old")
+        with serve(mounted(metrics)) as base, dashboard(watched, f"{base}/pymetrix/") as page:
+            wait_for_row(page, "New", 2)
+            # The default range is the last 15 minutes.
+            assert dict(table(page)) == {"New": 2}
+
+            page.select_option("#range", "21600")
+            wait_for_row(page, "Old", 3)
+            assert dict(table(page)) == {"New": 2, "Old": 3}
+            # Kept in the URL: a reload shows the same range.
+            assert page.url.endswith("/pymetrix/?range=21600")
+            page.reload()
+            wait_for_row(page, "Old", 3)
+            assert page.input_value("#range") == "21600"
+            assert dict(table(page)) == {"New": 2, "Old": 3}
+
+            page.select_option("#range", "all")
+            wait_for_row(page, "Ancient", 1)
+            assert dict(table(page)) == {"New": 2, "Old": 3, "Ancient": 1}
+
+            # A custom range, typed in the browser's local time.
+            page.select_option("#range", "custom")
+            since = now - timedelta(hours=3)
+            until = now - timedelta(hours=1)
+            page.fill("#since", page.evaluate(LOCAL_INPUT_JS, since.timestamp() * 1000))
+            page.fill("#until", page.evaluate(LOCAL_INPUT_JS, until.timestamp() * 1000))
+            wait_for_table(page, {"Old": 3})
+    assert watched.errors == []
+
+
+def test_the_dashboard_works_with_the_token_given_in_its_url(
+    watched: Watched, metrics: Metrics
+) -> None:
+    metrics.hit("Home", caller=None)
+    with (
+        serve(mounted(metrics, token="s3cret-token")) as base,
+        dashboard(watched, f"{base}/pymetrix/?token=s3cret-token") as page,
+    ):
+        wait_for_row(page, "Home", 1)
+        wait_until_live(page)
+        metrics.hit("Home", caller=None)
+        wait_for_row(page, "Home", 2, timeout=LIVE_DEADLINE_MS)
+    assert watched.errors == []

@@ -1,0 +1,93 @@
+"""The stats app included in a Django project's URLconf."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import django
+import pytest
+from django.conf import settings
+from django.test import Client, override_settings
+from django.urls import clear_url_caches, include, path
+
+from pymetrix import Metrics
+from pymetrix.store import MemoryStore
+from pymetrix.web.django import stats_urls
+
+if not settings.configured:
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="pymetrix-tests",
+        ALLOWED_HOSTS=["testserver"],
+        INSTALLED_APPS=[],
+        MIDDLEWARE=[],
+        ROOT_URLCONF="pymetrix_test_urls",
+    )
+    django.setup()
+
+
+@pytest.fixture
+def client(metrics: Metrics) -> Iterator[Client]:
+    urls = types.ModuleType("pymetrix_test_urls_web")
+    urls.urlpatterns = [  # type: ignore[attr-defined]
+        path("pymetrix/", include(stats_urls(metrics, token="t", heartbeat=0.05)))
+    ]
+    sys.modules[urls.__name__] = urls
+    clear_url_caches()
+    try:
+        with override_settings(ROOT_URLCONF=urls.__name__):
+            yield Client(REMOTE_ADDR="203.0.113.9")
+    finally:
+        del sys.modules[urls.__name__]
+        clear_url_caches()
+
+
+AUTH = {"HTTP_AUTHORIZATION": "Bearer t"}
+
+
+def test_django_include_serves_the_api(metrics: Metrics, client: Client) -> None:
+    metrics.hit("Home")
+    reply = client.get("/pymetrix/api/aggregate", **AUTH)  # type: ignore[arg-type]
+    assert reply.status_code == 200
+    assert reply["Content-Type"] == "application/json"
+    assert json.loads(reply.content) == {"message": [{"id": "Home", "hits": 1}], "response": 200}
+
+
+def test_django_include_applies_the_token_and_error_statuses(client: Client) -> None:
+    assert client.get("/pymetrix/api/aggregate").status_code == 401
+    reply = client.get("/pymetrix/api/aggregate?since=never", **AUTH)  # type: ignore[arg-type]
+    assert reply.status_code == 400
+    assert json.loads(reply.content)["message"].startswith("invalid since 'never'")
+    assert client.get("/pymetrix/elsewhere", **AUTH).status_code == 404  # type: ignore[arg-type]
+
+
+def test_django_include_serves_the_dashboard_and_its_files(client: Client) -> None:
+    page = client.get("/pymetrix/?token=t")
+    assert page.status_code == 200
+    assert page["Content-Type"] == "text/html; charset=utf-8"
+    assert "Path=/pymetrix/" in page["Set-Cookie"]
+    script = client.get("/pymetrix/static/app.js", **AUTH)  # type: ignore[arg-type]
+    assert script["Content-Type"] == "text/javascript; charset=utf-8"
+
+
+def test_django_stream_sends_events_and_closing_it_ends_the_subscription(
+    metrics: Metrics, client: Client
+) -> None:
+    store = metrics.store
+    assert isinstance(store, MemoryStore)
+    response: Any = client.get("/pymetrix/api/stream", **AUTH)  # type: ignore[arg-type]
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/event-stream; charset=utf-8"
+    chunks = iter(response.streaming_content)
+    assert next(chunks) == b"retry: 2000\n\n"
+    metrics.hit("Home")
+    event = next(chunks)
+    while event.startswith(b":"):
+        event = next(chunks)
+    assert b'"id":"Home"' in event
+    response.close()
+    assert not store._waiters

@@ -1,0 +1,94 @@
+"""GET /metrics: the Prometheus exposition, parsed back with prometheus_client's parser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from pymetrix import Metrics
+from pymetrix.web import stats_app
+from pymetrix.web.prometheus import PymetrixCollector
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def hits(node: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return ("pymetrix_hits_total", (("app", "shop"), ("node", node)))
+
+
+def bucket(node: str, le: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return ("pymetrix_hit_duration_seconds_bucket", (("app", "shop"), ("le", le), ("node", node)))
+
+
+def test_metrics_route_exposes_hit_counters_and_duration_histograms(
+    metrics: Metrics, serve: Any
+) -> None:
+    metrics.hit("Home", duration=0.003)
+    metrics.hit("Home", duration=0.2)
+    metrics.hit("Home")
+    metrics.hit("Blog", caller="Home", duration=3.0)
+    server = serve(stats_app(metrics))
+    reply = server.get("/metrics")
+    assert reply.status == 200
+    assert reply.headers["content-type"].startswith("text/plain; version=")
+    got = samples(reply.body.decode())
+    assert got[hits("Home")] == 3
+    assert got[hits("Blog")] == 1
+    assert got[bucket("Home", "0.005")] == 1
+    assert got[bucket("Home", "0.25")] == 2
+    assert got[bucket("Home", "+Inf")] == 2
+    assert got[("pymetrix_hit_duration_seconds_count", (("app", "shop"), ("node", "Home")))] == 2
+    assert got[
+        ("pymetrix_hit_duration_seconds_sum", (("app", "shop"), ("node", "Home")))
+    ] == pytest.approx(0.203)
+    assert got[bucket("Blog", "2.5")] == 0
+    assert got[bucket("Blog", "5.0")] == 1
+    assert got[("pymetrix_dropped_hits_total", (("app", "shop"),))] == 0
+
+
+def test_each_scrape_adds_the_hits_recorded_since_the_last(metrics: Metrics, serve: Any) -> None:
+    metrics.hit("Home", duration=0.01)
+    server = serve(stats_app(metrics))
+    first = samples(server.get("/metrics").body.decode())
+    metrics.hit("Home", duration=0.01)
+    metrics.hit("Home", duration=20.0)
+    second = samples(server.get("/metrics").body.decode())
+    third = samples(server.get("/metrics").body.decode())
+    assert first[bucket("Home", "+Inf")] == 1
+    assert second[bucket("Home", "0.01")] == 2
+    assert second[bucket("Home", "10.0")] == 2
+    assert second[bucket("Home", "+Inf")] == 3
+    assert third == second
+
+
+def test_the_collector_registers_in_an_applications_own_registry(metrics: Metrics) -> None:
+    registry = CollectorRegistry()
+    registry.register(PymetrixCollector(metrics, buckets=(0.1, 1.0)))
+    metrics.hit("Home", duration=0.5)
+    got = samples(generate_latest(registry).decode())
+    assert got[bucket("Home", "0.1")] == 0
+    assert got[bucket("Home", "1.0")] == 1
+    assert got[hits("Home")] == 1
+
+
+def test_node_ids_are_escaped_as_label_values(metrics: Metrics) -> None:
+    registry = CollectorRegistry()
+    registry.register(PymetrixCollector(metrics))
+    hostile = 'a"b\\c} x{'
+    metrics.hit(hostile)
+    got = samples(generate_latest(registry).decode())
+    assert got[hits(hostile)] == 1
+
+
+def test_buckets_must_ascend(metrics: Metrics) -> None:
+    with pytest.raises(ValueError, match="ascending"):
+        PymetrixCollector(metrics, buckets=(1.0, 0.5))
