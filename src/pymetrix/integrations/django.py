@@ -112,7 +112,9 @@ class PymetrixMiddleware:
             logger.exception("pymetrix: could not resolve the route of %r", request.path)
             return None
 
-    def _end(self, request: HttpRequest, response: HttpResponseBase, visit: Visit) -> Any:
+    def _end(
+        self, request: HttpRequest, response: HttpResponseBase, visit: Visit
+    ) -> HttpResponseBase:
         recorder = self.recorder
         try:
             if visit.cookie is not None:
