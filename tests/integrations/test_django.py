@@ -88,7 +88,9 @@ if not settings.configured:
         SECRET_KEY="tests-only",
         ALLOWED_HOSTS=["testserver"],
         ROOT_URLCONF=urls,
-        MIDDLEWARE=MIDDLEWARE,
+        # Only this module's tests run the middleware (see the fixture): others in the
+        # same process share these settings.
+        MIDDLEWARE=[],
         INSTALLED_APPS=[],
         USE_TZ=True,
     )
