@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install postgres-bin chromium lint typecheck pytest test bench bench-storage example demo docs-screenshot clean
+.PHONY: install postgres-bin chromium lint typecheck pytest test bench bench-storage bench-http example demo docs-screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,11 @@ bench: $(STAMP)
 
 bench-storage: $(STAMP) postgres-bin
 	$(BIN)/python benchmarks/bench_storage.py
+
+# HTTP overhead of the middleware against plain FastAPI and a peer, under wrk.
+bench-http: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python benchmarks/bench_http.py
 
 example: $(STAMP)
 	$(BIN)/python examples/quickstart.py

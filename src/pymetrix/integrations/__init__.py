@@ -1,0 +1,16 @@
+"""Framework integrations: one middleware line records every request as a hit.
+
+- ASGI (Starlette, FastAPI, any ASGI app): :mod:`pymetrix.integrations.asgi`
+- Litestar: :mod:`pymetrix.integrations.litestar`
+- WSGI (any WSGI app): :mod:`pymetrix.integrations.wsgi`
+- Flask: :mod:`pymetrix.integrations.flask`
+- Django: :mod:`pymetrix.integrations.django`
+
+Each adapter imports its framework only when imported itself.
+"""
+
+from __future__ import annotations
+
+from ._core import COOKIE_NAME, UNMATCHED, RouteInfo
+
+__all__ = ["COOKIE_NAME", "UNMATCHED", "RouteInfo"]

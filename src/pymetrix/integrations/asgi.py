@@ -1,0 +1,265 @@
+"""A pure ASGI middleware: one hit per HTTP request, for Starlette, FastAPI or any ASGI app.
+
+    app.add_middleware(PymetrixMiddleware, metrics=metrics)
+
+Routes are found by asking the app's own router (``scope["app"].routes``, as Starlette and
+FastAPI set it) which route template the request matches, before the view runs, so that
+hits recorded inside the view get the route as caller. Other ASGI apps pass ``route=``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from typing import Any
+
+from ..metrics import Metrics
+from ._core import COOKIE_NAME, NameFunction, Recorder, RequestHeaders, VisitorMode, parse_cookie
+
+__all__ = ["PymetrixMiddleware", "RecordingMiddleware", "Scope", "starlette_route"]
+
+logger = logging.getLogger("pymetrix")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+RouteFunction = Callable[[Scope], "tuple[str | None, str | None]"]
+RefererRouteFunction = Callable[[Scope, str], "tuple[str | None, str | None]"]
+
+try:
+    from starlette.routing import Match
+
+    _FULL: Any = Match.FULL
+    _PARTIAL: Any = Match.PARTIAL
+except ImportError:  # pragma: no cover - then no app has Starlette routes to match
+    _FULL = _PARTIAL = object()
+
+
+class RecordingMiddleware:
+    """The ASGI recording loop, given a recorder and how to find routes.
+
+    Args:
+        app: the ASGI app to wrap.
+        recorder: the shared recording core.
+        route: ``route(scope) -> (template, view name)`` for the request.
+        referer_route: ``referer_route(scope, path)``: the same for a referer's path.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        recorder: Recorder,
+        route: RouteFunction,
+        referer_route: RefererRouteFunction,
+    ) -> None:
+        self.app = app
+        self.recorder = recorder
+        self._route = route
+        self._referer_route = referer_route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        recorder = self.recorder
+        visit = None
+        try:
+            path = scope["path"]
+            if not recorder.excluded(path):
+                route, view = self._route(scope)
+                visit = recorder.begin(
+                    scope["method"],
+                    path,
+                    route,
+                    view,
+                    lambda: _headers(scope, recorder),
+                    lambda referer_path: self._referer_route(scope, referer_path),
+                )
+        except Exception:
+            logger.exception("pymetrix: could not resolve the route of %r", scope.get("path"))
+        if visit is None:
+            await self.app(scope, receive, send)
+            return
+
+        status: int | None = None
+        cookie = visit.cookie
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if cookie is not None:
+                    try:
+                        message = _with_cookie(message, recorder, cookie, scope)
+                    except Exception:
+                        logger.exception("pymetrix: could not set the visitor cookie")
+            await send(message)
+
+        var = recorder.caller_var
+        token = var.set(visit.node)
+        try:
+            await self.app(scope, receive, send_status)
+        except Exception as exc:
+            status = self.status_of(exc)
+            raise
+        finally:
+            var.reset(token)
+            recorder.finish(visit, status)
+
+    def status_of(self, exc: Exception) -> int:
+        """The status an exception escaping the app is recorded with."""
+        return 500
+
+
+class PymetrixMiddleware(RecordingMiddleware):
+    """Record every HTTP request as one hit on its route, with duration and status.
+
+    Args:
+        app: the ASGI app to wrap.
+        metrics: where hits are recorded.
+        method: prefix node ids with the method (``"GET /items/{item_id}"``).
+        name: ``name(RouteInfo) -> str | None`` overriding node ids.
+        exclude: path globs (``"/health"``, ``"/stats/*"``) or regexes not recorded.
+        referer: caller from a same-origin ``Referer``, resolved to a route.
+        visitor: ``"cookie"`` or ``"hash"``: caller from the visitor's previous request.
+        visitor_window: seconds a visitor's previous node stays its caller.
+        max_visitors: visitors remembered at most.
+        cookie_name: the visitor cookie's name.
+        route: ``route(scope) -> (template, view name)`` for apps that are not
+            Starlette-style; ``(None, None)`` means no route matched.
+
+    Lifespan and websocket scopes pass through untouched.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        method: bool = False,
+        name: NameFunction | None = None,
+        exclude: Iterable[str | re.Pattern[str]] | str | None = None,
+        referer: bool = True,
+        visitor: VisitorMode | None = None,
+        visitor_window: float = 1800.0,
+        max_visitors: int = 10_000,
+        cookie_name: str = COOKIE_NAME,
+        route: RouteFunction | None = None,
+    ) -> None:
+        recorder = Recorder(
+            metrics,
+            method=method,
+            name=name,
+            exclude=exclude,
+            referer=referer,
+            visitor=visitor,
+            visitor_window=visitor_window,
+            max_visitors=max_visitors,
+            cookie_name=cookie_name,
+        )
+        if route is None:
+            super().__init__(app, recorder, starlette_route, starlette_referer_route)
+        else:
+            super().__init__(app, recorder, route, _referer_route_via(route))
+
+
+def starlette_route(scope: Scope) -> tuple[str | None, str | None]:
+    """The template and name of the route a Starlette/FastAPI app sends ``scope`` to.
+
+    Mounted apps and routers are searched too, their mount paths joined to the inner
+    template. A path that matches only with another method (405) gives that route.
+    """
+    routes = getattr(scope.get("app"), "routes", None)
+    if routes is None:
+        return None, None
+    # A copy: matching may note state in the scope, which the real routing must not see.
+    return _match(routes, {**scope}, "")
+
+
+def starlette_referer_route(scope: Scope, path: str) -> tuple[str | None, str | None]:
+    """The route a GET of ``path`` would reach in the app serving ``scope``."""
+    return starlette_route({**scope, "path": path, "method": "GET"})
+
+
+def _referer_route_via(route: RouteFunction) -> RefererRouteFunction:
+    return lambda scope, path: route({**scope, "path": path, "method": "GET"})
+
+
+def _match(routes: Sequence[Any], scope: Scope, prefix: str) -> tuple[str | None, str | None]:
+    partial: tuple[str | None, str | None] = (None, None)
+    path = scope["path"]
+    relative = _relative_path(path, scope.get("root_path", ""))
+    for route in routes:
+        # A route's own matches() builds its child scope and converts parameters: most
+        # routes are ruled out by their regex alone, at a fraction of that cost.
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and not regex.match(relative) and not regex.match(path):
+            continue
+        if getattr(route, "path", None) is None and hasattr(route, "_match"):
+            # FastAPI keeps included routers as one route that matches for all of its own;
+            # its _match names the route inside, with the include prefix in path_format.
+            match, child, inner, context = route._match(scope)
+            while getattr(inner, "path", None) is None and hasattr(inner, "_match"):
+                match, child, inner, context = inner._match(scope)  # nested include
+            template = getattr(context, "path_format", None) or getattr(inner, "path", None)
+            found = (prefix + (template or ""), getattr(inner, "name", None))
+        else:
+            match, child = route.matches(scope)
+            found = (prefix + (getattr(route, "path", None) or ""), getattr(route, "name", None))
+            if match is _FULL:
+                inner_routes = getattr(route, "routes", None)
+                if inner_routes:
+                    return _match(inner_routes, {**scope, **child}, found[0] or "")
+        if match is _FULL:
+            return found
+        if match is _PARTIAL and partial[0] is None:
+            partial = found
+    return partial
+
+
+def _relative_path(path: str, root_path: str) -> str:
+    """The path below ``root_path``, as Starlette's routes match it."""
+    if not root_path or not path.startswith(root_path):
+        return path
+    rest = path[len(root_path) :]
+    return rest if not rest or rest[0] == "/" else path
+
+
+def _headers(scope: Scope, recorder: Recorder) -> RequestHeaders | None:
+    raw = scope.get("headers", ())
+    if recorder.visitor is None and not any(key == b"referer" for key, _ in raw):
+        return None  # only a Referer could name a caller, and there is none
+    cookie_name = recorder.cookie_name
+    host = referer = cookie = user_agent = None
+    for key, value in raw:
+        if key == b"host":
+            host = value.decode("latin-1")
+        elif key == b"referer":
+            referer = value.decode("latin-1")
+        elif key == b"cookie":
+            found = parse_cookie(value.decode("latin-1"), cookie_name)
+            if found is not None:
+                cookie = found
+        elif key == b"user-agent":
+            user_agent = value.decode("latin-1")
+    if host is None:
+        server = scope.get("server")
+        host = f"{server[0]}:{server[1]}" if server else ""
+    client = scope.get("client")
+    return RequestHeaders(
+        host=host,
+        scheme=scope.get("scheme", "http"),
+        referer=referer,
+        cookie=cookie,
+        ip=client[0] if client else None,
+        user_agent=user_agent,
+    )
+
+
+def _with_cookie(message: Message, recorder: Recorder, value: str, scope: Scope) -> Message:
+    header = recorder.cookie_header(value, scope.get("scheme") == "https")
+    headers = [*message.get("headers", ()), (b"set-cookie", header.encode("latin-1"))]
+    return {**message, "headers": headers}

@@ -1,0 +1,208 @@
+"""Django: one hit per request on its URL pattern (``/blog/<int:post_id>/``).
+
+    MIDDLEWARE = [..., "pymetrix.integrations.django.PymetrixMiddleware"]
+    PYMETRIX = {"metrics": "myproject.analytics.metrics", "exclude": ["/health"]}
+
+``PYMETRIX["metrics"]`` is a :class:`~pymetrix.Metrics` or the dotted path to one; the
+other keys are the options of :class:`pymetrix.integrations.asgi.PymetrixMiddleware`.
+Patterns of included URLconfs are joined to their prefix, as Django resolves them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from ..errors import MissingDependency
+from ..metrics import Metrics
+from ._core import Recorder, RequestHeaders, Visit
+
+try:
+    from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+    from django.http import HttpRequest, HttpResponseBase
+    from django.urls import Resolver404, resolve
+    from django.utils.module_loading import import_string
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependency("django", "django") from exc
+
+__all__ = ["PymetrixMiddleware", "django_route"]
+
+logger = logging.getLogger("pymetrix")
+
+# A regex route (re_path) keeps its groups, but loses the anchors Django joins in.
+_ANCHOR = re.compile(r"(^|/)\^")
+
+
+class PymetrixMiddleware:
+    """Record every request as one hit on its URL pattern, configured by ``settings.PYMETRIX``."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        config = dict(getattr(settings, "PYMETRIX", None) or {})
+        metrics = config.pop("metrics", None)
+        if isinstance(metrics, str):
+            metrics = import_string(metrics)
+        if not isinstance(metrics, Metrics):
+            raise ImproperlyConfigured(
+                "settings.PYMETRIX['metrics'] must be a pymetrix.Metrics or the dotted path "
+                f"to one, not {metrics!r}"
+            )
+        self.recorder = Recorder(metrics, **config)
+        # Under ASGI with async views, stay async: no thread hop per request.
+        self._async = iscoroutinefunction(get_response)
+        if self._async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self._async:
+            return self._acall(request)
+        visit = self._begin(request)
+        if visit is None:
+            return self.get_response(request)
+        var = self.recorder.caller_var
+        token = var.set(visit.node)
+        try:
+            response = self.get_response(request)
+        except Exception:
+            self.recorder.finish(visit, 500)
+            raise
+        finally:
+            var.reset(token)
+        return self._end(request, response, visit)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponseBase:
+        visit = self._begin(request)
+        if visit is None:
+            response: HttpResponseBase = await self.get_response(request)
+            return response
+        var = self.recorder.caller_var
+        token = var.set(visit.node)
+        try:
+            response = await self.get_response(request)
+        except Exception:
+            self.recorder.finish(visit, 500)
+            raise
+        finally:
+            var.reset(token)
+        return self._end(request, response, visit)
+
+    def _begin(self, request: HttpRequest) -> Visit | None:
+        recorder = self.recorder
+        try:
+            if recorder.excluded(request.path):
+                return None
+            urlconf = getattr(request, "urlconf", None)
+            route, view = django_route(request.path_info, urlconf)
+            return recorder.begin(
+                request.method or "GET",
+                request.path,
+                route,
+                view,
+                lambda: _headers(request, recorder),
+                lambda path: _referer_route(request, path, urlconf),
+            )
+        except Exception:
+            logger.exception("pymetrix: could not resolve the route of %r", request.path)
+            return None
+
+    def _end(
+        self, request: HttpRequest, response: HttpResponseBase, visit: Visit
+    ) -> HttpResponseBase:
+        recorder = self.recorder
+        try:
+            if visit.cookie is not None:
+                response.set_cookie(
+                    recorder.cookie_name,
+                    visit.cookie,
+                    max_age=recorder.cookie_max_age,
+                    path="/",
+                    secure=request.is_secure(),
+                    httponly=True,
+                    samesite="Lax",
+                )
+            if getattr(response, "streaming", False):
+                _time_stream(response, recorder, visit)
+                return response
+        except Exception:
+            logger.exception("pymetrix: could not follow the response to %r", request.path)
+        recorder.finish(visit, response.status_code)
+        return response
+
+
+def django_route(path_info: str, urlconf: Any = None) -> tuple[str | None, str | None]:
+    """The URL pattern and view name ``path_info`` resolves to, or ``(None, None)``."""
+    try:
+        match = resolve(path_info, urlconf)
+    except Resolver404:
+        return None, None
+    route = _ANCHOR.sub(r"\1", str(match.route))
+    if route.endswith("$"):
+        route = route[:-1]
+    # view_name is "namespace:name" for named URLs, the dotted view path otherwise.
+    return "/" + route, match.view_name if match.url_name else None
+
+
+def _referer_route(request: HttpRequest, path: str, urlconf: Any) -> tuple[str | None, str | None]:
+    script = request.META.get("SCRIPT_NAME", "") or ""
+    if script:
+        if not path.startswith(script.rstrip("/") + "/"):
+            return None, None
+        path = path[len(script.rstrip("/")) :]
+    return django_route(path, urlconf)
+
+
+def _headers(request: HttpRequest, recorder: Recorder) -> RequestHeaders | None:
+    meta = request.META
+    if recorder.visitor is None and "HTTP_REFERER" not in meta:
+        return None  # only a Referer could name a caller, and there is none
+    cookie_name = recorder.cookie_name
+    host = meta.get("HTTP_HOST") or f"{meta.get('SERVER_NAME', '')}:{meta.get('SERVER_PORT', '')}"
+    return RequestHeaders(
+        host=host,
+        scheme=request.scheme or "http",
+        referer=meta.get("HTTP_REFERER"),
+        cookie=request.COOKIES.get(cookie_name),
+        ip=meta.get("REMOTE_ADDR"),
+        user_agent=meta.get("HTTP_USER_AGENT"),
+    )
+
+
+def _time_stream(response: Any, recorder: Recorder, visit: Visit) -> None:
+    """Record the hit once the streamed body has been sent to its last byte."""
+    status = response.status_code
+    content = response.streaming_content
+
+    if getattr(response, "is_async", False):
+
+        async def timed_async() -> AsyncIterator[bytes]:
+            code = status
+            try:
+                async for chunk in content:
+                    yield chunk
+            except Exception:
+                code = 500
+                raise
+            finally:
+                recorder.finish(visit, code)
+
+        response.streaming_content = timed_async()
+        return
+
+    def timed() -> Iterator[bytes]:
+        code = status
+        try:
+            yield from content
+        except Exception:
+            code = 500
+            raise
+        finally:
+            recorder.finish(visit, code)
+
+    response.streaming_content = timed()

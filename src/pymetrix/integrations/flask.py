@@ -1,0 +1,62 @@
+"""Flask: one hit per request on its URL rule (``/blog/<int:post_id>``).
+
+    PymetrixFlask(app, metrics=metrics)
+
+Blueprint routes are recorded with their URL prefix, as Flask's URL map holds them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import MissingDependency
+from ..metrics import Metrics
+from .wsgi import Environ, PymetrixWSGIMiddleware
+
+try:
+    from flask import Flask
+    from werkzeug.exceptions import HTTPException
+    from werkzeug.routing import RequestRedirect
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependency("flask", "flask") from exc
+
+__all__ = ["PymetrixFlask", "flask_route"]
+
+
+class PymetrixFlask:
+    """Record every request to a Flask app as one hit on its URL rule.
+
+    Args:
+        app: the Flask app; or None, and call :meth:`init_app` later.
+        metrics: where hits are recorded.
+        options: ``method``, ``name``, ``exclude``, ``referer``, ``visitor`` ... as for
+            :class:`pymetrix.integrations.wsgi.PymetrixWSGIMiddleware`.
+    """
+
+    def __init__(self, app: Flask | None = None, *, metrics: Metrics, **options: Any) -> None:
+        self.metrics = metrics
+        self.options = options
+        self.middleware: PymetrixWSGIMiddleware | None = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Wrap ``app.wsgi_app``."""
+        self.middleware = PymetrixWSGIMiddleware(
+            app.wsgi_app,
+            metrics=self.metrics,
+            route=lambda environ: flask_route(app, environ),
+            **self.options,
+        )
+        app.wsgi_app = self.middleware  # type: ignore[method-assign]
+        app.extensions["pymetrix"] = self
+
+
+def flask_route(app: Flask, environ: Environ) -> tuple[str | None, str | None]:
+    """The URL rule and endpoint ``app`` would dispatch ``environ`` to, or ``(None, None)``."""
+    adapter = app.url_map.bind_to_environ(environ, server_name=app.config["SERVER_NAME"])
+    try:
+        rule, _ = adapter.match(return_rule=True)
+    except (HTTPException, RequestRedirect):
+        return None, None
+    return rule.rule, rule.endpoint

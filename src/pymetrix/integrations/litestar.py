@@ -1,0 +1,126 @@
+"""Litestar: one hit per request on its path template (``/items/{item_id}``).
+
+    Litestar(route_handlers=[...], plugins=[PymetrixPlugin(metrics=metrics)])
+
+Litestar routes a request before its middleware runs, so the middleware this plugin adds
+reads the template Litestar found; requests no route matches never reach middleware and
+are counted by an ``after_exception`` hook under ``"<unmatched>"`` (without a duration).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+
+from ..errors import MissingDependency
+from ..metrics import Metrics
+from ._core import COOKIE_NAME, NameFunction, Recorder, VisitorMode
+from .asgi import ASGIApp, RecordingMiddleware, Scope, _headers
+
+try:
+    from litestar.config.app import AppConfig
+    from litestar.exceptions import HTTPException
+    from litestar.plugins import InitPluginProtocol
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependency("litestar", "litestar") from exc
+
+__all__ = ["PymetrixPlugin"]
+
+logger = logging.getLogger("pymetrix")
+
+
+class PymetrixPlugin(InitPluginProtocol):
+    """Record every HTTP request to a Litestar app as one hit on its path template.
+
+    Args:
+        metrics: where hits are recorded.
+        method, name, exclude, referer, visitor, visitor_window, max_visitors, cookie_name:
+            as for :class:`pymetrix.integrations.asgi.PymetrixMiddleware`.
+    """
+
+    def __init__(
+        self,
+        *,
+        metrics: Metrics,
+        method: bool = False,
+        name: NameFunction | None = None,
+        exclude: Iterable[str | re.Pattern[str]] | str | None = None,
+        referer: bool = True,
+        visitor: VisitorMode | None = None,
+        visitor_window: float = 1800.0,
+        max_visitors: int = 10_000,
+        cookie_name: str = COOKIE_NAME,
+    ) -> None:
+        self.recorder = Recorder(
+            metrics,
+            method=method,
+            name=name,
+            exclude=exclude,
+            referer=referer,
+            visitor=visitor,
+            visitor_window=visitor_window,
+            max_visitors=max_visitors,
+            cookie_name=cookie_name,
+        )
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        """Add the recording middleware (outermost) and the unmatched-request hook."""
+        # Litestar's ASGI types are TypedDicts; ours are plain mappings of the same data.
+        app_config.middleware.insert(0, self.middleware)  # type: ignore[arg-type]
+        app_config.after_exception.append(self.unmatched)  # type: ignore[arg-type]
+        return app_config
+
+    def middleware(self, app: ASGIApp) -> ASGIApp:
+        """The recording middleware around one route's handler."""
+        return _LitestarMiddleware(app, self.recorder, litestar_route, litestar_referer_route)
+
+    def unmatched(self, exc: Exception, scope: Scope) -> None:
+        """Count a request that no route matched (raised while routing)."""
+        if scope.get("type") != "http" or "route_handler" in scope:
+            return
+        recorder = self.recorder
+        path = scope.get("path", "")
+        if recorder.excluded(path):
+            return
+        visit = recorder.begin(
+            scope.get("method", "GET"),
+            path,
+            None,
+            None,
+            lambda: _headers(scope, recorder),
+            lambda referer_path: litestar_referer_route(scope, referer_path),
+        )
+        if visit is not None:
+            status = exc.status_code if isinstance(exc, HTTPException) else 500
+            recorder.record(visit.node, visit.caller, None, status, visit.visitor)
+
+
+class _LitestarMiddleware(RecordingMiddleware):
+    def status_of(self, exc: Exception) -> int:
+        # Litestar turns these into their responses after they leave the middleware.
+        return exc.status_code if isinstance(exc, HTTPException) else 500
+
+
+def litestar_route(scope: Scope) -> tuple[str | None, str | None]:
+    """The path template Litestar routed ``scope`` to, and its handler's name."""
+    handler = scope.get("route_handler")
+    return scope.get("path_template"), getattr(handler, "name", None)
+
+
+def litestar_referer_route(scope: Scope, path: str) -> tuple[str | None, str | None]:
+    """The path template a GET of ``path`` would be routed to, or ``(None, None)``."""
+    app = scope.get("litestar_app")
+    if app is None:
+        return None, None
+    root_path = scope.get("root_path", "")
+    if root_path:
+        if not path.startswith(root_path):
+            return None, None
+        path = path[len(root_path) :] or "/"
+    try:
+        _, handler, _, _, template = app.asgi_router.handle_routing(path=path, method="GET")
+    except Exception:
+        # NotFoundException and MethodNotAllowedException: no GET route there.
+        return None, None
+    return template, getattr(handler, "name", None)

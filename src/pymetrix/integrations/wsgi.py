@@ -1,0 +1,196 @@
+"""A WSGI middleware: one hit per request, timed until the server closes the body.
+
+    app.wsgi_app = PymetrixWSGIMiddleware(app.wsgi_app, metrics=metrics, route=my_router)
+
+Flask users call :class:`pymetrix.integrations.flask.PymetrixFlask` instead, which passes
+Flask's own router as ``route``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
+from typing import Any
+
+from ..metrics import Metrics
+from ._core import (
+    COOKIE_NAME,
+    NameFunction,
+    Recorder,
+    RequestHeaders,
+    Visit,
+    VisitorMode,
+    parse_cookie,
+)
+
+__all__ = ["PymetrixWSGIMiddleware", "WSGIRouteFunction"]
+
+logger = logging.getLogger("pymetrix")
+
+Environ = dict[str, Any]
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+WSGIRouteFunction = Callable[[Environ], "tuple[str | None, str | None]"]
+
+
+def _no_route(environ: Environ) -> tuple[str | None, str | None]:
+    return None, None
+
+
+class PymetrixWSGIMiddleware:
+    """Record every request to a WSGI app as one hit on its route.
+
+    Args:
+        app: the WSGI app to wrap.
+        metrics: where hits are recorded.
+        route: ``route(environ) -> (template, view name)``: which route the request
+            matches, ``(None, None)`` for none. Without it every request counts under
+            ``"<unmatched>"`` unless ``name=`` names it.
+        method, name, exclude, referer, visitor, visitor_window, max_visitors, cookie_name:
+            as for :class:`pymetrix.integrations.asgi.PymetrixMiddleware`.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        metrics: Metrics,
+        route: WSGIRouteFunction | None = None,
+        method: bool = False,
+        name: NameFunction | None = None,
+        exclude: Iterable[str | re.Pattern[str]] | str | None = None,
+        referer: bool = True,
+        visitor: VisitorMode | None = None,
+        visitor_window: float = 1800.0,
+        max_visitors: int = 10_000,
+        cookie_name: str = COOKIE_NAME,
+    ) -> None:
+        self.app = app
+        self.recorder = Recorder(
+            metrics,
+            method=method,
+            name=name,
+            exclude=exclude,
+            referer=referer,
+            visitor=visitor,
+            visitor_window=visitor_window,
+            max_visitors=max_visitors,
+            cookie_name=cookie_name,
+        )
+        self._route = route or _no_route
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        recorder = self.recorder
+        visit = None
+        try:
+            path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+            if not recorder.excluded(path):
+                route, view = self._route(environ)
+                visit = recorder.begin(
+                    environ.get("REQUEST_METHOD", "GET"),
+                    path,
+                    route,
+                    view,
+                    lambda: _headers(environ, recorder),
+                    lambda referer_path: self._referer_route(environ, referer_path),
+                )
+        except Exception:
+            logger.exception(
+                "pymetrix: could not resolve the route of %r", environ.get("PATH_INFO")
+            )
+        if visit is None:
+            return self.app(environ, start_response)
+
+        body = _Body(recorder, visit)
+        cookie = visit.cookie
+        secure = environ.get("wsgi.url_scheme") == "https"
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            try:
+                body.status = int(status[:3])
+                if cookie is not None:
+                    headers = [*headers, ("Set-Cookie", recorder.cookie_header(cookie, secure))]
+            except Exception:
+                logger.exception("pymetrix: could not read the response status %r", status)
+            if exc_info is None:
+                return start_response(status, headers)
+            return start_response(status, headers, exc_info)
+
+        var = recorder.caller_var
+        token = var.set(visit.node)
+        try:
+            body.inner = self.app(environ, start)
+        except Exception:
+            body.fail()
+            raise
+        finally:
+            var.reset(token)
+        return body
+
+    def _referer_route(self, environ: Environ, path: str) -> tuple[str | None, str | None]:
+        script = environ.get("SCRIPT_NAME", "")
+        if script:
+            if path != script and not path.startswith(script + "/"):
+                return None, None
+            path = path[len(script) :]
+        return self._route({**environ, "PATH_INFO": path, "REQUEST_METHOD": "GET"})
+
+
+class _Body:
+    """The response body, passed through; the hit is recorded after its last byte."""
+
+    __slots__ = ("done", "inner", "recorder", "status", "visit")
+
+    def __init__(self, recorder: Recorder, visit: Visit) -> None:
+        self.recorder = recorder
+        self.visit = visit
+        self.status: int | None = None
+        self.inner: Iterable[bytes] = ()
+        self.done = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self.inner
+        except Exception:
+            self.fail()
+            raise
+        # The last byte is out: a server that never calls close() still gets a hit.
+        self.finish()
+
+    def fail(self) -> None:
+        self.status = 500
+        self.finish()
+
+    def finish(self) -> None:
+        if not self.done:
+            self.done = True
+            self.recorder.finish(self.visit, self.status)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.inner, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.finish()
+
+
+def _headers(environ: Environ, recorder: Recorder) -> RequestHeaders | None:
+    if recorder.visitor is None and "HTTP_REFERER" not in environ:
+        return None  # only a Referer could name a caller, and there is none
+    cookie_name = recorder.cookie_name
+    cookie_header = environ.get("HTTP_COOKIE")
+    host = environ.get("HTTP_HOST")
+    if not host:
+        host = f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
+    return RequestHeaders(
+        host=host,
+        scheme=environ.get("wsgi.url_scheme", "http"),
+        referer=environ.get("HTTP_REFERER"),
+        cookie=None if cookie_header is None else parse_cookie(cookie_header, cookie_name),
+        ip=environ.get("REMOTE_ADDR"),
+        user_agent=environ.get("HTTP_USER_AGENT"),
+    )
