@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install postgres-bin chromium lint typecheck pytest test bench bench-storage bench-http example demo docs-screenshot clean
+.PHONY: install postgres-bin chromium lint typecheck pytest test bench bench-storage bench-http bench-web example demo docs-screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,9 @@ bench-storage: $(STAMP) postgres-bin
 bench-http: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python benchmarks/bench_http.py
+
+bench-web: $(STAMP)
+	$(BIN)/python benchmarks/bench_web.py
 
 example: $(STAMP)
 	$(BIN)/python examples/quickstart.py

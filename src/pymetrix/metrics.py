@@ -234,9 +234,18 @@ class Metrics:
         return lambda func: self._tracker(target or func.__qualname__)(func)
 
     def _tracker(self, node: str) -> Callable[[F], F]:
-        check_id(node, self._max_id_length)
+        # Validated and admitted once, here: each call then goes straight to the store.
+        stored = self._admit(node, "node id")
         current = self._current
         perf = time.perf_counter_ns
+        now = self._now
+        append = self._append
+
+        def record(caller: str | None, start: int, status: int | None) -> None:
+            try:
+                append(now(), stored, caller, (perf() - start) / 1e9, status)
+            except Exception:
+                logger.exception("pymetrix app %r: could not record a hit on %r", self._id, node)
 
         def decorate(func: F) -> F:
             if inspect.iscoroutinefunction(func):
@@ -244,7 +253,7 @@ class Metrics:
                 @functools.wraps(func)
                 async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                     caller = current.get()
-                    token = current.set(node)
+                    token = current.set(stored)
                     start = perf()
                     status = None
                     try:
@@ -254,14 +263,14 @@ class Metrics:
                         raise
                     finally:
                         current.reset(token)
-                        self._record(node, caller, (perf() - start) / 1e9, status)
+                        record(caller, start, status)
 
                 return async_wrapper  # type: ignore[return-value]
 
             @functools.wraps(func)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
                 caller = current.get()
-                token = current.set(node)
+                token = current.set(stored)
                 start = perf()
                 status = None
                 try:
@@ -271,7 +280,7 @@ class Metrics:
                     raise
                 finally:
                     current.reset(token)
-                    self._record(node, caller, (perf() - start) / 1e9, status)
+                    record(caller, start, status)
 
             return wrapper  # type: ignore[return-value]
 

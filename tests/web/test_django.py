@@ -90,4 +90,4 @@ def test_django_stream_sends_events_and_closing_it_ends_the_subscription(
         event = next(chunks)
     assert b'"id":"Home"' in event
     response.close()
-    assert not store._waiters
+    assert not store._waiters.callbacks

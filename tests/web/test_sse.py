@@ -150,7 +150,7 @@ def test_a_client_that_disconnects_is_cleaned_up(metrics: Metrics, serve: Any) -
     wait_until(lambda: app.active_streams == 0)
     wait_until(lambda: not tasks_of_streams(loops[0]))
     # The subscription was closed: nothing waits on the store any more.
-    wait_until(lambda: not store._waiters)
+    wait_until(lambda: not store._waiters.callbacks)
     # No thread per stream is left behind (worker threads of the loop's pool may stay).
     assert threading.active_count() <= threads_before + 2
 
@@ -379,7 +379,7 @@ def test_a_stream_opened_after_its_request_was_cancelled_is_closed() -> None:
             await request
         store.release.set()
         deadline = time.monotonic() + 5
-        while not (store.handed and store.handed[0]._closed):
+        while not (store.handed and store.handed[0].closed):
             assert time.monotonic() < deadline, "the stream was left open"
             await asyncio.sleep(0.01)
 

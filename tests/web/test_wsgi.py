@@ -76,6 +76,6 @@ def test_wsgi_stream_sends_events_and_closing_it_ends_the_subscription(
     heartbeat = next(chunks)
     assert heartbeat == b": heartbeat\n\n"
     response.close()
-    assert not store._waiters
+    assert not store._waiters.callbacks
     metrics.hit("Blog")
     assert list(chunks) == []

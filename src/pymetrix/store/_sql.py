@@ -11,7 +11,6 @@ the chunks overlapping it are found through the ``(app, last_ns)`` index and dec
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import threading
@@ -30,6 +29,7 @@ from ..clock import Clock, SystemClock
 from ..errors import StoreError
 from ._buffer import BatchWriter, Columns, manage
 from ._chunks import ALL_NODES, Chunk, decode, decode_bases, encode, encode_bases
+from ._waiting import Waiters, WaitingSubscription
 from .base import (
     KEY_MASK,
     KEY_SHIFT,
@@ -136,8 +136,8 @@ class SqlStore:
         self._writer_conn: Any = None
         self._next_retention = 0.0
         self._latest = 0
-        self._waiters: list[Callable[[], None]] = []
-        self._waiters_lock = threading.Lock()
+        self._waiters = Waiters()
+        self._watcher_lock = threading.Lock()
         self._subscriptions: weakref.WeakSet[_SqlSubscription] = weakref.WeakSet()
         self._watcher: threading.Thread | None = None
         self._sql_cache: dict[str, str] = {}
@@ -573,13 +573,10 @@ class SqlStore:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _wake(self) -> None:
-        with self._waiters_lock:
-            waiters, self._waiters = self._waiters, []
-        for wake in waiters:
-            wake()
+        self._waiters.wake_all()
 
     def _ensure_watcher(self) -> None:
-        with self._waiters_lock:
+        with self._watcher_lock:
             if self._watcher is not None and self._watcher.is_alive():
                 return
             self._watcher = threading.Thread(
@@ -664,8 +661,8 @@ class SqlStore:
         # Connections and locks belong to the parent (its threads may have held them at
         # fork time). Leave them be, start afresh, and let the writer restart.
         self._read_lock = threading.Lock()
-        self._waiters_lock = threading.Lock()
-        self._waiters = []
+        self._watcher_lock = threading.Lock()
+        self._waiters = Waiters()
         for conn in (self._reader, self._writer_conn):
             if conn is not None:
                 self._orphan(conn)
@@ -716,7 +713,7 @@ def _count_columns(columns: HitColumns) -> list[NodeCount]:
     return [NodeCount(names[n], k, first[n]) for n, k in counts.items()]
 
 
-class _SqlSubscription:
+class _SqlSubscription(WaitingSubscription):
     """A cursor over the store's chunk ids; each hit is delivered once, in id order.
 
     A hit's ``seq`` is its number among the app's hits, counted from 1 in the order
@@ -735,8 +732,7 @@ class _SqlSubscription:
         self._names: list[str] = []
         self._ready: deque[LiveHit] = deque()
         self._dropped = 0
-        self.closed = False
-        self._wakers: list[Callable[[], None]] = []
+        super().__init__(store._waiters)
 
     @property
     def dropped(self) -> int:
@@ -818,60 +814,6 @@ class _SqlSubscription:
 
     def _pending(self) -> bool:
         return self.closed or bool(self._ready) or self._cursor < self._store._latest
-
-    def wait(self, timeout: float) -> bool:
-        event = threading.Event()
-        self._arm(event.set)
-        try:
-            if self._pending():
-                return True
-            return event.wait(timeout) and not self.closed
-        finally:
-            self._disarm(event.set)
-
-    async def wait_async(self, timeout: float) -> bool:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-
-        def resolve() -> None:
-            if not future.done():
-                future.set_result(None)
-
-        def wake() -> None:
-            # A closed loop means nobody is waiting any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(resolve)
-
-        self._arm(wake)
-        try:
-            if self._pending():
-                return True
-            try:
-                await asyncio.wait_for(future, timeout)
-            except asyncio.TimeoutError:
-                return False
-            return not self.closed
-        finally:
-            self._disarm(wake)
-
-    def _arm(self, wake: Callable[[], None]) -> None:
-        self._wakers.append(wake)
-        store = self._store
-        with store._waiters_lock:
-            store._waiters.append(wake)
-
-    def _disarm(self, wake: Callable[[], None]) -> None:
-        if wake in self._wakers:
-            self._wakers.remove(wake)
-        store = self._store
-        with store._waiters_lock:
-            if wake in store._waiters:
-                store._waiters.remove(wake)
-
-    def close(self) -> None:
-        self.closed = True
-        for wake in list(self._wakers):
-            wake()
 
 
 # Options any persistent store URL may carry in its query string.

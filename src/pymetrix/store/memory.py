@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import threading
 import weakref
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable
 from datetime import timedelta
 
 from ..clock import Clock, SystemClock
+from ._waiting import Waiters, WaitingSubscription
 from .base import (
     KEY_MASK,
     KEY_SHIFT,
@@ -80,7 +78,7 @@ class MemoryStore:
         self._trimmed: list[int] = []
         self._last = -_NEVER
         self._next_check = self._check_after(0)
-        self._waiters: list[Callable[[], None]] = []
+        self._waiters = Waiters()
         _after_fork.add(self)
 
     # -- recording -------------------------------------------------------------------
@@ -120,8 +118,8 @@ class MemoryStore:
         if len(self._times) >= self._next_check:
             with self._lock:
                 self._maintain(time_ns)
-        if self._waiters:
-            self._wake()
+        if self._waiters.callbacks:
+            self._waiters.wake_all()
 
     def _intern(self, name: str) -> int:
         with self._lock:
@@ -146,11 +144,6 @@ class MemoryStore:
                 self._order.append(n)
                 self._hit_index[name] = n
             return n
-
-    def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for wake in waiters:
-            wake()
 
     # -- counts and retention --------------------------------------------------------
 
@@ -294,7 +287,7 @@ class MemoryStore:
     def _reinit_after_fork(self) -> None:
         # Another thread may have held the lock at fork(): the child must not inherit it.
         self._lock = threading.Lock()
-        self._waiters = []
+        self._waiters = Waiters()
 
 
 def _count_columns(columns: HitColumns) -> list[NodeCount]:
@@ -310,7 +303,7 @@ def _count_columns(columns: HitColumns) -> list[NodeCount]:
     return [NodeCount(names[n], k, first[n]) for n, k in counts.items()]
 
 
-class _MemorySubscription:
+class _MemorySubscription(WaitingSubscription):
     """Reads the store's columns from a position; a slow reader never holds up recording."""
 
     def __init__(self, store: MemoryStore, after: int | None = None) -> None:
@@ -330,8 +323,7 @@ class _MemorySubscription:
                         seen[key & _MASK] -= 1
             self._seen = seen
         self._dropped = 0
-        self._closed = False
-        self._wakers: list[Callable[[], None]] = []
+        super().__init__(store._waiters)
 
     @property
     def dropped(self) -> int:
@@ -339,7 +331,7 @@ class _MemorySubscription:
 
     def read(self, limit: int) -> list[LiveHit]:
         store = self._store
-        if self._closed:
+        if self.closed:
             return []
         with store._lock:
             if self._cursor < store._base:
@@ -384,59 +376,7 @@ class _MemorySubscription:
 
     def _pending(self) -> bool:
         store = self._store
-        return self._closed or self._cursor < store._base + len(store._times)
-
-    def wait(self, timeout: float) -> bool:
-        event = threading.Event()
-        self._arm(event.set)
-        try:
-            if self._pending():
-                return True
-            return event.wait(timeout) and not self._closed
-        finally:
-            self._disarm(event.set)
-
-    async def wait_async(self, timeout: float) -> bool:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-
-        def resolve() -> None:
-            if not future.done():
-                future.set_result(None)
-
-        def wake() -> None:
-            # A closed loop means nobody is waiting any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(resolve)
-
-        self._arm(wake)
-        try:
-            if self._pending():
-                return True
-            try:
-                await asyncio.wait_for(future, timeout)
-            except asyncio.TimeoutError:
-                return False
-            return not self._closed
-        finally:
-            self._disarm(wake)
-
-    def _arm(self, wake: Callable[[], None]) -> None:
-        self._wakers.append(wake)
-        self._store._waiters.append(wake)
-
-    def _disarm(self, wake: Callable[[], None]) -> None:
-        if wake in self._wakers:
-            self._wakers.remove(wake)
-        store = self._store
-        with store._lock:
-            if wake in store._waiters:
-                store._waiters.remove(wake)
-
-    def close(self) -> None:
-        self._closed = True
-        for wake in list(self._wakers):
-            wake()
+        return self.closed or self._cursor < store._base + len(store._times)
 
 
 _after_fork: weakref.WeakSet[MemoryStore] = weakref.WeakSet()
