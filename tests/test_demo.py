@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -15,6 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,11 +26,14 @@ from pymetrix import InvalidArgument
 from pymetrix.demo import ENTRIES, PAGES, run
 
 CLI = "from pymetrix.cli import main; raise SystemExit(main())"
-NAMES = {page.path: page.name for page in PAGES.values()}
-ENTRY_NAMES = {NAMES[path] for path, _ in ENTRIES}
+# The site's route templates, and a regex for each, written here rather than taken from
+# the site's router: the test checks what the middleware made of the paths it saw.
+TEMPLATES = set(PAGES)
+PATTERNS = {route: re.compile(re.sub(r"\{[a-z_]+\}", "[^/]+", route)) for route in TEMPLATES}
+ENTRY_ROUTES = {route for route, _ in ENTRIES}
 # Every caller -> node a visitor can produce by following the site's links.
-FOLLOWED = {(page.name, NAMES[path]) for page in PAGES.values() for path, _ in page.next}
-LINKS = FOLLOWED | {(None, name) for name in ENTRY_NAMES}
+FOLLOWED = {(route, target) for route, page in PAGES.items() for target, _ in page.next}
+HREF = re.compile(r'<a href="([^"]*)"')
 
 
 @dataclass
@@ -57,9 +63,10 @@ class Demo:
 
 
 @contextmanager
-def demo(*args: str) -> Iterator[Demo]:
+def demo(*args: str, cwd: Path | None = None) -> Iterator[Demo]:
     process = subprocess.Popen(
         [sys.executable, "-c", CLI, "demo", "--port", "0", *args],
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -111,6 +118,34 @@ def wait_for(condition: Any, timeout: float = 20.0) -> Any:
         time.sleep(0.2)
 
 
+def template_of(path: str) -> str | None:
+    """The route template ``path`` matches, or None."""
+    found = [route for route, pattern in PATTERNS.items() if pattern.fullmatch(path)]
+    assert len(found) <= 1, f"{path} matches several routes: {found}"
+    return found[0] if found else None
+
+
+def status_of(url: str) -> int:
+    """The status ``url`` answers with, error statuses included."""
+    try:
+        return get(url)[0]
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return exc.code
+
+
+def read_page(url: str, attempts: int = 100) -> str:
+    """A page of the site; its deliberate failures (status 500) are retried."""
+    for _ in range(attempts):
+        try:
+            return get(url)[2]
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            if exc.code != 500:
+                raise
+    raise AssertionError(f"{url} failed {attempts} times")
+
+
 def test_demo_serves_site_and_dashboard_records_visitor_flows_and_stops_after_duration() -> None:
     with demo("--store", "memory://", "--duration", "8") as running:
         dashboard = running.url("dashboard:")
@@ -133,17 +168,25 @@ def test_demo_serves_site_and_dashboard_records_visitor_flows_and_stops_after_du
 
         def followed_links() -> list[Any]:
             edges = api(dashboard, "flow")
+            # Posts too: visitors reach them at several paths, all under one route.
+            if not any(edge["id"] == "/blog/{slug}" for edge in edges):
+                return []
             return [edge for edge in edges if edge["caller"] is not None]
 
         followed = wait_for(followed_links)
         edges = api(dashboard, "flow")
-        # Callers come from the pages visitors were on: only links the site has.
-        assert {(edge["caller"], edge["id"]) for edge in edges} <= LINKS
+        recorded = {(edge["caller"], edge["id"]) for edge in edges}
+        # Callers come from the Referer of the page visitors were on, resolved to its route:
+        # only links the site has; no caller when a visit starts.
+        assert {(caller, node) for caller, node in recorded if caller is not None} <= FOLLOWED
+        assert {node for caller, node in recorded if caller is None} <= ENTRY_ROUTES
         assert all(edge["hits"] > 0 for edge in followed)
 
         aggregate = {row["id"]: row for row in api(dashboard, "aggregate?stats=1")}
-        assert set(aggregate) <= set(NAMES.values())
-        assert aggregate
+        # Node ids are route templates, never the paths visitors asked for; the
+        # dashboard's own requests are not page views.
+        assert "/blog/{slug}" in aggregate
+        assert set(aggregate) <= TEMPLATES
         assert all(row["p50"] is not None and row["p50"] > 0 for row in aggregate.values())
         # Every hit has one caller or none, so the flow into a node counts all its hits
         # (read a moment later, it may count more).
@@ -156,6 +199,64 @@ def test_demo_serves_site_and_dashboard_records_visitor_flows_and_stops_after_du
         assert int(stopped.split()[2]) > 0
         assert running.process.stderr is not None
         # No warning, no traceback: shutting down with visitors mid-visit is normal.
+        assert running.process.stderr.read() == ""
+
+
+def test_demo_site_pages_link_to_the_routes_visitors_move_to() -> None:
+    with demo("--store", "memory://", "--duration", "60") as running:
+        site = running.url("sample site:").rstrip("/")
+        links: set[tuple[str, str]] = set()
+        for route, page in PAGES.items():
+            for path, title in page.paths():
+                body = read_page(site + path)
+                assert f"<h1>{html.escape(title)}</h1>" in body
+                for href in HREF.findall(body):
+                    target = template_of(html.unescape(href))
+                    if target is not None:
+                        links.add((route, target))
+        # The visitors' paths (FOLLOWED) are the links a reader of the pages can follow.
+        assert links == FOLLOWED
+
+
+def test_demo_records_failures_and_unknown_paths_by_route_in_sqlite_by_default(
+    tmp_path: Path,
+) -> None:
+    with demo(cwd=tmp_path) as running:
+        dashboard = running.url("dashboard:")
+        site = running.url("sample site:").rstrip("/")
+        assert running.url("store:") == "sqlite:///pymetrix-demo.db"
+        assert (tmp_path / "pymetrix-demo.db").is_file()
+
+        # Sign up fails now and then, on purpose: ask until it has failed a few times.
+        statuses: list[int] = []
+        while statuses.count(500) < 3 and len(statuses) < 500:
+            statuses.append(status_of(site + "/signup"))
+        assert set(statuses) <= {200, 500}
+        failures = statuses.count(500)
+        assert failures == 3
+        # Paths the site has no page for: one bounded node for unrouted paths, and the
+        # post route for an unknown post.
+        assert status_of(site + "/no/such/page") == 404
+        assert status_of(site + "/blog/no-such-post") == 404
+
+        def recorded() -> dict[str, Any]:
+            rows = {row["id"]: row for row in api(dashboard, "aggregate?stats=1")}
+            done = (
+                rows.get("/signup", {}).get("errors", 0) >= failures
+                and "<unmatched>" in rows
+                and "/blog/{slug}" in rows
+            )
+            return rows if done else {}
+
+        rows = wait_for(recorded)
+        assert set(rows) <= TEMPLATES | {"<unmatched>"}
+        assert rows["<unmatched>"]["hits"] == 1
+        assert rows["<unmatched>"]["errors"] == 0  # a 404 is not a server error
+
+        running.process.send_signal(signal.SIGINT)
+        assert running.process.wait(15) == 0
+        assert running.wait_for_line("Stopped after")
+        assert running.process.stderr is not None
         assert running.process.stderr.read() == ""
 
 

@@ -1,9 +1,12 @@
 """``pymetrix demo``: a small instrumented site, synthetic visitors, and the dashboard.
 
 One server holds both: the sample site at ``/`` and the stats app (dashboard and API) at
-``/pymetrix/``. Visitors are threads making real HTTP requests along weighted paths
-(Home -> Blog -> Post -> About ...), sending a ``Referer`` as a browser does; the site
-records each page view with the page it came from as caller, so the flow means something.
+``/pymetrix/``. The site knows nothing of Pymetrix: it is instrumented as users instrument
+theirs, by one :class:`~pymetrix.integrations.asgi.PymetrixMiddleware` around the whole app,
+which records each page view on its route template (``/blog/{slug}``) with its duration and
+status, and takes its caller from the ``Referer`` the browser sent. Visitors are threads
+making real HTTP requests: they read each page and follow its links along weighted paths
+(Home -> Blog -> Post -> About ...), sending a ``Referer`` as a browser does.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import html
 import http.client
 import logging
 import random
+import re
 import secrets
 import socket
 import sys
@@ -25,11 +29,12 @@ from typing import Any, TextIO
 from urllib.parse import quote, urlsplit
 
 from .errors import MissingDependency
+from .integrations.asgi import PymetrixMiddleware
 from .metrics import Metrics
 from .store import mask_url
 from .web.auth import is_loopback
 
-__all__ = ["PAGES", "SampleSite", "Visitors", "run"]
+__all__ = ["ENTRIES", "PAGES", "Page", "SampleSite", "Visitors", "match_page", "run"]
 
 logger = logging.getLogger("pymetrix.demo")
 
@@ -41,125 +46,186 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 STATS_PREFIX = "/pymetrix"
 
+_PARAM = re.compile(r"\{([a-z_]+)\}")
+
 
 @dataclass(frozen=True)
 class Page:
-    """A page of the sample site: its node id, typical latency and where visitors go next.
+    """A page of the sample site: its route, typical latency and where visitors go next.
 
-    ``next`` weights the pages a visitor moves on to; ``leave`` weights ending the visit.
+    ``route`` is the template the site routes by, and so the node its views are recorded
+    on (``/blog/{slug}``); ``params`` lists the values its one parameter takes, each with the
+    page's title. ``next`` weights the routes a visitor moves on to (the page links to
+    them); ``leave`` weights ending the visit.
     """
 
-    name: str
-    path: str
+    title: str
+    route: str
     latency: float
     next: tuple[tuple[str, int], ...]
     leave: int
     error_rate: float = 0.0
+    params: tuple[tuple[str, str], ...] = ()
 
+    def paths(self) -> list[tuple[str, str]]:
+        """Every ``(path, title)`` this route serves."""
+        if not self.params:
+            return [(self.route, self.title)]
+        # A route has one parameter at most: split() gives [before, name, after].
+        before, _, after = _PARAM.split(self.route)
+        return [(before + value + after, title) for value, title in self.params]
+
+
+POSTS = (
+    ("hello-pymetrix", "Hello, Pymetrix"),
+    ("reading-the-flow", "Reading the flow graph"),
+    ("sqlite-or-postgres", "SQLite or PostgreSQL?"),
+    ("one-line-of-middleware", "One line of middleware"),
+)
+TOPICS = (
+    ("quickstart", "Quick start"),
+    ("integrations", "Integrations"),
+    ("export", "Export formats"),
+)
 
 PAGES: dict[str, Page] = {
-    page.path: page
+    page.route: page
     for page in (
         Page(
-            "Home", "/", 0.012, (("/blog", 35), ("/pricing", 20), ("/docs", 15), ("/about", 10)), 20
+            "Home",
+            "/",
+            0.012,
+            (("/blog", 35), ("/pricing", 20), ("/docs/{topic}", 15), ("/about", 10)),
+            20,
         ),
-        Page("Blog", "/blog", 0.020, (("/blog/post", 60), ("/", 10)), 30),
+        Page("Blog", "/blog", 0.020, (("/blog/{slug}", 60), ("/", 10)), 30),
         Page(
             "Post",
-            "/blog/post",
+            "/blog/{slug}",
             0.035,
-            (("/blog/post", 15), ("/blog", 15), ("/about", 15), ("/signup", 10)),
+            (("/blog/{slug}", 15), ("/blog", 15), ("/about", 15), ("/signup", 10)),
             45,
+            params=POSTS,
         ),
         Page("About", "/about", 0.008, (("/contact", 30), ("/", 15), ("/pricing", 15)), 40),
-        Page("Pricing", "/pricing", 0.015, (("/signup", 40), ("/contact", 15), ("/docs", 10)), 35),
-        Page("Docs", "/docs", 0.025, (("/docs", 20), ("/pricing", 15), ("/signup", 10)), 55),
-        Page("Sign up", "/signup", 0.060, (("/", 30),), 70, error_rate=0.06),
-        Page("Contact", "/contact", 0.018, (("/", 20),), 80, error_rate=0.02),
+        Page(
+            "Pricing",
+            "/pricing",
+            0.015,
+            (("/signup", 40), ("/contact", 15), ("/docs/{topic}", 10)),
+            35,
+        ),
+        Page(
+            "Docs",
+            "/docs/{topic}",
+            0.025,
+            (("/docs/{topic}", 20), ("/pricing", 15), ("/signup", 10)),
+            55,
+            params=TOPICS,
+        ),
+        # The pages that fail now and then, so the dashboard has errors to show.
+        Page("Sign up", "/signup", 0.060, (("/", 30),), 70, error_rate=0.12),
+        Page("Contact", "/contact", 0.018, (("/", 20),), 80, error_rate=0.05),
     )
 }
 
 # Where visits start: most at the front door, some straight from a search result.
 ENTRIES: tuple[tuple[str, int], ...] = (
     ("/", 55),
-    ("/blog/post", 25),
+    ("/blog/{slug}", 25),
     ("/blog", 10),
     ("/pricing", 10),
 )
 
+
+def _compile(route: str) -> re.Pattern[str]:
+    parts = _PARAM.split(route)
+    # split() alternates literal text and parameter names.
+    regex = "".join(
+        re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)" for i, part in enumerate(parts)
+    )
+    return re.compile(regex)
+
+
+_ROUTES = [(_compile(route), page) for route, page in PAGES.items()]
+
+
+def match_page(path: str) -> tuple[Page, str | None] | None:
+    """The page whose route ``path`` matches, with its parameter's value; None if none."""
+    for pattern, page in _ROUTES:
+        found = pattern.fullmatch(path)
+        if found is not None:
+            return page, next(iter(found.groupdict().values()), None)
+    return None
+
+
 _STYLE = (
     "body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem;"
-    "color:#1d2330}nav a{margin-right:1rem}footer{margin-top:3rem;color:#667085;font-size:14px}"
+    "color:#1d2330}header{color:#667085;font-size:14px}"
+    "footer{margin-top:3rem;color:#667085;font-size:14px}"
 )
 
 
-def _page_html(page: Page, stats_url: str) -> bytes:
+def _page_html(page: Page, path: str, title: str, stats_url: str) -> bytes:
     links = "".join(
-        f'<a href="{html.escape(p.path)}">{html.escape(p.name)}</a>' for p in PAGES.values()
+        f'<li><a href="{html.escape(href)}">{html.escape(text)}</a></li>'
+        for route, _ in page.next
+        for href, text in PAGES[route].paths()
+        if href != path
     )
     return (
         "<!doctype html><html lang=en><meta charset=utf-8>"
-        f"<title>{html.escape(page.name)} · Pymetrix demo</title><style>{_STYLE}</style>"
-        f"<nav>{links}</nav><h1>{html.escape(page.name)}</h1>"
-        "<p>A page of the Pymetrix sample site. Every view is recorded with the page it came "
-        "from, so the dashboard can draw how visitors move through the site.</p>"
+        f"<title>{html.escape(title)} · Pymetrix demo</title><style>{_STYLE}</style>"
+        f"<header>Pymetrix sample site</header><h1>{html.escape(title)}</h1>"
+        "<p>A page of the Pymetrix sample site. Each view is recorded on its route by the "
+        "Pymetrix middleware, with the page the visitor came from, so the dashboard can draw "
+        f"how visitors move through the site.</p><h2>Read next</h2><ul>{links}</ul>"
         f'<footer>See the <a href="{html.escape(stats_url)}">dashboard</a>.</footer></html>'
     ).encode()
 
 
 class SampleSite:
-    """The sample site as an ASGI app; records every page view on ``metrics``.
+    """The sample site as a plain ASGI app, routed by :data:`PAGES`.
+
+    It records nothing itself: wrap it in ``PymetrixMiddleware`` with
+    ``route=SampleSite.route``.
 
     Args:
-        metrics: where the page views go.
         stats_url: the dashboard's address, linked from every page.
         seed: seeds the simulated latencies and failures.
     """
 
-    def __init__(self, metrics: Metrics, stats_url: str = "/pymetrix/", seed: int | None = None):
-        self._metrics = metrics
+    def __init__(self, stats_url: str = "/pymetrix/", seed: int | None = None):
         self._stats_url = stats_url
         self._random = random.Random(seed)
 
-    def _caller(self, scope: Scope) -> str | None:
-        """The page the visitor came from, if it is a page of this site."""
-        referer = host = None
-        for key, value in scope.get("headers", ()):
-            if key == b"referer":
-                referer = value.decode("latin-1")
-            elif key == b"host":
-                host = value.decode("latin-1")
-        if referer is None:
-            return None
-        parts = urlsplit(referer)
-        if host is not None and parts.netloc != host:
-            return None
-        page = PAGES.get(parts.path)
-        return None if page is None else page.name
+    @staticmethod
+    def route(scope: Scope) -> tuple[str | None, str | None]:
+        """The template and page title of the route ``scope`` goes to, as the middleware's
+        ``route=`` asks; ``(None, None)`` for a path the site has no route for."""
+        found = match_page(scope["path"])
+        if found is None:
+            return None, None
+        return found[0].route, found[0].title
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        page = PAGES.get(scope["path"])
-        if page is None:
+        path: str = scope["path"]
+        found = match_page(path)
+        titles = {} if found is None else dict(found[0].paths())
+        if found is None or path not in titles:
+            # No route, or a route whose parameter names no page (an unknown post).
             await _respond(send, 404, b"not found", b"text/plain; charset=utf-8")
             return
-        start = time.perf_counter()
+        page = found[0]
         # Work that takes a while, more for some pages than for others.
         await asyncio.sleep(page.latency * self._random.lognormvariate(0, 0.5))
-        failed = self._random.random() < page.error_rate
-        if failed:
-            status, body = 500, b"something went wrong"
-            await _respond(send, status, body, b"text/plain; charset=utf-8")
-        else:
-            status, body = 200, _page_html(page, self._stats_url)
-            await _respond(send, status, body, b"text/html; charset=utf-8")
-        self._metrics.hit(
-            page.name,
-            caller=self._caller(scope),
-            duration=time.perf_counter() - start,
-            status=status,
-        )
+        if self._random.random() < page.error_rate:
+            await _respond(send, 500, b"something went wrong", b"text/plain; charset=utf-8")
+            return
+        body = _page_html(page, path, titles[path], self._stats_url)
+        await _respond(send, 200, body, b"text/html; charset=utf-8")
 
 
 async def _respond(send: Send, status: int, body: bytes, content_type: bytes) -> None:
@@ -269,7 +335,8 @@ class Visitors:
             self._stop.wait(rng.expovariate(1.0 / self._pause))
 
     def _visit(self, rng: random.Random, connection: http.client.HTTPConnection, base: str) -> None:
-        path: str | None = _weighted(rng, ENTRIES)
+        # Arriving from elsewhere (a bookmark, a search result): no Referer of this site.
+        path: str | None = rng.choice(PAGES[_weighted(rng, ENTRIES)].paths())[0]
         referer: str | None = None
         while path is not None and not self._stop.is_set():
             headers = {"User-Agent": "pymetrix-demo-visitor"}
@@ -277,18 +344,42 @@ class Visitors:
                 headers["Referer"] = referer
             connection.request("GET", path, headers=headers)
             response = connection.getresponse()
-            response.read()
+            body = response.read()
             with self._views_lock:
                 self.views += 1
             referer = base + path
-            page = PAGES[path]
-            if rng.random() * (sum(w for _, w in page.next) + page.leave) < page.leave:
-                path = None
-            else:
-                path = _weighted(rng, page.next)
-                # Reading the page before clicking on.
-                if self._stop.wait(rng.uniform(0.3, 1.5) * self._pause):
-                    return
+            path = _click(rng, path, response.status, body)
+            # Reading the page before clicking on.
+            if path is not None and self._stop.wait(rng.uniform(0.3, 1.5) * self._pause):
+                return
+
+
+_HREF = re.compile(r'<a href="([^"]*)"')
+
+
+def _links(body: bytes) -> dict[str, list[str]]:
+    """The site's pages a page links to, by route."""
+    links: dict[str, list[str]] = {}
+    for href in _HREF.findall(body.decode("utf-8", "replace")):
+        path = urlsplit(html.unescape(href)).path
+        found = match_page(path)
+        if found is not None:
+            links.setdefault(found[0].route, []).append(path)
+    return links
+
+
+def _click(rng: random.Random, path: str, status: int, body: bytes) -> str | None:
+    """The link a visitor follows from the page at ``path``; None when they leave."""
+    found = match_page(path)
+    if found is None or status != 200:
+        return None  # an error page: people give up
+    page = found[0]
+    links = _links(body)
+    choices = tuple((route, weight) for route, weight in page.next if route in links)
+    weights = sum(weight for _, weight in choices)
+    if not choices or rng.random() * (weights + page.leave) < page.leave:
+        return None
+    return rng.choice(links[_weighted(rng, choices)])
 
 
 def _url_host(host: str) -> str:
@@ -352,8 +443,18 @@ def run(
         dashboard = f"{base}{STATS_PREFIX}/"
         if token is not None:
             dashboard += f"?token={quote(token, safe='')}"
-        site = SampleSite(metrics, stats_url=STATS_PREFIX + "/")
-        app = Router(site, STATS_PREFIX, stats_app(metrics, token=token))
+        site = Router(
+            SampleSite(stats_url=STATS_PREFIX + "/"), STATS_PREFIX, stats_app(metrics, token=token)
+        )
+        # Instrumented as users instrument an ASGI app that is not Starlette: the site's
+        # own router names the route of each request and of each Referer. The dashboard's
+        # requests are not page views of the site.
+        app = PymetrixMiddleware(
+            site,
+            metrics=metrics,
+            route=SampleSite.route,
+            exclude=[STATS_PREFIX, STATS_PREFIX + "/*"],
+        )
         config = uvicorn.Config(
             app,
             log_level="warning",

@@ -161,24 +161,25 @@ def wait_until_live(page: Page) -> None:
 
 
 def browse(metrics: Metrics, visits: int, seed: int = 7) -> Counter[str]:
-    """Record visits along the demo site's paths; returns the hits per page."""
+    """Record visits along the demo site's routes, as its middleware records them (node =
+    route template, caller = the route visited before); returns the hits per route."""
     rng = random.Random(seed)
     hits: Counter[str] = Counter()
     for _ in range(visits):
-        path: str | None = rng.choices([p for p, _ in ENTRIES], [w for _, w in ENTRIES])[0]
+        route: str | None = rng.choices([r for r, _ in ENTRIES], [w for _, w in ENTRIES])[0]
         caller: str | None = None
-        while path is not None:
-            page = PAGES[path]
+        while route is not None:
+            page = PAGES[route]
             status = 500 if rng.random() < page.error_rate else 200
             duration = page.latency * rng.lognormvariate(0, 0.5)
-            metrics.hit(page.name, caller=caller, duration=duration, status=status)
-            hits[page.name] += 1
-            caller = page.name
+            metrics.hit(route, caller=caller, duration=duration, status=status)
+            hits[route] += 1
+            caller = route
             weights = [w for _, w in page.next]
-            if rng.random() * (sum(weights) + page.leave) < page.leave:
-                path = None
+            if status == 500 or rng.random() * (sum(weights) + page.leave) < page.leave:
+                route = None  # a visitor leaves, or gives up on an error page
             else:
-                path = rng.choices([p for p, _ in page.next], weights)[0]
+                route = rng.choices([r for r, _ in page.next], weights)[0]
     return hits
 
 
@@ -233,8 +234,8 @@ def test_dashboard_shows_the_aggregate_chart_and_flow_without_console_errors(
         )
         assert errors_shown == {name: entry["errors"] for name, entry in stats.items()}
         assert sum(errors_shown.values()) > 0
-        p50_home = page.text_content('#nodes-body tr[data-node="Home"] td:nth-child(4)')
-        home_p50 = stats["Home"]["p50"]
+        p50_home = page.text_content('#nodes-body tr[data-node="/"] td:nth-child(4)')
+        home_p50 = stats["/"]["p50"]
         assert home_p50 is not None
         assert p50_home == f"{home_p50 * 1000:.1f} ms"
 
@@ -253,7 +254,7 @@ def test_dashboard_shows_the_aggregate_chart_and_flow_without_console_errors(
         assert sorted(map(tuple, links)) == sorted(
             ("(entry)" if e["caller"] is None else e["caller"], e["id"], e["hits"]) for e in flow
         )
-        assert ("Home", "Blog") in {(caller, node) for caller, node, _ in links}
+        assert ("/", "/blog") in {(caller, node) for caller, node, _ in links}
 
         artifacts = ROOT / "test-artifacts"
         artifacts.mkdir(exist_ok=True)
