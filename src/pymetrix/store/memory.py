@@ -9,6 +9,7 @@ from array import array
 from bisect import bisect_left
 from collections import Counter
 from datetime import timedelta
+from operator import itemgetter
 
 from ..clock import Clock, SystemClock
 from ._waiting import Waiters, WaitingSubscription
@@ -29,6 +30,11 @@ from .base import (
 __all__ = ["MemoryStore"]
 
 _NEVER = 1 << 62
+# Hits staged before they move to the columns: a bound on the work one append may do.
+_STAGE = 1024
+_time_of = itemgetter(0)
+_key_of = itemgetter(1)
+_extra_of = itemgetter(2)
 _SHIFT = KEY_SHIFT
 _MASK = KEY_MASK
 
@@ -36,8 +42,9 @@ _MASK = KEY_MASK
 class MemoryStore:
     """Hits kept in this process: three int64 columns, 24 bytes a hit.
 
-    Recording appends to the columns under a lock held for a few bytecodes; counts per
-    node and per edge are brought up to date from the columns when they are read.
+    Recording stages each hit with one atomic list append, without a lock; staged hits
+    move to the columns in batches, and counts per node and per edge are brought up to
+    date from the columns when they are read.
 
     Args:
         retention: drop per-hit entries older than this (counts stay exact).
@@ -69,8 +76,7 @@ class MemoryStore:
         self._times = array("q")
         self._keys = array("q")
         self._extras = array("q")
-        # Trimming deletes in place, so these bound methods stay valid for good.
-        self._appenders = (self._times.append, self._keys.append, self._extras.append)
+        self._stage: list[tuple[int, int, int]] = []
         self._base = 0  # position of the oldest retained hit since the store began
         self._counted = 0  # position up to which the counts below include hits
         self._edge_counts: dict[int, int] = {}
@@ -102,22 +108,14 @@ class MemoryStore:
                 c = self._intern(caller)
             key = (c + 1) << _SHIFT | n
         extra = 0 if duration is None and status is None else pack_extra(duration, status)
-        append_time, append_key, append_extra = self._appenders
-        # The lock is held for as few bytecodes as possible: with several threads
-        # recording, every extra step inside it turns into waiting.
-        with self._lock:
-            # Two threads may read the clock in one order and take the lock in the
-            # other; clamping keeps stored times in recording order, so reads need no sort.
-            if time_ns < self._last:
-                time_ns = self._last
-            else:
-                self._last = time_ns
-            append_time(time_ns)
-            append_key(key)
-            append_extra(extra)
-        if len(self._times) >= self._next_check:
+        # No lock here: appending one tuple to a list is atomic, so threads recording at
+        # once never wait for each other (a lock taken per hit turns into a convoy of
+        # waiting threads). Staged hits move to the columns in batches.
+        stage = self._stage
+        stage.append((time_ns, key, extra))
+        if len(stage) >= _STAGE:
             with self._lock:
-                self._maintain(time_ns)
+                self._drain()
         if self._waiters.callbacks:
             self._waiters.wake_all()
 
@@ -147,8 +145,35 @@ class MemoryStore:
 
     # -- counts and retention --------------------------------------------------------
 
+    def _drain(self) -> None:
+        """Move the staged hits to the columns, in time order. Lock held."""
+        stage = self._stage
+        staged = len(stage)
+        if not staged:
+            return
+        # Hits staged meanwhile land after position ``staged`` and stay staged.
+        batch = stage[:staged]
+        del stage[:staged]
+        # Two threads may read the clock in one order and stage in the other: sorting
+        # (stable, and linear on nearly sorted data) restores time order, and clamping
+        # keeps it across batches, so reads need no sort.
+        batch.sort(key=_time_of)
+        last = self._last
+        if batch[0][0] < last:
+            for i, (time_ns, key, extra) in enumerate(batch):
+                if time_ns >= last:
+                    break
+                batch[i] = (last, key, extra)
+        self._last = batch[-1][0]
+        self._times.extend(map(_time_of, batch))
+        self._keys.extend(map(_key_of, batch))
+        self._extras.extend(map(_extra_of, batch))
+        if len(self._times) >= self._next_check:
+            self._maintain(self._last)
+
     def _sync(self) -> None:
         """Add the hits recorded since the last read to the counts. Lock held."""
+        self._drain()
         start = self._counted - self._base
         if start >= len(self._keys):
             return
@@ -189,6 +214,7 @@ class MemoryStore:
 
     def _window(self, query: Query) -> tuple[int, int]:
         """The retained positions ``[lo, hi)`` inside the query's time window. Lock held."""
+        self._drain()
         if self._retention_ns is not None:
             self._maintain(self._clock.time_ns())
         times = self._times
@@ -282,7 +308,7 @@ class MemoryStore:
 
     def __len__(self) -> int:
         """Per-hit entries retained now."""
-        return len(self._times)
+        return len(self._times) + len(self._stage)
 
     def _reinit_after_fork(self) -> None:
         # Another thread may have held the lock at fork(): the child must not inherit it.
@@ -334,6 +360,7 @@ class _MemorySubscription(WaitingSubscription):
         if self.closed:
             return []
         with store._lock:
+            store._drain()
             if self._cursor < store._base:
                 # Retention removed hits before we read them: count them, and restart
                 # the per-node totals from what had been trimmed.
@@ -376,7 +403,7 @@ class _MemorySubscription(WaitingSubscription):
 
     def _pending(self) -> bool:
         store = self._store
-        return self.closed or self._cursor < store._base + len(store._times)
+        return self.closed or self._cursor < store._base + len(store._times) + len(store._stage)
 
 
 _after_fork: weakref.WeakSet[MemoryStore] = weakref.WeakSet()
