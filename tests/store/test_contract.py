@@ -169,6 +169,25 @@ def test_equal_times_keep_recording_order(make_metrics: MakeMetrics, store_url: 
     ]
 
 
+def test_hits_recorded_out_of_clock_order_are_stored_in_time_order(
+    make_metrics: MakeMetrics, store_url: str
+) -> None:
+    # Threads read the clock before they record, so a later reading can be recorded
+    # first; the stored order must still be time order, with every hit counted.
+    clock = ManualClock(START)
+    metrics = make_metrics(store=store_url, clock=clock)
+    for seconds in (3, 1, 2, 5, 4):
+        clock.set(START + timedelta(seconds=seconds))
+        metrics.hit("Home", caller=f"c{seconds}")
+    metrics.flush()
+    callers = metrics.time_series()["nodes"][0]["callers"]
+    assert len(callers) == 5
+    times = [c["time"] for c in callers]
+    assert times == sorted(times)
+    assert sorted(c["caller"] or "" for c in callers) == ["c1", "c2", "c3", "c4", "c5"]
+    assert metrics.aggregate() == [{"id": "Home", "hits": 5}]
+
+
 def test_apps_sharing_a_store_do_not_mix(make_metrics: MakeMetrics, store_url: str) -> None:
     shop = make_metrics("shop", store=store_url)
     blog = make_metrics("blog", store=store_url)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import operator
 import os
 import threading
 import time
@@ -34,6 +35,7 @@ Columns = tuple[
 """A batch as columns: times (ns, non-decreasing), nodes, callers, durations, statuses."""
 
 FIELDS = 5
+_time_of = operator.itemgetter(0)
 _MIN_BACKOFF = 0.05
 _MAX_BACKOFF = 5.0
 
@@ -107,17 +109,11 @@ class BatchWriter:
         duration: float | None,
         status: int | None,
     ) -> None:
-        with self._lock:
-            # Threads read the clock before taking the lock; clamping keeps the queue
-            # in time order, so a batch needs no sort.
-            if time_ns < self._last:
-                time_ns = self._last
-            else:
-                self._last = time_ns
-            buffer = self._buffer
-            buffer += (time_ns, node, caller, duration, status)
-            queued = len(buffer)
-        if queued >= self.wake_at:
+        # No lock: extending a list by a tuple is one atomic C call, so threads recording
+        # at once never queue behind each other. The writer restores time order.
+        buffer = self._buffer
+        buffer += (time_ns, node, caller, duration, status)
+        if len(buffer) >= self.wake_at:
             self._full()
 
     def _full(self) -> None:
@@ -185,7 +181,7 @@ class BatchWriter:
             self._max_buffer = 0
             self.wake_at = FIELDS
             lost = self.pending
-            self._buffer = []
+            del self._buffer[:]
         if lost:
             self._dropped += lost
             logger.error(
@@ -203,12 +199,17 @@ class BatchWriter:
             self._wake.clear()
             while True:
                 with self._lock:
-                    taken, self._buffer = self._buffer, []
+                    # The list stays in place: hits appended meanwhile land after
+                    # what is taken and stay queued.
+                    buffer = self._buffer
+                    taken = buffer[:]
+                    del buffer[: len(taken)]
                     markers, self._markers = self._markers, []
                     self._busy = bool(taken or markers)
                     self._hold(len(taken) // FIELDS)
                 if not self._busy:
                     break
+                taken = self._in_time_order(taken)
                 step = FIELDS * self._batch_size
                 done = 0
                 try:
@@ -217,6 +218,7 @@ class BatchWriter:
                         self._write(
                             (batch[0::5], batch[1::5], batch[2::5], batch[3::5], batch[4::5])
                         )
+                        self._last = batch[-FIELDS]
                         done += len(batch)
                         with self._lock:
                             self._hold((len(taken) - done) // FIELDS)
@@ -247,6 +249,20 @@ class BatchWriter:
                 return
             if self._maintain is not None:
                 self._run_maintenance()
+
+    def _in_time_order(self, taken: list[Any]) -> list[Any]:
+        """``taken`` sorted by time, clamped to start at the last time written."""
+        times = taken[0::FIELDS]
+        if not times:
+            return taken
+        # Threads read the clock before queueing, so neighbours may be out of order.
+        if times[0] < self._last or not all(map(operator.le, times, times[1:])):
+            hits = sorted(zip(*(taken[i::FIELDS] for i in range(FIELDS))), key=_time_of)
+            last = self._last
+            taken = []
+            for hit in hits:
+                taken += hit if hit[0] >= last else (last, *hit[1:])
+        return taken
 
     def _hold(self, count: int) -> None:
         """Note that the writer holds ``count`` hits out of the queue. Lock held."""
