@@ -179,7 +179,7 @@ def main() -> None:
         print(f"  {label}: hit() / plain floor = {ours / floor:.2f}x (target <= 4)")
 
     bare, tracked = track_overhead(rounds, ops // 2)
-    print(f"track: bare call {bare:.0f} ns, tracked call {tracked:.0f} ns, ")
+    print(f"track: bare call {bare:.0f} ns, tracked call {tracked:.0f} ns")
     print(f"  overhead {tracked - bare:.0f} ns per call ({tracked / bare:.1f}x the bare call)")
 
     metrics = Metrics("bench")
