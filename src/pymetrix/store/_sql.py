@@ -443,7 +443,7 @@ class SqlStore:
             names = self._load_names(conn)
             columns = self._hits(conn, query, names)
             if query.windowed:
-                return Snapshot(nodes=_count_columns(columns), hits=columns)
+                return Snapshot(nodes=columns.node_counts(), hits=columns)
             return Snapshot(nodes=self._totals(conn, names, query), hits=columns)
 
         return self._read(read)
@@ -461,7 +461,7 @@ class SqlStore:
             names = self._load_names(conn)
             if not query.windowed:
                 return self._totals(conn, names, query)
-            return _count_columns(self._hits(conn, query, names))
+            return self._hits(conn, query, names).node_counts()
 
         return self._read(read)
 
@@ -698,19 +698,6 @@ def _columns(
     columns._durations = durations
     columns._statuses = statuses
     return columns
-
-
-def _count_columns(columns: HitColumns) -> list[NodeCount]:
-    counts: dict[int, int] = {}
-    first: dict[int, int] = {}
-    for n, t in zip(columns.nodes, columns.times):
-        if n in counts:
-            counts[n] += 1
-        else:
-            counts[n] = 1
-            first[n] = t
-    names = columns.names
-    return [NodeCount(names[n], k, first[n]) for n, k in counts.items()]
 
 
 class _SqlSubscription(WaitingSubscription):

@@ -127,6 +127,19 @@ class HitColumns:
     def __len__(self) -> int:
         return len(self.times)
 
+    def node_counts(self) -> list[NodeCount]:
+        """Hits per node in these columns, with each node's first time, in first-hit order."""
+        counts: dict[int, int] = {}
+        first: dict[int, int] = {}
+        for n, t in zip(self.nodes, self.times):
+            if n in counts:
+                counts[n] += 1
+            else:
+                counts[n] = 1
+                first[n] = t
+        names = self.names
+        return [NodeCount(names[n], k, first[n]) for n, k in counts.items()]
+
     @property
     def keys(self) -> Sequence[int]:
         if self._keys is None:

@@ -254,7 +254,7 @@ class MemoryStore:
             extras = array("q", [extras[i] for i in keep])
         columns = HitColumns.packed(names, times, keys, extras)
         if totals is None:
-            totals = _count_columns(columns)
+            totals = columns.node_counts()
         return Snapshot(nodes=totals, hits=columns)
 
     def counts(self, query: Query) -> list[NodeCount]:
@@ -314,19 +314,6 @@ class MemoryStore:
         # Another thread may have held the lock at fork(): the child must not inherit it.
         self._lock = threading.Lock()
         self._waiters = Waiters()
-
-
-def _count_columns(columns: HitColumns) -> list[NodeCount]:
-    counts: dict[int, int] = {}
-    first: dict[int, int] = {}
-    for n, t in zip(columns.nodes, columns.times):
-        if n in counts:
-            counts[n] += 1
-        else:
-            counts[n] = 1
-            first[n] = t
-    names = columns.names
-    return [NodeCount(names[n], k, first[n]) for n, k in counts.items()]
 
 
 class _MemorySubscription(WaitingSubscription):
