@@ -116,11 +116,18 @@ def flow(edges: Sequence[EdgeCount]) -> list[FlowEntry]:
     return [{"caller": edge.caller, "id": edge.node, "hits": edge.hits} for edge in edges]
 
 
-def live_node(hit: LiveHit, fmt: TimeFormatter) -> TimeSeriesNode:
-    """The time-series record a live stream yields for one hit."""
+def live_node(hit: LiveHit, fmt: TimeFormatter, detail: bool = False) -> TimeSeriesNode:
+    """The time-series record a live stream yields for one hit.
+
+    With ``detail``, its callers entry also has ``duration`` and ``status``.
+    """
+    entry: dict[str, Any] = {"caller": hit.caller, "time": fmt(hit.time_ns)}
+    if detail:
+        entry["duration"] = hit.duration
+        entry["status"] = hit.status
     return {
         "id": hit.node,
         "hits": hit.node_hits,
         "time": fmt(hit.node_first_ns),
-        "callers": [{"caller": hit.caller, "time": fmt(hit.time_ns)}],
+        "callers": [entry],  # type: ignore[list-item]
     }

@@ -718,12 +718,7 @@ class _SqlSubscription(WaitingSubscription):
         self._first: dict[int, int] = {}
         self._names: list[str] = []
         self._ready: deque[LiveHit] = deque()
-        self._dropped = 0
         super().__init__(store._waiters)
-
-    @property
-    def dropped(self) -> int:
-        return self._dropped
 
     def read(self, limit: int) -> list[LiveHit]:
         store = self._store

@@ -40,7 +40,7 @@ class Waiters:
 
 
 class WaitingSubscription:
-    """``wait``, ``wait_async`` and ``close`` for a subscription that defines ``_pending``.
+    """``wait``, ``wait_async``, ``close`` and ``dropped`` for a subscription with ``_pending``.
 
     A waiter registers a callback with the store's :class:`Waiters`, then checks for
     pending hits, then sleeps: a hit recorded between the check and the sleep still
@@ -50,7 +50,13 @@ class WaitingSubscription:
     def __init__(self, waiters: Waiters) -> None:
         self._waiters = waiters
         self._wakers: list[Callable[[], None]] = []
+        self._dropped = 0
         self.closed = False
+
+    @property
+    def dropped(self) -> int:
+        """Hits that retention removed before this subscriber read them."""
+        return self._dropped
 
     def _pending(self) -> bool:
         """Whether a read would return hits now (or the subscription is closed)."""

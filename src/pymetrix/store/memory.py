@@ -335,12 +335,7 @@ class _MemorySubscription(WaitingSubscription):
                     for key in store._keys[self._cursor - store._base :]:
                         seen[key & _MASK] -= 1
             self._seen = seen
-        self._dropped = 0
         super().__init__(store._waiters)
-
-    @property
-    def dropped(self) -> int:
-        return self._dropped
 
     def read(self, limit: int) -> list[LiveHit]:
         store = self._store

@@ -121,7 +121,8 @@ class StatsService:
 
     Args:
         metrics: the :class:`~pymetrix.Metrics` whose data is served.
-        access: who may read it.
+        token: require this bearer token on every route.
+        allow_public: without a token, also serve clients that are not on loopback.
         heartbeat: seconds of silence before an SSE heartbeat comment.
         retry: milliseconds an SSE client waits before reconnecting.
         static: the dashboard's directory (default: the one shipped in the package).
@@ -130,7 +131,8 @@ class StatsService:
     def __init__(
         self,
         metrics: Metrics,
-        access: Access,
+        token: str | None = None,
+        allow_public: bool = False,
         *,
         heartbeat: float = 15.0,
         retry: int = 2000,
@@ -139,7 +141,7 @@ class StatsService:
         if not _positive(heartbeat):
             raise InvalidArgument("heartbeat", heartbeat, "a number of seconds > 0")
         self.metrics = metrics
-        self.access = access
+        self.access = Access(token=token, allow_public=allow_public)
         self.heartbeat = heartbeat
         self.retry = retry
         self._static = static or resources.files("pymetrix.web") / "static"

@@ -8,7 +8,6 @@ from typing import Any
 
 from ..metrics import Metrics
 from ._service import Request, Response, StatsService, Traversable
-from .auth import Access
 from .sse import EventStream
 
 __all__ = ["StatsApp", "stats_app"]
@@ -132,7 +131,8 @@ def stats_app(
     """
     service = StatsService(
         metrics,
-        Access(token=token, allow_public=allow_public),
+        token,
+        allow_public,
         heartbeat=heartbeat,
         retry=retry,
         static=static,

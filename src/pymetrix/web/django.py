@@ -18,7 +18,6 @@ from typing import Any
 from ..errors import MissingDependency
 from ..metrics import Metrics
 from ._service import Request, StatsService, Traversable
-from .auth import Access
 
 try:
     from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -80,7 +79,8 @@ def stats_urls(
     """URL patterns serving the stats app; arguments as for :func:`~pymetrix.web.stats_app`."""
     service = StatsService(
         metrics,
-        Access(token=token, allow_public=allow_public),
+        token,
+        allow_public,
         heartbeat=heartbeat,
         retry=retry,
         static=static,

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from itertools import islice
 from typing import Any, TypeGuard
 
+from .._export import live_node
 from .._json import dumps
 from .._timefmt import TimeFormatter
 from ..errors import InvalidQuery, PymetrixError
@@ -268,10 +269,7 @@ class TimeSeriesEvents(EventStream):
         for hit in live:
             if ids is not None and hit.node not in ids:
                 continue
-            node, caller = hit.node, hit.caller
-            record = self._record(node, hit.node_hits, hit.node_first_ns, hit.time_ns, caller)
-            if self._detail:
-                record["callers"][0].update(duration=hit.duration, status=hit.status)
+            record = live_node(hit, self._fmt, self._detail)
             out.append(({"message": record, "response": 200}, str(hit.seq)))
         return out
 

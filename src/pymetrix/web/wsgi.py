@@ -16,7 +16,6 @@ from typing import Any
 
 from ..metrics import Metrics
 from ._service import Request, StatsService, Traversable
-from .auth import Access
 from .sse import EventStream
 
 __all__ = ["WSGIStatsApp", "wsgi_app"]
@@ -88,7 +87,8 @@ def wsgi_app(
     """The stats app as a WSGI application; arguments as for :func:`~pymetrix.web.stats_app`."""
     service = StatsService(
         metrics,
-        Access(token=token, allow_public=allow_public),
+        token,
+        allow_public,
         heartbeat=heartbeat,
         retry=retry,
         static=static,
