@@ -17,6 +17,7 @@ from .errors import (
     InvalidStatus,
     MissingDependency,
     PymetrixError,
+    StoreClosed,
     StoreError,
 )
 from .metrics import OVERFLOW, Metrics
@@ -41,6 +42,7 @@ __all__ = [
     "MissingDependency",
     "PymetrixError",
     "Store",
+    "StoreClosed",
     "StoreError",
     "SystemClock",
     "__version__",

@@ -23,6 +23,14 @@ def check_id(value: Any, max_length: int, what: str = "node id") -> str:
     match = _CONTROL.search(value)
     if match is not None:
         raise InvalidNodeId(value, f"control character {match.group()!r} at {match.start()}", what)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # A lone surrogate (json.loads('"\\ud800"') makes one): no database, JSON
+        # encoder or terminal downstream could take it.
+        raise InvalidNodeId(
+            value, f"not valid Unicode: lone surrogate {value[exc.start]!r} at {exc.start}", what
+        ) from None
     return value
 
 

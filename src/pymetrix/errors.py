@@ -13,6 +13,7 @@ __all__ = [
     "InvalidStatus",
     "MissingDependency",
     "PymetrixError",
+    "StoreClosed",
     "StoreError",
 ]
 
@@ -79,6 +80,13 @@ class StoreError(PymetrixError, RuntimeError):
     def __init__(self, message: str, url: str | None = None) -> None:
         self.url = url
         super().__init__(f"{message} ({url})" if url else message)
+
+
+class StoreClosed(StoreError):
+    """A hit recorded after ``close()``: refused, nothing recorded."""
+
+    def __init__(self, url: str | None = None) -> None:
+        super().__init__("closed: hits cannot be recorded after close()", url)
 
 
 class MissingDependency(PymetrixError, ImportError):

@@ -18,9 +18,9 @@ from . import _export
 from ._timefmt import TimeFormatter, parse_time
 from ._validation import check_duration, check_id, check_status
 from .clock import Clock, SystemClock
-from .errors import InvalidArgument, InvalidQuery
+from .errors import InvalidArgument, InvalidQuery, StoreClosed
 from .pipeline import LiveStream, SnapshotStream, TimeSeriesStream
-from .store import MemoryStore, Query, Store, StoreOptions, open_store
+from .store import Backlog, MemoryStore, QuarantinedBatch, Query, Store, StoreOptions, open_store
 from .types import (
     AggregateEntry,
     AggregateStatsEntry,
@@ -121,6 +121,7 @@ class Metrics:
         self._overflowed = False
         self._current: ContextVar[str | None] = ContextVar(f"pymetrix.caller.{id}", default=None)
         self._closed = False
+        self._warned_closed = False
 
     # -- properties ------------------------------------------------------------------
 
@@ -143,8 +144,20 @@ class Metrics:
 
     @property
     def dropped(self) -> int:
-        """Hits lost for good because storage failed for longer than its buffer lasts."""
+        """Hits lost for good: storage failed for longer than its buffer lasts, refused
+        them (see :attr:`quarantine`), or they were still queued when it closed."""
         return self._store.dropped
+
+    def backlog(self) -> Backlog:
+        """Hits recorded here and not yet stored, how long the oldest has waited, and
+        hits lost: what a crash of this process would lose, and what it has lost."""
+        return self._store.backlog()
+
+    @property
+    def quarantine(self) -> list[QuarantinedBatch]:
+        """Hits the store refused for a reason retrying cannot fix, kept to inspect."""
+        quarantine: list[QuarantinedBatch] = getattr(self._store, "quarantine", [])
+        return quarantine
 
     # -- recording -------------------------------------------------------------------
 
@@ -211,8 +224,20 @@ class Metrics:
         """``hit()`` for instrumentation: a fault is logged, never raised into the app."""
         try:
             self.hit(node, caller, duration, status)
+        except StoreClosed:
+            self._refused_after_close()
         except Exception:
             logger.exception("pymetrix app %r: could not record a hit on %r", self._id, node)
+
+    def _refused_after_close(self) -> None:
+        # Requests still running while the process shuts down land here: say it once.
+        if not self._warned_closed:
+            self._warned_closed = True
+            logger.warning(
+                "pymetrix app %r: a hit came after close() and is not recorded; "
+                "later ones are not reported",
+                self._id,
+            )
 
     @overload
     def track(self, target: F, /) -> F: ...
@@ -239,11 +264,13 @@ class Metrics:
         current = self._current
         perf = time.perf_counter_ns
         now = self._now
-        append = self._append
 
         def record(caller: str | None, start: int, status: int | None) -> None:
             try:
-                append(now(), stored, caller, (perf() - start) / 1e9, status)
+                # Looked up per call: close() swaps it for one that refuses.
+                self._append(now(), stored, caller, (perf() - start) / 1e9, status)
+            except StoreClosed:
+                self._refused_after_close()
             except Exception:
                 logger.exception("pymetrix app %r: could not record a hit on %r", self._id, node)
 
@@ -507,14 +534,29 @@ class Metrics:
         return self._store.flush(timeout)
 
     def close(self) -> None:
-        """Flush, and close the store if this object opened it. Idempotent."""
+        """Flush, and close the store if this object opened it. Idempotent.
+
+        Hits recorded afterwards raise :class:`~pymetrix.errors.StoreClosed` from
+        :meth:`hit`; instrumentation (middleware, ``track``) logs that once instead.
+        """
         if self._closed:
             return
         self._closed = True
+        self._append = self._refuse
         if self._owns_store:
             self._store.close()
         else:
             self._store.flush()
+
+    def _refuse(
+        self,
+        time_ns: int,
+        node: str,
+        caller: str | None,
+        duration: float | None,
+        status: int | None,
+    ) -> None:
+        raise StoreClosed(f"Metrics({self._id!r})")
 
     def __enter__(self) -> Metrics:
         return self

@@ -156,17 +156,6 @@ def test_hits_survive_reopening(persistent_url: str) -> None:
         assert len(metrics.time_series()["nodes"][0]["callers"]) == 3
 
 
-def test_hits_recorded_after_close_are_counted_as_dropped(persistent_url: str) -> None:
-    metrics = Metrics("Test", store=persistent_url)
-    metrics.hit("Home")
-    metrics.close()
-    metrics.store.append(1, "Home", None, None, None)
-    metrics.store.append(2, "Home", None, None, None)
-    assert metrics.dropped == 2
-    with Metrics("Test", store=persistent_url) as reopened:
-        assert reopened.aggregate() == [{"id": "Home", "hits": 1}]
-
-
 def _record_without_flush(url: str) -> None:
     metrics = Metrics("Test", store=url)
     for _ in range(300):

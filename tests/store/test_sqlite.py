@@ -63,7 +63,7 @@ def test_sqlite_url_opens_a_sqlite_store_in_wal_mode(db: Path) -> None:
         assert metrics.flush(timeout=10)
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == ("2",)
+        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == ("3",)
 
 
 def test_relative_sqlite_urls_name_files_in_the_working_directory(
@@ -247,10 +247,11 @@ def test_live_subscriber_counts_hits_retention_deleted_before_it_read_them(
         subscription.close()
 
 
-def test_a_schema_version_1_database_is_marked_2_and_its_chunks_still_stream(db: Path) -> None:
+def test_a_schema_version_1_database_is_upgraded_and_its_chunks_still_stream(db: Path) -> None:
     with Metrics("Test", store=f"sqlite:///{db}") as metrics:
         metrics.hit("Home")
         metrics.hit("Blog", caller="Home")
+    make_version_2(db)
     # Version 1 chunks: bases without the app's count before the chunk.
     with closing(sqlite3.connect(db)) as conn:
         for chunk_id, bases in conn.execute("SELECT id, bases FROM pymetrix_chunks").fetchall():
@@ -276,7 +277,35 @@ def test_a_schema_version_1_database_is_marked_2_and_its_chunks_still_stream(db:
             oldest.close()
             live.close()
     with closing(sqlite3.connect(db)) as conn:
-        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == ("2",)
+        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == ("3",)
+
+
+def test_a_schema_version_2_database_gets_batch_ids_and_keeps_its_hits(db: Path) -> None:
+    with Metrics("Test", store=f"sqlite:///{db}") as metrics:
+        metrics.hit("Home")
+        metrics.hit("Blog", caller="Home")
+    make_version_2(db)
+    with Metrics("Test", store=f"sqlite:///{db}?flush_interval=0.01") as metrics:
+        metrics.hit("Home")
+        assert metrics.flush(timeout=10)
+        assert metrics.aggregate() == [{"id": "Home", "hits": 2}, {"id": "Blog", "hits": 1}]
+        assert len(metrics.time_series()["nodes"][0]["callers"]) == 2
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == ("3",)
+        batches = [row[0] for row in conn.execute("SELECT batch FROM pymetrix_chunks ORDER BY id")]
+        assert batches[0] is None
+        assert isinstance(batches[-1], int)
+        indexes = {row[1] for row in conn.execute("PRAGMA index_list(pymetrix_chunks)")}
+        assert "pymetrix_chunks_batch" in indexes
+
+
+def make_version_2(db: Path) -> None:
+    """Turn a database of this version into one as version 2 wrote it: no batch ids."""
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("DROP INDEX pymetrix_chunks_batch")
+        conn.execute("ALTER TABLE pymetrix_chunks DROP COLUMN batch")
+        conn.execute("UPDATE pymetrix_meta SET value = '2' WHERE key = 'schema_version'")
+        conn.commit()
 
 
 def test_stores_close_at_interpreter_exit_writing_what_is_queued(db: Path) -> None:

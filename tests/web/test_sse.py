@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from pymetrix import ManualClock, Metrics, StoreError
-from pymetrix.store import MemoryStore, Query, Snapshot
+from pymetrix.store import Backlog, MemoryStore, Query, Snapshot
 from pymetrix.store.base import EdgeCount, NodeCount, Subscription
 from pymetrix.web import stats_app
 from pymetrix.web.sse import resumable
@@ -259,6 +259,9 @@ class PositionlessStore:
     @property
     def dropped(self) -> int:
         return 0
+
+    def backlog(self) -> Backlog:
+        return self._inner.backlog()
 
     def flush(self, timeout: float | None = None) -> bool:
         return True

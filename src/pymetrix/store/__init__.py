@@ -10,10 +10,12 @@ from urllib.parse import urlsplit
 from ..clock import Clock
 from ..errors import InvalidArgument
 from .base import (
+    Backlog,
     EdgeCount,
     HitColumns,
     LiveHit,
     NodeCount,
+    QuarantinedBatch,
     Query,
     Snapshot,
     Store,
@@ -22,11 +24,13 @@ from .base import (
 from .memory import MemoryStore
 
 __all__ = [
+    "Backlog",
     "EdgeCount",
     "HitColumns",
     "LiveHit",
     "MemoryStore",
     "NodeCount",
+    "QuarantinedBatch",
     "Query",
     "Snapshot",
     "Store",

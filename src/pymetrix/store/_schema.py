@@ -17,28 +17,42 @@ before it each hit's number, from which a subscriber resumes.
 
 from __future__ import annotations
 
-__all__ = ["POSTGRES_DDL", "SCHEMA_VERSION", "SQLITE_DDL", "TABLES", "UPGRADE", "too_new"]
+__all__ = ["POSTGRES_DDL", "SCHEMA_VERSION", "SQLITE_DDL", "too_new", "upgrade"]
+
+from typing import Any
 
 from ..errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped on every change of the tables; a database from a newer version is refused.
 
 Version 2 adds the app's hit count before each chunk to its ``bases``; version 1 readers
-would take it for a node, so a version 1 database is marked 2 when opened.
+would take it for a node, so a version 1 database is marked 2 when opened. Version 3
+gives each chunk the id of the batch it was written from, unique per app, so that a
+batch retried after a lost reply to its COMMIT is recognised and not stored twice.
 """
 
-UPGRADE = "UPDATE pymetrix_meta SET value = {mark} WHERE key = 'schema_version'"
-"""Marks an older database as this version (its tables need no change)."""
+# What brings a database of each older version to the next one, in both dialects.
+_UPGRADES: dict[int, tuple[str, ...]] = {
+    1: (),
+    2: (
+        "ALTER TABLE pymetrix_chunks ADD COLUMN batch BIGINT",
+        "CREATE UNIQUE INDEX IF NOT EXISTS pymetrix_chunks_batch ON pymetrix_chunks (app, batch)",
+    ),
+}
+_MARK = "UPDATE pymetrix_meta SET value = {mark} WHERE key = 'schema_version'"
 
-TABLES = (
-    "pymetrix_meta",
-    "pymetrix_apps",
-    "pymetrix_names",
-    "pymetrix_chunks",
-    "pymetrix_counts",
-    "pymetrix_edges",
-)
+
+def upgrade(conn: Any, version: int, mark: str) -> None:
+    """Bring a database of an older ``version`` to this one, inside the caller's transaction.
+
+    ``mark`` is the dialect's parameter placeholder.
+    """
+    for step in range(version, SCHEMA_VERSION):
+        for statement in _UPGRADES[step]:
+            conn.execute(statement)
+    conn.execute(_MARK.format(mark=mark), (str(SCHEMA_VERSION),))
+
 
 # An edge's ``caller`` is -1 for none, as in HitColumns, so it can be part of the key.
 SQLITE_DDL = (
@@ -50,8 +64,9 @@ SQLITE_DDL = (
     # live subscriber's cursor stays valid.
     "CREATE TABLE IF NOT EXISTS pymetrix_chunks (id INTEGER PRIMARY KEY AUTOINCREMENT, "
     "app INTEGER NOT NULL, first_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL, "
-    "hits INTEGER NOT NULL, data BLOB NOT NULL, bases BLOB NOT NULL)",
+    "hits INTEGER NOT NULL, data BLOB NOT NULL, bases BLOB NOT NULL, batch BIGINT)",
     "CREATE INDEX IF NOT EXISTS pymetrix_chunks_time ON pymetrix_chunks (app, last_ns)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS pymetrix_chunks_batch ON pymetrix_chunks (app, batch)",
     "CREATE TABLE IF NOT EXISTS pymetrix_counts (app INTEGER NOT NULL, node INTEGER NOT NULL, "
     "hits INTEGER NOT NULL, first_ns INTEGER NOT NULL, seq INTEGER NOT NULL, "
     "PRIMARY KEY (app, node)) WITHOUT ROWID",
@@ -71,8 +86,9 @@ POSTGRES_DDL = (
     "CREATE TABLE IF NOT EXISTS pymetrix_chunks (app INTEGER NOT NULL, "
     "id BIGINT NOT NULL DEFAULT nextval('pymetrix_chunks_id'), first_ns BIGINT NOT NULL, "
     "last_ns BIGINT NOT NULL, hits INTEGER NOT NULL, data BYTEA NOT NULL, "
-    "bases BYTEA NOT NULL, PRIMARY KEY (app, id))",
+    "bases BYTEA NOT NULL, batch BIGINT, PRIMARY KEY (app, id))",
     "CREATE INDEX IF NOT EXISTS pymetrix_chunks_time ON pymetrix_chunks (app, last_ns)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS pymetrix_chunks_batch ON pymetrix_chunks (app, batch)",
     "CREATE TABLE IF NOT EXISTS pymetrix_counts (app INTEGER NOT NULL, node INTEGER NOT NULL, "
     "hits BIGINT NOT NULL, first_ns BIGINT NOT NULL, seq INTEGER NOT NULL, "
     "PRIMARY KEY (app, node))",

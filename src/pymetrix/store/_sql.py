@@ -26,13 +26,14 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..clock import Clock, SystemClock
-from ..errors import StoreError
-from ._buffer import BatchWriter, Columns, manage
+from ..errors import InvalidArgument, StoreError
+from ._buffer import BatchWriter, Columns, QuarantinedBatch, check_options, manage
 from ._chunks import ALL_NODES, Chunk, decode, decode_bases, encode, encode_bases
 from ._waiting import Waiters, WaitingSubscription
 from .base import (
     KEY_MASK,
     KEY_SHIFT,
+    Backlog,
     EdgeCount,
     HitColumns,
     LiveHit,
@@ -107,6 +108,8 @@ class SqlStore:
     least = "MIN"
     # The exceptions meaning "the database failed", as opposed to a bug.
     driver_errors: tuple[type[BaseException], ...] = (OSError,)
+    # Among those, the ones that refuse a batch's data: retrying cannot help.
+    refused_errors: tuple[type[BaseException], ...] = ()
 
     def __init__(
         self,
@@ -120,7 +123,8 @@ class SqlStore:
         max_buffer: int,
     ) -> None:
         if not isinstance(app, str) or not app:
-            raise ValueError(f"app must be a non-empty str, not {app!r}")
+            raise InvalidArgument("app", app, "a non-empty str")
+        check_options(flush_interval, batch_size, max_buffer)
         self.url = shown_url
         self.app = app
         self._clock = clock or SystemClock()
@@ -161,6 +165,7 @@ class SqlStore:
             batch_size=batch_size,
             max_buffer=max_buffer,
             maintain=self._maintain,
+            retryable=self._retryable,
         )
         # The hot path: Metrics.hit calls the writer's append with no layer in between.
         self.append = self._writer.append
@@ -185,9 +190,20 @@ class SqlStore:
         raise NotImplementedError
 
     def _insert_chunk(
-        self, conn: Any, first_ns: int, last_ns: int, hits: int, data: bytes, bases: bytes
+        self,
+        conn: Any,
+        batch_id: int,
+        first_ns: int,
+        last_ns: int,
+        hits: int,
+        data: bytes,
+        bases: bytes,
     ) -> int:
         """Insert one chunk of this app; return its id."""
+        raise NotImplementedError
+
+    def _is_stored_batch(self, exc: Exception) -> bool:
+        """Whether ``exc`` says that the batch's id is stored already."""
         raise NotImplementedError
 
     def _latest_id(self, conn: Any) -> int:
@@ -255,27 +271,35 @@ class SqlStore:
 
     # -- writing (on the writer thread) ----------------------------------------------
 
-    def _write(self, batch: Columns) -> None:
+    def _write(self, batch_id: int, batch: Columns) -> None:
         conn = self._writer_conn
         if conn is None:
             conn = self._writer_conn = self._connect()
         added: list[str] = []
         try:
             with self._write_txn(conn):
-                last_id = self._write_batch(conn, batch, added)
-        except BaseException:
+                last_id = self._write_batch(conn, batch_id, batch, added)
+        except BaseException as exc:
             # The transaction rolled back: names interned in it do not exist.
             for name in added:
                 self._writer_names.pop(name, None)
                 self._writer_callers.pop(name, None)
             self._writer_conn = None
             self._close_quietly(conn)
-            raise
+            if not (isinstance(exc, Exception) and self._is_stored_batch(exc)):
+                raise
+            # A retry of a batch whose COMMIT went through though its reply was lost:
+            # it is stored, once.
+            last_id = 0
         if last_id > self._latest:
             self._latest = last_id
         self._wake()
 
-    def _write_batch(self, conn: Any, batch: Columns, added: list[str]) -> int:
+    def _retryable(self, exc: BaseException) -> bool:
+        """Whether a write failed through the database (retry) or the batch (set aside)."""
+        return isinstance(exc, self.driver_errors) and not isinstance(exc, self.refused_errors)
+
+    def _write_batch(self, conn: Any, batch_id: int, batch: Columns, added: list[str]) -> int:
         # Per-hit work here runs in Python beside the application's threads: every
         # step is a C-level bulk operation (map, zip, Counter, array), none a loop.
         index = self._writer_names
@@ -322,7 +346,7 @@ class SqlStore:
             ),
         )
         chunk_id = self._insert_chunk(
-            conn, times[0], times[-1], count, encode(chunk), encode_bases(bases)
+            conn, batch_id, times[0], times[-1], count, encode(chunk), encode_bases(bases)
         )
         self._upsert_edges(
             conn,
@@ -627,6 +651,24 @@ class SqlStore:
     def pending(self) -> int:
         """Hits recorded in this process and not yet written."""
         return self._writer.pending
+
+    def backlog(self) -> Backlog:
+        """What this process has queued for the database, and what it lost."""
+        writer = self._writer
+        oldest = writer.oldest_ns
+        age = 0.0 if oldest is None else max(0, self._clock.time_ns() - oldest) / 1e9
+        return Backlog(
+            queued=writer.pending,
+            oldest_age=age,
+            dropped=writer.dropped,
+            quarantined=writer.quarantined,
+            failing=writer.failing,
+        )
+
+    @property
+    def quarantine(self) -> list[QuarantinedBatch]:
+        """Hits set aside because the database refused them, with the error."""
+        return self._writer.quarantine
 
     def flush(self, timeout: float | None = None) -> bool:
         return self._writer.flush(timeout)

@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 __all__ = [
+    "Backlog",
+    "Hit",
     "EdgeCount",
     "HitColumns",
     "LiveHit",
     "NodeCount",
+    "QuarantinedBatch",
     "Query",
     "ResumableStore",
     "Snapshot",
@@ -30,6 +33,42 @@ class Query:
     @property
     def windowed(self) -> bool:
         return self.since_ns is not None or self.until_ns is not None
+
+
+Hit = tuple[int, str, "str | None", "float | None", "int | None"]
+"""One hit as queued: time (ns), node, caller, duration, status."""
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedBatch:
+    """Hits set aside because the store refused them for a reason retrying cannot fix.
+
+    ``hits`` holds up to the quarantine's bound; ``count`` is how many were set aside.
+    """
+
+    hits: tuple[Hit, ...]
+    count: int
+    error: str
+    time: float
+    """When they were set aside, in seconds since the epoch."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What a store holds in this process on its way to storage, and what it lost.
+
+    ``queued`` hits are recorded and not yet stored: a crash (``kill -9``) loses them.
+    ``oldest_age`` is how long the oldest of them has waited, in seconds (0 if none).
+    ``dropped`` hits are lost for good (buffer full, refused, or left at close);
+    ``quarantined`` of them were refused by the database and kept for inspection.
+    ``failing`` is true while writes fail and are retried.
+    """
+
+    queued: int = 0
+    oldest_age: float = 0.0
+    dropped: int = 0
+    quarantined: int = 0
+    failing: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,11 +307,14 @@ class Store(Protocol):
     def dropped(self) -> int:
         """Hits lost for good (a storage fault outlasting the buffer)."""
 
+    def backlog(self) -> Backlog:
+        """Hits queued on their way to storage, their age, and hits lost."""
+
     def flush(self, timeout: float | None = None) -> bool:
         """Make every hit appended so far durable; False if ``timeout`` ran out first."""
 
     def close(self) -> None:
-        """Flush and release resources. Idempotent."""
+        """Flush and release resources; later appends raise ``StoreClosed``. Idempotent."""
 
 
 class ResumableStore(Store, Protocol):

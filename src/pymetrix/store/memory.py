@@ -12,11 +12,13 @@ from datetime import timedelta
 from operator import itemgetter
 
 from ..clock import Clock, SystemClock
+from ..errors import InvalidArgument, StoreClosed
 from ._waiting import Waiters, WaitingSubscription
 from .base import (
     KEY_MASK,
     KEY_SHIFT,
     STATUS_MASK,
+    Backlog,
     EdgeCount,
     HitColumns,
     LiveHit,
@@ -59,8 +61,8 @@ class MemoryStore:
         max_events: int = 10_000_000,
         clock: Clock | None = None,
     ) -> None:
-        if max_events < 1:
-            raise ValueError(f"max_events must be >= 1, not {max_events!r}")
+        if not isinstance(max_events, int) or isinstance(max_events, bool) or max_events < 1:
+            raise InvalidArgument("max_events", max_events, "an int >= 1")
         self._retention_ns = (
             None if retention is None else retention // timedelta(microseconds=1) * 1000
         )
@@ -77,6 +79,7 @@ class MemoryStore:
         self._keys = array("q")
         self._extras = array("q")
         self._stage: list[tuple[int, int, int]] = []
+        self._closed = False
         self._base = 0  # position of the oldest retained hit since the store began
         self._counted = 0  # position up to which the counts below include hits
         self._edge_counts: dict[int, int] = {}
@@ -137,6 +140,8 @@ class MemoryStore:
         with self._lock:
             n = self._hit_index.get(name)
             if n is None:
+                if self._closed:
+                    raise StoreClosed("memory://")
                 n = self._intern_locked(name)
                 self._first[n] = max(time_ns, self._last)
                 self._order.append(n)
@@ -294,11 +299,22 @@ class MemoryStore:
     def dropped(self) -> int:
         return 0
 
+    def backlog(self) -> Backlog:
+        """Nothing waits: a hit is stored when recorded."""
+        return Backlog()
+
     def flush(self, timeout: float | None = None) -> bool:
         return True
 
     def close(self) -> None:
-        """Nothing to release: the hits stay readable until the store is dropped."""
+        """Refuse further hits (:class:`~pymetrix.errors.StoreClosed`); reads go on."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._drain()
+            # The hot path appends to whatever list ``_stage`` is, without a check.
+            self._stage = _ClosedStage()
 
     def __enter__(self) -> MemoryStore:
         return self
@@ -386,6 +402,13 @@ class _MemorySubscription(WaitingSubscription):
     def _pending(self) -> bool:
         store = self._store
         return self.closed or self._cursor < store._base + len(store._times) + len(store._stage)
+
+
+class _ClosedStage(list[tuple[int, int, int]]):
+    """The stage of a closed store: always empty, refusing every hit."""
+
+    def append(self, hit: tuple[int, int, int]) -> None:
+        raise StoreClosed("memory://")
 
 
 _after_fork: weakref.WeakSet[MemoryStore] = weakref.WeakSet()

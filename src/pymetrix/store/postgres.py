@@ -16,7 +16,7 @@ from typing import Any
 from ..clock import Clock
 from ..errors import MissingDependency
 from ._chunks import ALL_NODES
-from ._schema import POSTGRES_DDL, SCHEMA_VERSION, UPGRADE, too_new
+from ._schema import POSTGRES_DDL, SCHEMA_VERSION, too_new, upgrade
 from ._sql import STORE_OPTIONS, SqlStore, split_options
 
 try:
@@ -73,6 +73,13 @@ class PostgresStore(SqlStore):
     placeholder = "%s"
     least = "LEAST"
     driver_errors = (psycopg.Error, OSError)
+    # Data the server refuses; connection, server and lock faults are worth a retry.
+    refused_errors = (
+        psycopg.DataError,
+        psycopg.IntegrityError,
+        psycopg.ProgrammingError,
+        psycopg.NotSupportedError,
+    )
 
     def __init__(
         self,
@@ -124,7 +131,7 @@ class PostgresStore(SqlStore):
                 if version is not None and version > SCHEMA_VERSION:
                     raise too_new(version, self.url)
                 if version is not None and version < SCHEMA_VERSION:
-                    conn.execute(UPGRADE.format(mark="%s"), (str(SCHEMA_VERSION),))
+                    upgrade(conn, version, "%s")
                 if version is None:
                     for statement in POSTGRES_DDL:
                         conn.execute(statement)
@@ -180,15 +187,28 @@ class PostgresStore(SqlStore):
         return bases
 
     def _insert_chunk(
-        self, conn: Any, first_ns: int, last_ns: int, hits: int, data: bytes, bases: bytes
+        self,
+        conn: Any,
+        batch_id: int,
+        first_ns: int,
+        last_ns: int,
+        hits: int,
+        data: bytes,
+        bases: bytes,
     ) -> int:
         chunk_id = int(self._reserved_id)
         conn.execute(
-            "INSERT INTO pymetrix_chunks (app, id, first_ns, last_ns, hits, data, bases)"
-            " VALUES (%s, %s, %s, %s, %s, %b, %b)",
-            (self._app_id, chunk_id, first_ns, last_ns, hits, data, bases),
+            "INSERT INTO pymetrix_chunks (app, id, batch, first_ns, last_ns, hits, data, bases)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %b, %b)",
+            (self._app_id, chunk_id, batch_id, first_ns, last_ns, hits, data, bases),
         )
         return chunk_id
+
+    def _is_stored_batch(self, exc: Exception) -> bool:
+        return (
+            isinstance(exc, psycopg.errors.UniqueViolation)
+            and exc.diag.constraint_name == "pymetrix_chunks_batch"
+        )
 
     def _upsert_edges(self, conn: Any, rows: list[tuple[int, int, int, int]]) -> None:
         callers, nodes, hits, firsts = (list(column) for column in zip(*rows))

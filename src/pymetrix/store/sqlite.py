@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 
 from ..clock import Clock
 from ..errors import InvalidArgument, StoreError
-from ._schema import SCHEMA_VERSION, SQLITE_DDL, UPGRADE, too_new
+from ._schema import SCHEMA_VERSION, SQLITE_DDL, too_new, upgrade
 from ._sql import STORE_OPTIONS, SqlStore, split_options
 
 __all__ = ["SQLiteStore", "open_sqlite"]
@@ -45,6 +45,14 @@ class SQLiteStore(SqlStore):
     placeholder = "?"
     least = "MIN"
     driver_errors = (sqlite3.Error,)
+    # Locked, busy, full, read-only, I/O errors are OperationalError: worth a retry.
+    refused_errors = (
+        sqlite3.IntegrityError,
+        sqlite3.DataError,
+        sqlite3.ProgrammingError,
+        sqlite3.InterfaceError,
+        sqlite3.NotSupportedError,
+    )
 
     def __init__(
         self,
@@ -122,7 +130,7 @@ class SQLiteStore(SqlStore):
                 elif version > SCHEMA_VERSION:
                     raise too_new(version, self.url)
                 elif version < SCHEMA_VERSION:
-                    conn.execute(UPGRADE.format(mark="?"), (str(SCHEMA_VERSION),))
+                    upgrade(conn, version, "?")
         except BaseException:
             conn.close()
             raise
@@ -198,14 +206,24 @@ class SQLiteStore(SqlStore):
         conn.execute("COMMIT")
 
     def _insert_chunk(
-        self, conn: Any, first_ns: int, last_ns: int, hits: int, data: bytes, bases: bytes
+        self,
+        conn: Any,
+        batch_id: int,
+        first_ns: int,
+        last_ns: int,
+        hits: int,
+        data: bytes,
+        bases: bytes,
     ) -> int:
         cursor = conn.execute(
-            "INSERT INTO pymetrix_chunks (app, first_ns, last_ns, hits, data, bases)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (self._app_id, first_ns, last_ns, hits, data, bases),
+            "INSERT INTO pymetrix_chunks (app, batch, first_ns, last_ns, hits, data, bases)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (self._app_id, batch_id, first_ns, last_ns, hits, data, bases),
         )
         return int(cursor.lastrowid)
+
+    def _is_stored_batch(self, exc: Exception) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError) and "pymetrix_chunks.batch" in str(exc)
 
     def _latest_id(self, conn: Any) -> int:
         # One writer at a time and AUTOINCREMENT: ids are committed in order, so the

@@ -1,0 +1,144 @@
+"""Nothing lost, nothing twice, nothing jammed: the writer's promises on every store."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from pymetrix import InvalidNodeId, Metrics, StoreClosed
+from pymetrix.store import MemoryStore, Query
+
+from .conftest import MakeMetrics
+
+# What json.loads makes of a client's '"\ud800"': a str no encoder downstream can take.
+LONE_SURROGATE = json.loads('"\\ud800"')
+
+
+@pytest.mark.parametrize(
+    "bad", [LONE_SURROGATE, f"/page/{LONE_SURROGATE}", "\udfff", "a\udc80b"], ids=repr
+)
+def test_an_id_that_is_not_valid_unicode_is_refused_and_nothing_recorded(
+    metrics: Metrics, bad: str
+) -> None:
+    with pytest.raises(InvalidNodeId, match="lone surrogate"):
+        metrics.hit(bad)
+    with pytest.raises(InvalidNodeId, match="lone surrogate"):
+        metrics.hit("Home", caller=bad)
+    with pytest.raises(InvalidNodeId, match="lone surrogate"), metrics.as_caller(bad):
+        pass
+    metrics.hit("Home")
+    assert metrics.flush(10)
+    assert metrics.aggregate() == [{"id": "Home", "hits": 1}]
+    assert metrics.dropped == 0
+    json.dumps(metrics.export("time_series")).encode()
+
+
+def test_reads_stay_valid_json_after_an_invalid_id_is_refused(metrics: Metrics) -> None:
+    with pytest.raises(InvalidNodeId):
+        metrics.hit(LONE_SURROGATE)
+    metrics.hit("Home")
+    for data in ("time_series", "aggregate", "flow"):
+        json.dumps(metrics.export(data), ensure_ascii=False).encode("utf-8")
+
+
+def test_a_hit_after_close_raises_store_closed_and_nothing_is_recorded(
+    make_metrics: MakeMetrics, store_url: str
+) -> None:
+    metrics = make_metrics(store=store_url)
+    metrics.hit("Home")
+    metrics.close()
+    with pytest.raises(StoreClosed, match="after close"):
+        metrics.hit("Home")
+    with pytest.raises(StoreClosed):
+        metrics.hit("New")
+    # The store itself refuses too, whoever holds it.
+    with pytest.raises(StoreClosed):
+        metrics.store.append(1, "Home", None, None, None)
+    with pytest.raises(StoreClosed):
+        metrics.store.append(2, "Other", None, None, None)
+    assert metrics.dropped == 0
+    if store_url.startswith("memory"):
+        assert metrics.aggregate() == [{"id": "Home", "hits": 1}]
+    else:
+        with Metrics("Test", store=store_url) as reopened:
+            assert reopened.aggregate() == [{"id": "Home", "hits": 1}]
+
+
+def test_a_tracked_call_after_close_runs_and_is_reported_once(
+    make_metrics: MakeMetrics, store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics = make_metrics(store=store_url)
+
+    @metrics.track
+    def view() -> str:
+        return "ok"
+
+    assert view() == "ok"
+    metrics.close()
+    with caplog.at_level(logging.WARNING, logger="pymetrix"):
+        assert view() == "ok"
+        assert view() == "ok"
+    warnings = [r for r in caplog.records if "after close()" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_a_store_given_to_metrics_refuses_hits_through_that_metrics_after_close() -> None:
+    store = MemoryStore()
+    metrics = Metrics("Test", store=store)
+    metrics.hit("Home")
+    metrics.close()
+    with pytest.raises(StoreClosed):
+        metrics.hit("Home")
+    # The store is its owner's to close: it still takes hits from elsewhere.
+    store.append(1, "Home", None, None, None)
+    assert [c.hits for c in store.counts(Query())] == [2]
+
+
+# -- a batch the database refuses does not jam the writer ------------------------------
+
+
+def test_hits_the_database_refuses_are_set_aside_and_writing_goes_on(
+    make_metrics: MakeMetrics, persistent_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics = make_metrics(store=persistent_url + "&batch_size=500")
+    store = metrics.store
+    # Past the boundary's checks, as a store of a caller that skips them would see it.
+    with caplog.at_level(logging.ERROR, logger="pymetrix"):
+        for i in range(1000):
+            store.append(10_000 + i, "Home", None, None, None)
+        store.append(20_000, LONE_SURROGATE, None, None, None)
+        for i in range(999):
+            store.append(30_000 + i, "Blog", "Home", None, None)
+        assert metrics.flush(30)
+    assert metrics.aggregate() == [{"id": "Home", "hits": 1000}, {"id": "Blog", "hits": 999}]
+    assert metrics.dropped == 1
+    backlog = metrics.backlog()
+    assert (backlog.queued, backlog.dropped, backlog.quarantined) == (0, 1, 1)
+    [refused] = metrics.quarantine
+    assert refused.count == 1
+    assert refused.hits == ((20_000, LONE_SURROGATE, None, None, None),)
+    assert "UnicodeEncodeError" in refused.error
+    assert any("1 hits set aside" in r.getMessage() for r in caplog.records)
+    # Writing goes on, and flush and close return.
+    metrics.hit("About")
+    assert metrics.flush(10)
+    assert [row["id"] for row in metrics.aggregate()] == ["Home", "Blog", "About"]
+
+
+def test_a_batch_refused_whole_goes_to_quarantine_in_a_few_pieces(
+    make_metrics: MakeMetrics, persistent_url: str
+) -> None:
+    metrics = make_metrics(store=persistent_url + "&batch_size=4096")
+    store = metrics.store
+    for i in range(4096):
+        store.append(10_000 + i, f"{LONE_SURROGATE}{i % 7}", None, None, None)
+    assert metrics.flush(60)
+    assert metrics.dropped == 4096
+    pieces = metrics.quarantine
+    assert sum(piece.count for piece in pieces) == 4096
+    assert len(pieces) <= 32
+    metrics.hit("Home")
+    assert metrics.flush(10)
+    assert metrics.aggregate() == [{"id": "Home", "hits": 1}]
