@@ -14,7 +14,7 @@ from ._lossy_proxy import LossyProxy
 from .conftest import START
 
 
-def tagged_durations(metrics: Metrics) -> Counter[float]:
+def tagged_durations(metrics: Metrics) -> Counter[float | None]:
     """How many times each hit, told apart by its duration, is stored."""
     series = metrics.time_series(detail=True)
     return Counter(c["duration"] for node in series["nodes"] for c in node["callers"])
