@@ -127,7 +127,25 @@ def test_missing_database_is_a_store_error_naming_the_url(postgres_server: str) 
 
 def test_bad_option_is_a_store_error_with_the_password_masked() -> None:
     url = "postgresql://pymetrix:s3cret-pw@127.0.0.1:5432/db?batch_size=lots"
-    with pytest.raises(StoreError, match="batch_size='lots' is not a number") as caught:
+    with pytest.raises(StoreError, match="batch_size='lots': expected an int >= 1") as caught:
         Metrics("Test", store=url)
     assert "s3cret-pw" not in str(caught.value)
     assert caught.value.url == "postgresql://pymetrix:***@127.0.0.1:5432/db?batch_size=lots"
+
+
+@pytest.mark.parametrize(
+    ("query", "match"),
+    [
+        ("connect_timeout=0", "connect_timeout='0': expected seconds >= 1"),
+        ("max_buffer=0", "max_buffer='0': expected an int >= 1"),
+        ("flush_interval=-1", "flush_interval='-1': expected seconds > 0"),
+    ],
+)
+def test_invalid_option_values_are_store_errors_before_connecting(query: str, match: str) -> None:
+    with pytest.raises(StoreError, match=match):
+        Metrics("Test", store=f"postgresql://u@127.0.0.1:{closed_port()}/db?{query}")
+
+
+def test_an_option_neither_pymetrix_nor_libpq_knows_is_a_store_error(postgres_url: str) -> None:
+    with pytest.raises(StoreError, match="flush_every"):
+        Metrics("Test", store=f"{postgres_url}?flush_every=1")

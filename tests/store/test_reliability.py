@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from pymetrix import InvalidNodeId, Metrics, StoreClosed
+from pymetrix import InvalidNodeId, Metrics, PymetrixError, StoreClosed
 from pymetrix.store import MemoryStore, Query
 
 from .conftest import MakeMetrics
@@ -142,3 +142,30 @@ def test_a_batch_refused_whole_goes_to_quarantine_in_a_few_pieces(
     metrics.hit("Home")
     assert metrics.flush(10)
     assert metrics.aggregate() == [{"id": "Home", "hits": 1}]
+
+
+# -- store URL options -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "match"),
+    [
+        ("memory://x?max_events=-1", "max_events='-1': expected an int >= 1"),
+        ("memory://?max_events=-1", "max_events='-1': expected an int >= 1"),
+        ("memory://?max_events=lots", "max_events='lots'"),
+        ("memory://?retention=5", "unknown store URL option 'retention'"),
+        ("memory://x", "memory:// with no host or path"),
+        ("memory:///path", "memory:// with no host or path"),
+    ],
+)
+def test_memory_url_options_that_are_unknown_or_invalid_are_errors(url: str, match: str) -> None:
+    with pytest.raises(PymetrixError, match=match):
+        Metrics("Test", store=url)
+
+
+def test_memory_url_max_events_bounds_the_hits_kept() -> None:
+    with Metrics("Test", store="memory://?max_events=8") as metrics:
+        for _ in range(100):
+            metrics.hit("Home")
+        assert metrics.aggregate() == [{"id": "Home", "hits": 100}]
+        assert len(metrics.time_series()["nodes"][0]["callers"]) <= 8

@@ -143,7 +143,14 @@ def test_locked_at_start_is_a_store_error(db: Path) -> None:
     ("url", "match"),
     [
         ("sqlite:///{db}?flush_every=1", "unknown store URL option 'flush_every'"),
-        ("sqlite:///{db}?batch_size=many", "batch_size='many' is not a number"),
+        ("sqlite:///{db}?batch_size=many", "batch_size='many': expected an int >= 1"),
+        ("sqlite:///{db}?batch_size=0", "batch_size='0': expected an int >= 1"),
+        ("sqlite:///{db}?max_buffer=-5", "max_buffer='-5': expected an int >= 1"),
+        ("sqlite:///{db}?flush_interval=0", "flush_interval='0': expected seconds > 0"),
+        ("sqlite:///{db}?flush_interval=nan", "flush_interval='nan': expected seconds > 0"),
+        ("sqlite:///{db}?flush_interval=inf", "flush_interval='inf': expected seconds > 0"),
+        ("sqlite:///{db}?busy_timeout=-1", "busy_timeout='-1': expected seconds >= 0"),
+        ("sqlite:///{db}?batch_size=5&batch_size=6", "'batch_size' is given twice"),
     ],
 )
 def test_bad_sqlite_url_options_are_store_errors_naming_the_url(
@@ -152,6 +159,7 @@ def test_bad_sqlite_url_options_are_store_errors_naming_the_url(
     with pytest.raises(StoreError, match=match) as caught:
         Metrics("Test", store=url.format(db=db))
     assert caught.value.url == url.format(db=db)
+    assert not db.exists()
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from .base import (
     Store,
     Subscription,
 )
+from ._options import count, split_options
 from .memory import MemoryStore
 
 __all__ = [
@@ -63,8 +64,13 @@ StoreFactory = Callable[[str, StoreOptions], Store]
 
 
 def _memory(url: str, options: StoreOptions) -> Store:
+    bare, settings = split_options(url, url, {"max_events": count}, keep_unknown=False)
+    if bare != "memory://":
+        raise InvalidArgument("store URL", url, "memory:// with no host or path")
     return MemoryStore(
-        retention=options.retention, max_events=options.max_events, clock=options.clock
+        retention=options.retention,
+        max_events=settings.get("max_events", options.max_events),
+        clock=options.clock,
     )
 
 

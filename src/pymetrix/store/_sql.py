@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from operator import itemgetter
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..clock import Clock, SystemClock
 from ..errors import InvalidArgument, StoreError
@@ -42,7 +41,7 @@ from .base import (
     Snapshot,
 )
 
-__all__ = ["STORE_OPTIONS", "SqlStore", "split_options"]
+__all__ = ["SqlStore"]
 
 logger = logging.getLogger("pymetrix")
 
@@ -838,43 +837,3 @@ class _SqlSubscription(WaitingSubscription):
 
     def _pending(self) -> bool:
         return self.closed or bool(self._ready) or self._cursor < self._store._latest
-
-
-# Options any persistent store URL may carry in its query string.
-STORE_OPTIONS: dict[str, Callable[[str], Any]] = {
-    "flush_interval": float,
-    "batch_size": int,
-    "max_buffer": int,
-}
-
-
-def split_options(
-    url: str, shown_url: str, known: dict[str, Callable[[str], Any]], *, keep_unknown: bool
-) -> tuple[str, dict[str, Any]]:
-    """Take Pymetrix's options out of ``url``'s query string.
-
-    Returns the URL without them and the options parsed. Unknown parameters stay in the
-    URL if ``keep_unknown`` (a database driver's own), else they are an error.
-    """
-    parts = urlsplit(url)
-    rest: list[tuple[str, str]] = []
-    options: dict[str, Any] = {}
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        convert = known.get(key)
-        if convert is None:
-            if not keep_unknown:
-                valid = ", ".join(sorted(known))
-                raise StoreError(f"unknown store URL option {key!r} (known: {valid})", shown_url)
-            rest.append((key, value))
-            continue
-        try:
-            options[key] = convert(value)
-        except ValueError:
-            raise StoreError(
-                f"store URL option {key}={value!r} is not a number", shown_url
-            ) from None
-    # Rebuilt by hand: urlunsplit would turn "sqlite:////abs" into "sqlite://abs".
-    base = url.split("?", 1)[0]
-    if parts.fragment:
-        base = base.split("#", 1)[0]
-    return (f"{base}?{urlencode(rest)}" if rest else base), options

@@ -16,8 +16,9 @@ from typing import Any
 from ..clock import Clock
 from ..errors import MissingDependency
 from ._chunks import ALL_NODES
+from ._options import WRITER_OPTIONS, seconds, split_options
 from ._schema import POSTGRES_DDL, SCHEMA_VERSION, too_new, upgrade
-from ._sql import STORE_OPTIONS, SqlStore, split_options
+from ._sql import SqlStore
 
 try:
     import psycopg
@@ -247,7 +248,7 @@ class PostgresStore(SqlStore):
         super()._orphan(conn)
 
 
-_POSTGRES_OPTIONS = {**STORE_OPTIONS, "connect_timeout": float}
+_POSTGRES_OPTIONS = {**WRITER_OPTIONS, "connect_timeout": seconds(1, 3600)}
 
 
 def open_postgres(url: str, options: Any) -> PostgresStore:

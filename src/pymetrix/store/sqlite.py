@@ -20,8 +20,9 @@ from urllib.parse import quote, urlsplit
 
 from ..clock import Clock
 from ..errors import InvalidArgument, StoreError
+from ._options import WRITER_OPTIONS, seconds, split_options
 from ._schema import SCHEMA_VERSION, SQLITE_DDL, too_new, upgrade
-from ._sql import STORE_OPTIONS, SqlStore, split_options
+from ._sql import SqlStore
 
 __all__ = ["SQLiteStore", "open_sqlite"]
 
@@ -247,7 +248,7 @@ def _schema_version(conn: sqlite3.Connection) -> int | None:
     return None if row is None else int(row[0])
 
 
-_SQLITE_OPTIONS = {**STORE_OPTIONS, "busy_timeout": float}
+_SQLITE_OPTIONS = {**WRITER_OPTIONS, "busy_timeout": seconds(0, 3600)}
 
 
 def open_sqlite(url: str, options: Any) -> SQLiteStore:
