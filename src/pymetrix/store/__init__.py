@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from ..clock import Clock
 from ..errors import InvalidArgument
+from ._options import count, split_options
 from .base import (
     Backlog,
     EdgeCount,
@@ -21,7 +22,6 @@ from .base import (
     Store,
     Subscription,
 )
-from ._options import count, split_options
 from .memory import MemoryStore
 
 __all__ = [

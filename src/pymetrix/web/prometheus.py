@@ -23,7 +23,11 @@ from .sse import resumable
 
 try:
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-    from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+    from prometheus_client.core import (
+        CounterMetricFamily,
+        GaugeMetricFamily,
+        HistogramMetricFamily,
+    )
     from prometheus_client.registry import Collector
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependency("prometheus_client", "prometheus") from exc
@@ -102,6 +106,8 @@ class PymetrixCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         app = self._metrics.id
+        # Taken first: reading the counts waits for this process's queued hits.
+        backlog = self._metrics.backlog()
         hits = CounterMetricFamily(
             "pymetrix_hits", "Hits recorded per node.", labels=["app", "node"]
         )
@@ -120,11 +126,41 @@ class PymetrixCollector(Collector):
 
         dropped = CounterMetricFamily(
             "pymetrix_dropped_hits",
-            "Hits lost for good because storage failed for longer than its buffer lasts.",
+            "Hits lost for good: past the buffer's bound, refused by the store, or left "
+            "queued at close.",
             labels=["app"],
         )
-        dropped.add_metric([app], self._metrics.dropped)
+        dropped.add_metric([app], backlog.dropped)
         yield dropped
+        quarantined = CounterMetricFamily(
+            "pymetrix_quarantined_hits",
+            "Hits the store refused for a reason retrying cannot fix (part of dropped).",
+            labels=["app"],
+        )
+        quarantined.add_metric([app], backlog.quarantined)
+        yield quarantined
+        # The writer's lag, in this process: what a crash would lose now.
+        queued = GaugeMetricFamily(
+            "pymetrix_queued_hits",
+            "Hits recorded in this process and not yet stored.",
+            labels=["app"],
+        )
+        queued.add_metric([app], backlog.queued)
+        yield queued
+        age = GaugeMetricFamily(
+            "pymetrix_queued_oldest_age_seconds",
+            "How long the oldest hit not yet stored has waited (0 when none waits).",
+            labels=["app"],
+        )
+        age.add_metric([app], backlog.oldest_age)
+        yield age
+        failing = GaugeMetricFamily(
+            "pymetrix_store_failing",
+            "1 while writes to the store fail and are retried, else 0.",
+            labels=["app"],
+        )
+        failing.add_metric([app], int(backlog.failing))
+        yield failing
 
 
 def _cumulative(bounds: Sequence[float], buckets: Iterable[int]) -> list[tuple[str, float]]:
