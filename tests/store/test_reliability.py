@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -155,12 +157,15 @@ def test_a_batch_refused_whole_goes_to_quarantine_in_a_few_pieces(
         ("memory://?max_events=lots", "max_events='lots'"),
         ("memory://?retention=5", "unknown store URL option 'retention'"),
         ("memory://x", "memory:// with no host or path"),
+        ("sqlite:///{tmp}/p.db?overflow=wait", "overflow='wait': expected 'drop' or 'block'"),
         ("memory:///path", "memory:// with no host or path"),
     ],
 )
-def test_memory_url_options_that_are_unknown_or_invalid_are_errors(url: str, match: str) -> None:
+def test_store_url_options_that_are_unknown_or_invalid_are_errors(
+    url: str, match: str, tmp_path: Path
+) -> None:
     with pytest.raises(PymetrixError, match=match):
-        Metrics("Test", store=url)
+        Metrics("Test", store=url.format(tmp=tmp_path))
 
 
 def test_memory_url_max_events_bounds_the_hits_kept() -> None:
@@ -169,3 +174,48 @@ def test_memory_url_max_events_bounds_the_hits_kept() -> None:
             metrics.hit("Home")
         assert metrics.aggregate() == [{"id": "Home", "hits": 100}]
         assert len(metrics.time_series()["nodes"][0]["callers"]) <= 8
+
+
+# -- a caller recording faster than the writer stores ----------------------------------
+
+
+def record_fast(metrics: Metrics, threads: int, each: int) -> int:
+    """Record ``threads * each`` hits as fast as threads can; the most queued seen."""
+    most = [0]
+
+    def run(n: int) -> None:
+        for i in range(each):
+            metrics.hit(f"page{n}", duration=(n * each + i + 1) / 1e6)
+            if i % 500 == 0:
+                most[0] = max(most[0], metrics.backlog().queued)
+
+    workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return most[0]
+
+
+def test_overflow_block_makes_recording_wait_and_loses_nothing(
+    make_metrics: MakeMetrics, persistent_url: str
+) -> None:
+    metrics = make_metrics(store=f"{persistent_url}&max_buffer=2000&batch_size=500&overflow=block")
+    most = record_fast(metrics, threads=3, each=10_000)
+    assert metrics.flush(60)
+    assert metrics.dropped == 0
+    assert sum(row["hits"] for row in metrics.aggregate()) == 30_000
+    # The bound holds, give or take the hits of threads appending at the same moment.
+    assert most <= 2000 + 3
+
+
+def test_overflow_drop_counts_what_the_bound_turns_away(
+    make_metrics: MakeMetrics, persistent_url: str
+) -> None:
+    metrics = make_metrics(store=f"{persistent_url}&max_buffer=200&batch_size=100")
+    # Two threads record far faster than 100-hit transactions store.
+    record_fast(metrics, threads=2, each=20_000)
+    assert metrics.flush(60)
+    stored = sum(row["hits"] for row in metrics.aggregate())
+    assert metrics.dropped > 0
+    assert stored + metrics.dropped == 40_000

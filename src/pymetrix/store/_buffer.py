@@ -103,6 +103,9 @@ class BatchWriter:
         maintain: called on the writer thread after each write (retention); may raise.
         retryable: whether a write's exception is a fault of the database, which a
             retry may outlast (default: every exception is).
+        overflow: what recording does when ``max_buffer`` hits are queued: ``"drop"``
+            the newest (counted in ``dropped``), or ``"block"`` until the writer has
+            stored enough to make room (then recording waits on the database).
     """
 
     def __init__(
@@ -116,8 +119,10 @@ class BatchWriter:
         max_buffer: int = 1_000_000,
         maintain: Callable[[], None] | None = None,
         retryable: Callable[[BaseException], bool] | None = None,
+        overflow: str = "drop",
     ) -> None:
-        check_options(flush_interval, batch_size, max_buffer)
+        check_options(flush_interval, batch_size, max_buffer, overflow)
+        self._block = overflow == "block"
         self._name = name
         self._write = write
         self._describe = describe
@@ -138,6 +143,8 @@ class BatchWriter:
 
     def _start(self) -> None:
         self._lock = threading.Lock()
+        # Recording threads blocked on a full buffer wait here for the writer.
+        self._room = threading.Condition(self._lock)
         # Hits as a flat list, five fields each: extending it and slicing columns out
         # of it are both single C calls.
         self._buffer: list[Any] = []
@@ -185,6 +192,9 @@ class BatchWriter:
                     self._count_dropped(lost)
                 raise StoreClosed(self._describe)
             limit = FIELDS * max(0, self._max_buffer - self._inflight)
+            if self._block and len(buffer) > limit:
+                self._wait_for_room()
+                return
             excess = (len(buffer) - limit) // FIELDS
             if excess > 0:
                 # The newest hits fall past the bound; the batches the writer holds count
@@ -200,6 +210,16 @@ class BatchWriter:
                     dropped,
                 )
         self._wake.set()
+
+    def _wait_for_room(self) -> None:
+        """Hold the recording thread until the queue is within its bound. Lock held."""
+        self._wake.set()
+        while not self._closed and len(self._buffer) > FIELDS * max(
+            0, self._max_buffer - self._inflight
+        ):
+            # A timeout, so that a writer thread gone (it never is) cannot hang us.
+            self._room.wait(0.5)
+            self._wake.set()
 
     def _count_dropped(self, count: int) -> int:
         with self._stats_lock:
@@ -271,6 +291,7 @@ class BatchWriter:
             self._closed = True
             # Every append now goes through _full(), which refuses it.
             self.wake_at = 0
+            self._room.notify_all()
         self._stop = True
         self._wake.set()
         if self._thread is not threading.current_thread():
@@ -404,6 +425,7 @@ class BatchWriter:
     def _hold(self, count: int) -> None:
         """Note that the writer holds ``count`` hits out of the queue. Lock held."""
         self._inflight = count
+        self._room.notify_all()
         if not self._closed:
             self.wake_at = FIELDS * max(1, min(self._batch_size, self._max_buffer - count))
 
@@ -435,13 +457,18 @@ class BatchWriter:
             self._start()
         else:
             self._lock = threading.Lock()
+            self._room = threading.Condition(self._lock)
             self._buffer = []
             self._queue = deque()
         self._stats_lock = threading.Lock()
 
 
-def check_options(flush_interval: float, batch_size: int, max_buffer: int) -> None:
+def check_options(
+    flush_interval: float, batch_size: int, max_buffer: int, overflow: str = "drop"
+) -> None:
     """Raise :class:`~pymetrix.errors.InvalidArgument` for a writer option out of range."""
+    if overflow not in ("drop", "block"):
+        raise InvalidArgument("overflow", overflow, "'drop' or 'block'")
     if (
         not isinstance(flush_interval, (int, float))
         or isinstance(flush_interval, bool)

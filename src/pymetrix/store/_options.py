@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..errors import StoreError
 
-__all__ = ["WRITER_OPTIONS", "Option", "count", "seconds", "split_options"]
+__all__ = ["WRITER_OPTIONS", "Option", "choice", "count", "seconds", "split_options"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,17 @@ def _seconds(low: float, high: float, *, open_low: bool) -> Callable[[str], floa
 count = Option(_count, "an int >= 1")
 
 
+def choice(*values: str) -> Option:
+    """One of ``values``."""
+
+    def parse(text: str) -> str:
+        if text not in values:
+            raise ValueError(text)
+        return text
+
+    return Option(parse, " or ".join(repr(v) for v in values))
+
+
 def seconds(low: float, high: float, *, open_low: bool = False) -> Option:
     """Seconds from ``low`` (excluded if ``open_low``) to ``high``."""
     bound = ">" if open_low else ">="
@@ -51,6 +62,7 @@ WRITER_OPTIONS: dict[str, Option] = {
     "flush_interval": seconds(0, 3600, open_low=True),
     "batch_size": count,
     "max_buffer": count,
+    "overflow": choice("drop", "block"),
 }
 """Options of every store written by a background writer (SQLite, PostgreSQL)."""
 

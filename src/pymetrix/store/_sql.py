@@ -120,10 +120,11 @@ class SqlStore:
         flush_interval: float,
         batch_size: int,
         max_buffer: int,
+        overflow: str = "drop",
     ) -> None:
         if not isinstance(app, str) or not app:
             raise InvalidArgument("app", app, "a non-empty str")
-        check_options(flush_interval, batch_size, max_buffer)
+        check_options(flush_interval, batch_size, max_buffer, overflow)
         self.url = shown_url
         self.app = app
         self._clock = clock or SystemClock()
@@ -165,6 +166,7 @@ class SqlStore:
             max_buffer=max_buffer,
             maintain=self._maintain,
             retryable=self._retryable,
+            overflow=overflow,
         )
         # The hot path: Metrics.hit calls the writer's append with no layer in between.
         self.append = self._writer.append

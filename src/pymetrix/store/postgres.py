@@ -2,7 +2,8 @@
 
 ``postgresql://user:password@host:5432/dbname`` (or ``postgres://``), with psycopg 3
 from the ``postgres`` extra. Pymetrix's options ride in the query string beside
-libpq's own: ``flush_interval`` (seconds), ``batch_size`` and ``max_buffer`` (hits).
+libpq's own: ``flush_interval`` (seconds), ``batch_size`` and ``max_buffer`` (hits),
+``overflow`` (``drop`` or ``block``) and ``connect_timeout`` (seconds).
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ class PostgresStore(SqlStore):
         flush_interval: seconds between writes of queued hits.
         batch_size: hits written per transaction at most.
         max_buffer: hits kept in memory at most while the database is unreachable.
+        overflow: with ``max_buffer`` hits queued, ``"drop"`` newer ones (counted in
+            ``dropped``) or ``"block"`` recording until the database catches up.
         connect_timeout: seconds to wait for a connection.
         shown_url: the store as named in messages (default: ``url``, password masked).
     """
@@ -92,6 +95,7 @@ class PostgresStore(SqlStore):
         flush_interval: float = 0.5,
         batch_size: int = 50_000,
         max_buffer: int = 1_000_000,
+        overflow: str = "drop",
         connect_timeout: float = 5.0,
         shown_url: str | None = None,
     ) -> None:
@@ -108,6 +112,7 @@ class PostgresStore(SqlStore):
             flush_interval=flush_interval,
             batch_size=batch_size,
             max_buffer=max_buffer,
+            overflow=overflow,
         )
 
     def _connect(self) -> psycopg.Connection[Any]:

@@ -3,8 +3,8 @@
 Paths are spelled as SQLAlchemy spells them: ``sqlite:///pymetrix.db`` is relative to the
 working directory, ``sqlite:////var/lib/app/pymetrix.db`` (four slashes) absolute;
 ``sqlite:p.db`` and ``sqlite://data/p.db`` are relative too. Options in the query string:
-``flush_interval`` (seconds), ``batch_size``, ``max_buffer`` (hits) and ``busy_timeout``
-(seconds).
+``flush_interval`` (seconds), ``batch_size``, ``max_buffer`` (hits), ``overflow``
+(``drop`` or ``block``) and ``busy_timeout`` (seconds).
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ class SQLiteStore(SqlStore):
         flush_interval: seconds between writes of queued hits.
         batch_size: hits written per transaction at most.
         max_buffer: hits kept in memory at most while the file cannot be written.
+        overflow: with ``max_buffer`` hits queued, ``"drop"`` newer ones (counted in
+            ``dropped``) or ``"block"`` recording until the database catches up.
         busy_timeout: seconds to wait for another process's write lock.
         url: the store as named in messages (default: a URL made from ``path``).
     """
@@ -65,6 +67,7 @@ class SQLiteStore(SqlStore):
         flush_interval: float = 0.5,
         batch_size: int = 50_000,
         max_buffer: int = 1_000_000,
+        overflow: str = "drop",
         busy_timeout: float = 5.0,
         url: str | None = None,
     ) -> None:
@@ -81,6 +84,7 @@ class SQLiteStore(SqlStore):
             flush_interval=flush_interval,
             batch_size=batch_size,
             max_buffer=max_buffer,
+            overflow=overflow,
         )
 
     def _connect(self) -> sqlite3.Connection:
