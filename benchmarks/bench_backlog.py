@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from tests.pgcluster import benchmark_database as postgres  # noqa: E402
 
 from pymetrix import Metrics  # noqa: E402
 
@@ -90,18 +89,6 @@ def run(url: str, seconds: float, rate: float | None) -> dict[str, float]:
             "dropped": metrics.dropped,
             "drain s": drain,
         }
-
-
-@contextmanager
-def postgres() -> Iterator[str]:
-    existing = os.environ.get("PYMETRIX_BENCH_POSTGRES_URL")
-    if existing:
-        yield existing
-        return
-    from tests.pgcluster import running_cluster
-
-    with running_cluster(fsync=True) as cluster:
-        yield cluster.create_database("bench")
 
 
 def main() -> None:

@@ -20,12 +20,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from tests.pgcluster import benchmark_database as postgres  # noqa: E402
 
 from pymetrix import Metrics  # noqa: E402
 
@@ -153,18 +154,6 @@ def hit_cost(url: str, count: int) -> tuple[float, float]:
 
 
 # -- the run -----------------------------------------------------------------------------
-
-
-@contextmanager
-def postgres() -> Iterator[str]:
-    existing = os.environ.get("PYMETRIX_BENCH_POSTGRES_URL")
-    if existing:
-        yield existing
-        return
-    from tests.pgcluster import running_cluster
-
-    with running_cluster(fsync=True) as cluster:
-        yield cluster.create_database("bench")
 
 
 def main() -> None:

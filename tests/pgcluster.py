@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import psycopg
 
-__all__ = ["Cluster", "find_bin", "running_cluster"]
+__all__ = ["Cluster", "benchmark_database", "find_bin", "running_cluster"]
 
 
 def find_bin() -> str:
@@ -135,3 +135,15 @@ def running_cluster(*, fsync: bool = False) -> Iterator[Cluster]:
         yield cluster
     finally:
         cluster.destroy()
+
+
+@contextlib.contextmanager
+def benchmark_database() -> Iterator[str]:
+    """The database a benchmark measures: ``PYMETRIX_BENCH_POSTGRES_URL``, else one in a
+    new cluster (fsync on), removed afterwards."""
+    existing = os.environ.get("PYMETRIX_BENCH_POSTGRES_URL")
+    if existing:
+        yield existing
+        return
+    with running_cluster(fsync=True) as cluster:
+        yield cluster.create_database("bench")

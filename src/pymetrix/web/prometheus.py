@@ -124,43 +124,44 @@ class PymetrixCollector(Collector):
             durations.add_metric([app, node], _cumulative(self._bounds, buckets), total)
         yield durations
 
-        dropped = CounterMetricFamily(
-            "pymetrix_dropped_hits",
-            "Hits lost for good: past the buffer's bound, refused by the store, or left "
-            "queued at close.",
-            labels=["app"],
-        )
-        dropped.add_metric([app], backlog.dropped)
-        yield dropped
-        quarantined = CounterMetricFamily(
-            "pymetrix_quarantined_hits",
-            "Hits the store refused for a reason retrying cannot fix (part of dropped).",
-            labels=["app"],
-        )
-        quarantined.add_metric([app], backlog.quarantined)
-        yield quarantined
-        # The writer's lag, in this process: what a crash would lose now.
-        queued = GaugeMetricFamily(
-            "pymetrix_queued_hits",
-            "Hits recorded in this process and not yet stored.",
-            labels=["app"],
-        )
-        queued.add_metric([app], backlog.queued)
-        yield queued
-        age = GaugeMetricFamily(
-            "pymetrix_queued_oldest_age_seconds",
-            "How long the oldest hit not yet stored has waited (0 when none waits).",
-            labels=["app"],
-        )
-        age.add_metric([app], backlog.oldest_age)
-        yield age
-        failing = GaugeMetricFamily(
-            "pymetrix_store_failing",
-            "1 while writes to the store fail and are retried, else 0.",
-            labels=["app"],
-        )
-        failing.add_metric([app], int(backlog.failing))
-        yield failing
+        lag: list[tuple[type[Any], str, str, float]] = [
+            (
+                CounterMetricFamily,
+                "pymetrix_dropped_hits",
+                "Hits lost for good: past the buffer's bound, refused by the store, or "
+                "left queued at close.",
+                backlog.dropped,
+            ),
+            (
+                CounterMetricFamily,
+                "pymetrix_quarantined_hits",
+                "Hits the store refused for a reason retrying cannot fix (part of dropped).",
+                backlog.quarantined,
+            ),
+            # The writer's lag, in this process: what a crash would lose now.
+            (
+                GaugeMetricFamily,
+                "pymetrix_queued_hits",
+                "Hits recorded in this process and not yet stored.",
+                backlog.queued,
+            ),
+            (
+                GaugeMetricFamily,
+                "pymetrix_queued_oldest_age_seconds",
+                "How long the oldest hit not yet stored has waited (0 when none waits).",
+                backlog.oldest_age,
+            ),
+            (
+                GaugeMetricFamily,
+                "pymetrix_store_failing",
+                "1 while writes to the store fail and are retried, else 0.",
+                int(backlog.failing),
+            ),
+        ]
+        for family, name, documentation, value in lag:
+            metric = family(name, documentation, labels=["app"])
+            metric.add_metric([app], value)
+            yield metric
 
 
 def _cumulative(bounds: Sequence[float], buckets: Iterable[int]) -> list[tuple[str, float]]:
