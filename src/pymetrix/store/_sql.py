@@ -1,8 +1,9 @@
 """What the SQLite and PostgreSQL stores share: batching, reads, live subscriptions.
 
-A subclass supplies connections and the few statements that differ between the two
-dialects; everything else — interning names, per-node ordinals, counts kept by upserts,
-reads that agree with each other, the live cursor — lives here once.
+A :class:`~pymetrix.store._dialect.Dialect` supplies connections and the few statements
+that differ between databases; the chunk writer (``_sql_writer.py``) writes batches and
+the live cursor (``_sql_live.py``) follows them; this module reads, and keeps the
+store's lifecycle. Everything lives here once, for every dialect.
 
 Reads without a window take the exact all-time counts kept at write time. Windowed
 reads (``since``/``until``) count the retained hits in the window, like the memory store:
@@ -18,24 +19,25 @@ import time
 import weakref
 from array import array
 from bisect import bisect_left
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
-from operator import itemgetter
 from typing import Any, TypeVar
 
 from ..clock import Clock, SystemClock
 from ..errors import InvalidArgument, StoreError
 from ._buffer import BatchWriter, Columns, QuarantinedBatch, check_options, manage
-from ._chunks import ALL_NODES, Chunk, decode, decode_bases, encode, encode_bases
-from ._waiting import Waiters, WaitingSubscription
+from ._chunks import ALL_NODES, Chunk, decode, decode_bases
+from ._dialect import Connection, Dialect
+from ._sql_live import LIVE_CHUNKS, SqlSubscription
+from ._sql_writer import ChunkWriter
+from ._waiting import Waiters
 from .base import (
     KEY_MASK,
     KEY_SHIFT,
     Backlog,
     EdgeCount,
     HitColumns,
-    LiveHit,
     NodeCount,
     Query,
     Snapshot,
@@ -47,7 +49,6 @@ logger = logging.getLogger("pymetrix")
 
 T = TypeVar("T")
 
-_NAN = float("nan")
 _MIN_NS = -(1 << 63)
 _MAX_NS = (1 << 63) - 1
 # A read first waits this long for this process's own queued hits to be written, so
@@ -67,51 +68,24 @@ _LIVE = (
     "SELECT id, hits, data, bases FROM pymetrix_chunks "
     "WHERE app = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?"
 )
-# Chunks a live subscriber decodes per read at most.
-_LIVE_CHUNKS = 4
 _FIRST = "SELECT node, first_ns FROM pymetrix_counts WHERE app = ? AND node IN ({marks})"
-_BASE_COUNTS = "SELECT node, hits FROM pymetrix_counts WHERE app = ? AND node IN ({marks})"
-_APP_HITS = "SELECT COALESCE(SUM(hits), 0) FROM pymetrix_counts WHERE app = ?"
 # Chunks a resuming subscriber looks back through per query, newest first.
 _BEFORE = (
     "SELECT id, hits, bases FROM pymetrix_chunks WHERE app = ? AND id <= ? ORDER BY id DESC LIMIT ?"
 )
 _BEFORE_PAGE = 256
-_ADD_NAME = "INSERT INTO pymetrix_names (app, idx, name) VALUES (?, ?, ?)"
-# New rows take the next ``seq``: the order in which nodes and edges first appeared,
-# which breaks ties between equal first-hit times. ``WHERE true`` lets SQLite parse the
-# upsert after INSERT ... SELECT.
-_UPSERT_COUNT = (
-    "INSERT INTO pymetrix_counts (app, node, hits, first_ns, seq) "
-    "SELECT ?, ?, ?, ?, (SELECT COUNT(*) FROM pymetrix_counts WHERE app = ?) WHERE true "
-    "ON CONFLICT (app, node) DO UPDATE SET hits = pymetrix_counts.hits + excluded.hits, "
-    "first_ns = {least}(pymetrix_counts.first_ns, excluded.first_ns)"
-)
-_UPSERT_EDGE = (
-    "INSERT INTO pymetrix_edges (app, caller, node, hits, first_ns, seq) "
-    "SELECT ?, ?, ?, ?, ?, (SELECT COUNT(*) FROM pymetrix_edges WHERE app = ?) WHERE true "
-    "ON CONFLICT (app, caller, node) DO UPDATE SET hits = pymetrix_edges.hits + excluded.hits, "
-    "first_ns = {least}(pymetrix_edges.first_ns, excluded.first_ns)"
-)
-_RETAIN = "DELETE FROM pymetrix_chunks WHERE app = ? AND last_ns < ?"
 
 
 class SqlStore:
     """A store in a SQL database, written by a background thread in batches.
 
-    Subclasses set the class attributes and implement the ``_``-prefixed hooks below.
+    What differs between databases is the ``dialect``'s; the SQLite and PostgreSQL stores
+    are this class with their dialect.
     """
-
-    kind = "sql"
-    placeholder = "?"
-    least = "MIN"
-    # The exceptions meaning "the database failed", as opposed to a bug.
-    driver_errors: tuple[type[BaseException], ...] = (OSError,)
-    # Among those, the ones that refuse a batch's data: retrying cannot help.
-    refused_errors: tuple[type[BaseException], ...] = ()
 
     def __init__(
         self,
+        dialect: Dialect[Any],
         shown_url: str,
         *,
         app: str,
@@ -127,6 +101,8 @@ class SqlStore:
         check_options(flush_interval, batch_size, max_buffer, overflow)
         self.url = shown_url
         self.app = app
+        self._dialect = dialect
+        self.kind = dialect.kind
         self._clock = clock or SystemClock()
         self._retention_ns = (
             None if retention is None else retention // timedelta(microseconds=1) * 1000
@@ -134,29 +110,25 @@ class SqlStore:
         self._closed = False
         self._read_lock = threading.Lock()
         self._names: list[str] = []
-        # Name -> number, and name -> its number's part of a key as caller.
-        self._writer_names: dict[str | None, int] = {None: -1}
-        self._writer_callers: dict[str | None, int] = {None: 0}
-        self._writer_conn: Any = None
         self._next_retention = 0.0
         self._latest = 0
         self._waiters = Waiters()
         self._watcher_lock = threading.Lock()
-        self._subscriptions: weakref.WeakSet[_SqlSubscription] = weakref.WeakSet()
+        self._subscriptions: weakref.WeakSet[SqlSubscription] = weakref.WeakSet()
         self._watcher: threading.Thread | None = None
-        self._sql_cache: dict[str, str] = {}
         try:
-            conn = self._open()
+            conn = dialect.open()
         except StoreError:
             raise
-        except self.driver_errors as exc:
+        except dialect.driver_errors as exc:
             raise StoreError(f"cannot open the {self.kind} store: {exc}", self.url) from exc
-        self._reader: Any = conn
+        self._reader: Connection | None = conn
         try:
-            self._app_id = self._register_app(conn, app)
-        except self.driver_errors as exc:
+            self._app_id = dialect.register_app(conn, app)
+        except dialect.driver_errors as exc:
             self._close_quietly(conn)
             raise StoreError(f"cannot open the {self.kind} store: {exc}", self.url) from exc
+        self._chunk_writer = ChunkWriter(dialect, self._app_id)
         self._writer = BatchWriter(
             f"pymetrix-{self.kind}-writer",
             self._write,
@@ -172,96 +144,8 @@ class SqlStore:
         self.append = self._writer.append
         manage(self)
 
-    # -- hooks for the dialects ------------------------------------------------------
-
-    def _open(self) -> Any:
-        """Check or create the schema and return a connection for reads."""
-        raise NotImplementedError
-
-    def _connect(self) -> Any:
-        """A new connection, ready for use (autocommit)."""
-        raise NotImplementedError
-
-    def _read_txn(self, conn: Any) -> contextlib.AbstractContextManager[Any]:
-        """A transaction whose reads all see one state of the database."""
-        raise NotImplementedError
-
-    def _write_txn(self, conn: Any) -> contextlib.AbstractContextManager[Any]:
-        """A transaction that holds this app's write lock until it ends."""
-        raise NotImplementedError
-
-    def _insert_chunk(
-        self,
-        conn: Any,
-        batch_id: int,
-        first_ns: int,
-        last_ns: int,
-        hits: int,
-        data: bytes,
-        bases: bytes,
-    ) -> int:
-        """Insert one chunk of this app; return its id."""
-        raise NotImplementedError
-
-    def _is_stored_batch(self, exc: Exception) -> bool:
-        """Whether ``exc`` says that the batch's id is stored already."""
-        raise NotImplementedError
-
-    def _latest_id(self, conn: Any) -> int:
-        """The id below which every row of this app is committed and readable."""
-        raise NotImplementedError
-
-    def _upsert_counts(self, conn: Any, rows: list[tuple[int, int, int]]) -> dict[int, int]:
-        """Add (node, hits, first_ns) to the counts; return each node's count before.
-
-        The app's count of every node before, under :data:`ALL_NODES`, comes with them.
-        """
-        app = self._app_id
-        sql = self._sql(_BASE_COUNTS.format(marks=self._marks(len(rows))))
-        bases = {node: 0 for node, _, _ in rows}
-        bases.update(conn.execute(sql, (app, *bases)).fetchall())
-        (bases[ALL_NODES],) = conn.execute(self._sql(_APP_HITS), (app,)).fetchone()
-        conn.executemany(
-            self._sql(_UPSERT_COUNT), [(app, node, hits, first, app) for node, hits, first in rows]
-        )
-        return bases
-
-    def _upsert_edges(self, conn: Any, rows: list[tuple[int, int, int, int]]) -> None:
-        """Add (caller, node, hits, first_ns) to the edge counts."""
-        app = self._app_id
-        conn.executemany(
-            self._sql(_UPSERT_EDGE),
-            [(app, caller, node, hits, first, app) for caller, node, hits, first in rows],
-        )
-
-    def _announce(self, conn: Any) -> None:
-        """Tell other processes that rows were written (inside the write transaction)."""
-
-    def _register_app(self, conn: Any, app: str) -> int:
-        raise NotImplementedError
-
-    def _watch_connect(self) -> Any:
-        return self._connect()
-
-    def _watch_wait(self, conn: Any, timeout: float) -> None:
-        """Return when rows may have been written, or after ``timeout`` seconds."""
-        time.sleep(timeout)
-
-    def _orphan(self, conn: Any) -> None:
-        """Forget a connection inherited across fork without touching the parent's."""
-        _orphans.append(conn)
-
     def _sql(self, statement: str) -> str:
-        cached = self._sql_cache.get(statement)
-        if cached is None:
-            cached = statement.replace("{least}", self.least)
-            if self.placeholder != "?":
-                cached = cached.replace("?", self.placeholder)
-            self._sql_cache[statement] = cached
-        return cached
-
-    def _marks(self, count: int) -> str:
-        return ", ".join([self.placeholder] * count)
+        return self._dialect.sql(statement)
 
     @staticmethod
     def _close_quietly(conn: Any) -> None:
@@ -273,106 +157,17 @@ class SqlStore:
     # -- writing (on the writer thread) ----------------------------------------------
 
     def _write(self, batch_id: int, batch: Columns) -> None:
-        conn = self._writer_conn
-        if conn is None:
-            conn = self._writer_conn = self._connect()
-        added: list[str] = []
-        try:
-            with self._write_txn(conn):
-                last_id = self._write_batch(conn, batch_id, batch, added)
-        except BaseException as exc:
-            # The transaction rolled back: names interned in it do not exist.
-            for name in added:
-                self._writer_names.pop(name, None)
-                self._writer_callers.pop(name, None)
-            self._writer_conn = None
-            self._close_quietly(conn)
-            if not (isinstance(exc, Exception) and self._is_stored_batch(exc)):
-                raise
-            # A retry of a batch whose COMMIT went through though its reply was lost:
-            # it is stored, once.
-            last_id = 0
-        if last_id > self._latest:
-            self._latest = last_id
+        chunk_id = self._chunk_writer.write(batch_id, batch)
+        if chunk_id > self._latest:
+            self._latest = chunk_id
         self._wake()
 
     def _retryable(self, exc: BaseException) -> bool:
         """Whether a write failed through the database (retry) or the batch (set aside)."""
-        return isinstance(exc, self.driver_errors) and not isinstance(exc, self.refused_errors)
-
-    def _write_batch(self, conn: Any, batch_id: int, batch: Columns, added: list[str]) -> int:
-        # Per-hit work here runs in Python beside the application's threads: every
-        # step is a C-level bulk operation (map, zip, Counter, array), none a loop.
-        index = self._writer_names
-        times, node_names, caller_names, durations, statuses = batch
-        count = len(times)
-        names: set[str | None] = set(node_names)
-        names.update(caller_names)
-        if not names <= index.keys():
-            self._intern(conn, names, added)
-        # A hit's key packs caller and node, as HitColumns does: (caller + 1) << 32 | node.
-        keys = list(
-            map(
-                int.__or__,
-                map(self._writer_callers.__getitem__, caller_names),
-                map(index.__getitem__, node_names),
-            )
+        dialect = self._dialect
+        return isinstance(exc, dialect.driver_errors) and not isinstance(
+            exc, dialect.refused_errors
         )
-        edge_hits = Counter(keys)
-        # Where each edge first appears: the batch is in time order, so that is its
-        # first time, and the order of first appearance gives new rows their seq.
-        edge_first = dict(zip(reversed(keys), range(count - 1, -1, -1)))
-        edges = sorted(edge_first.items(), key=_second)
-        node_hits: dict[int, int] = {}
-        node_first: dict[int, int] = {}
-        for key, at in edges:
-            node = key & KEY_MASK
-            node_hits[node] = node_hits.get(node, 0) + edge_hits[key]
-            node_first.setdefault(node, at)
-        bases = self._upsert_counts(
-            conn, [(node, node_hits[node], times[at]) for node, at in node_first.items()]
-        )
-        chunk = Chunk(
-            times=array("q", times),
-            keys=array("q", keys),
-            durations=(
-                array("d", [_NAN]) * count
-                if durations.count(None) == count
-                else array("d", [_NAN if d is None else d for d in durations])
-            ),
-            statuses=(
-                array("H", bytes(2 * count))
-                if statuses.count(None) == count
-                else array("H", [s or 0 for s in statuses])
-            ),
-        )
-        chunk_id = self._insert_chunk(
-            conn, batch_id, times[0], times[-1], count, encode(chunk), encode_bases(bases)
-        )
-        self._upsert_edges(
-            conn,
-            [
-                ((key >> KEY_SHIFT) - 1, key & KEY_MASK, edge_hits[key], times[at])
-                for key, at in edges
-            ],
-        )
-        self._announce(conn)
-        return chunk_id
-
-    def _intern(self, conn: Any, names: set[str | None], added: list[str]) -> None:
-        """Give every name a number, reading those other processes added first."""
-        index = self._writer_names
-        callers = self._writer_callers
-        known = len(index) - 1  # index also maps None (no caller) to -1
-        for idx, name in conn.execute(self._sql(_NAMES), (self._app_id, known)).fetchall():
-            index[name] = idx
-            callers[name] = (idx + 1) << KEY_SHIFT
-        for name in sorted(name for name in names - index.keys() if name is not None):
-            idx = len(index) - 1
-            conn.execute(self._sql(_ADD_NAME), (self._app_id, idx, name))
-            index[name] = idx
-            callers[name] = (idx + 1) << KEY_SHIFT
-            added.append(name)
 
     def _maintain(self) -> None:
         if self._retention_ns is None:
@@ -381,17 +176,7 @@ class SqlStore:
         if now < self._next_retention:
             return
         self._next_retention = now + _RETENTION_EVERY
-        cutoff = self._clock.time_ns() - self._retention_ns
-        conn = self._writer_conn
-        if conn is None:
-            conn = self._writer_conn = self._connect()
-        try:
-            with self._write_txn(conn):
-                conn.execute(self._sql(_RETAIN), (self._app_id, cutoff))
-        except BaseException:
-            self._writer_conn = None
-            self._close_quietly(conn)
-            raise
+        self._chunk_writer.delete_before(self._clock.time_ns() - self._retention_ns)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -511,7 +296,7 @@ class SqlStore:
 
     # -- live ------------------------------------------------------------------------
 
-    def subscribe(self, after: int | None = None) -> _SqlSubscription:
+    def subscribe(self, after: int | None = None) -> SqlSubscription:
         """A subscription starting after the last hit written so far.
 
         Args:
@@ -521,7 +306,7 @@ class SqlStore:
         """
 
         def read(conn: Any) -> tuple[int, int, dict[int, int], int]:
-            latest = self._latest_id(conn)
+            latest = self._dialect.latest_id(conn, self._app_id)
             seen = {
                 node: hits for node, hits, _ in conn.execute(self._sql(_TOTALS), (self._app_id,))
             }
@@ -534,7 +319,7 @@ class SqlStore:
         latest, cursor, seen, total = self._read(read)
         if latest > self._latest:
             self._latest = latest
-        subscription = _SqlSubscription(self, cursor, seen, total)
+        subscription = SqlSubscription(self, cursor, seen, total)
         self._subscriptions.add(subscription)
         self._ensure_watcher()
         return subscription
@@ -560,7 +345,7 @@ class SqlStore:
 
     def _live_chunks(self, cursor: int, upto: int) -> list[tuple[int, Chunk, dict[int, int]]]:
         def read(conn: Any) -> list[tuple[int, Chunk, dict[int, int]]]:
-            rows = conn.execute(self._sql(_LIVE), (self._app_id, cursor, upto, _LIVE_CHUNKS))
+            rows = conn.execute(self._sql(_LIVE), (self._app_id, cursor, upto, LIVE_CHUNKS))
             return [
                 (chunk_id, decode(data, hits), decode_bases(bases))
                 for chunk_id, hits, data, bases in rows
@@ -571,7 +356,7 @@ class SqlStore:
     def _first_times(self, nodes: Sequence[int]) -> tuple[list[str], dict[int, int]]:
         def read(conn: Any) -> tuple[list[str], dict[int, int]]:
             names = self._load_names(conn)
-            sql = self._sql(_FIRST.format(marks=self._marks(len(nodes))))
+            sql = self._sql(_FIRST.format(marks=self._dialect.marks(len(nodes))))
             first = dict(conn.execute(sql, (self._app_id, *nodes)).fetchall())
             return names, first
 
@@ -586,10 +371,10 @@ class SqlStore:
                 try:
                     conn = self._reader
                     if conn is None:
-                        conn = self._reader = self._connect()
-                    with self._read_txn(conn):
+                        conn = self._reader = self._dialect.connect()
+                    with self._dialect.read_txn(conn):
                         return read(conn)
-                except self.driver_errors as exc:
+                except self._dialect.driver_errors as exc:
                     self._close_quietly(self._reader)
                     self._reader = None
                     if not retry:
@@ -617,9 +402,9 @@ class SqlStore:
             while not self._closed and any(not s.closed for s in list(self._subscriptions)):
                 try:
                     if conn is None:
-                        conn = self._watch_connect()
-                    self._watch_wait(conn, 0.25)
-                    latest = self._latest_id(conn)
+                        conn = self._dialect.watch_connect()
+                    self._dialect.watch_wait(conn, 0.25)
+                    latest = self._dialect.latest_id(conn, self._app_id)
                     if failing:
                         failing = False
                         logger.warning("pymetrix: %s %s: following again", self.kind, self.url)
@@ -688,8 +473,7 @@ class SqlStore:
         with self._read_lock:
             self._close_quietly(self._reader)
             self._reader = None
-        self._close_quietly(self._writer_conn)
-        self._writer_conn = None
+        self._chunk_writer.disconnect()
 
     def __enter__(self) -> SqlStore:
         return self
@@ -706,22 +490,13 @@ class SqlStore:
         self._read_lock = threading.Lock()
         self._watcher_lock = threading.Lock()
         self._waiters = Waiters()
-        for conn in (self._reader, self._writer_conn):
-            if conn is not None:
-                self._orphan(conn)
+        if self._reader is not None:
+            self._dialect.orphan(self._reader)
         self._reader = None
-        self._writer_conn = None
+        self._chunk_writer.orphan()
         self._watcher = None
         self._subscriptions = weakref.WeakSet()
         self._writer._after_fork_in_child()
-
-
-# Connections inherited across fork: kept referenced so that they are never finalised
-# in the child, which would act on the parent's session.
-_orphans: list[Any] = []
-
-
-_second = itemgetter(1)
 
 
 def _columns(
@@ -741,101 +516,3 @@ def _columns(
     columns._durations = durations
     columns._statuses = statuses
     return columns
-
-
-class _SqlSubscription(WaitingSubscription):
-    """A cursor over the store's chunk ids; each hit is delivered once, in id order.
-
-    A hit's ``seq`` is its number among the app's hits, counted from 1 in the order
-    they were written: the order of chunk ids, in which they are delivered.
-    """
-
-    def __init__(self, store: SqlStore, cursor: int, seen: dict[int, int], total: int) -> None:
-        self._store = store
-        self._cursor = cursor
-        self._seen = seen
-        # The app's hits up to the last one delivered or skipped; hits up to
-        # ``_resume`` are old (the subscriber resumed after them) and not delivered.
-        self._total = total
-        self._resume = total
-        self._first: dict[int, int] = {}
-        self._names: list[str] = []
-        self._ready: deque[LiveHit] = deque()
-        super().__init__(store._waiters)
-
-    def read(self, limit: int) -> list[LiveHit]:
-        store = self._store
-        if self.closed:
-            return []
-        ready = self._ready
-        # Resuming may skip whole chunks of old hits: read on until some are new.
-        while not ready:
-            upto = store._latest
-            if upto <= self._cursor:
-                return []
-            chunks = store._live_chunks(self._cursor, upto)
-            # Fewer chunks than asked: nothing of this app is left up to ``upto``.
-            self._cursor = chunks[-1][0] if len(chunks) >= _LIVE_CHUNKS else upto
-            for _, chunk, bases in chunks:
-                self._unpack(chunk, bases)
-        out: list[LiveHit] = []
-        while ready and len(out) < limit:
-            out.append(ready.popleft())
-        return out
-
-    def _unpack(self, chunk: Chunk, bases: dict[int, int]) -> None:
-        store = self._store
-        first = self._first
-        seen = self._seen
-        before = bases.pop(ALL_NODES, None)
-        if before is None:
-            # A chunk written before hit numbers were kept: count on from the last.
-            before = self._total
-            for node, base in bases.items():
-                gap = base - seen.get(node, 0)
-                if gap > 0:
-                    self._dropped += gap
-        elif before > self._total:
-            # Retention deleted these hits before this subscriber read them.
-            self._dropped += before - self._total
-            self._total = before
-        seen.update(bases)
-        skip = max(0, self._resume - before)
-        self._total = before + len(chunk)
-        if skip >= len(chunk):
-            return
-        needed = max(max(key & KEY_MASK, (key >> KEY_SHIFT) - 1) for key in set(chunk.keys))
-        unknown = sorted(node for node, base in bases.items() if base and node not in first)
-        if unknown or len(self._names) <= needed:
-            self._names, found = store._first_times(unknown or [-1])
-            first.update(found)
-        names = self._names
-        add = self._ready.append
-        seq = before
-        for time_ns, key, duration, status in zip(
-            chunk.times, chunk.keys, chunk.durations, chunk.statuses
-        ):
-            node = key & KEY_MASK
-            caller = (key >> KEY_SHIFT) - 1
-            total = seen[node] + 1
-            seen[node] = total
-            seq += 1
-            if total == 1:
-                first[node] = time_ns
-            if seq <= self._resume:
-                continue
-            add(
-                LiveHit(
-                    time_ns=time_ns,
-                    node=names[node],
-                    caller=None if caller < 0 else names[caller],
-                    duration=None if duration != duration else duration,
-                    status=status or None,
-                    node_hits=total,
-                    node_first_ns=first[node],
-                    seq=seq,
-                )
-            )
-
-    def _pending(self) -> bool:
-        return self.closed or bool(self._ready) or self._cursor < self._store._latest

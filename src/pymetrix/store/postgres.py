@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
 from ..clock import Clock
 from ..errors import MissingDependency
 from ._chunks import ALL_NODES
+from ._dialect import Dialect
 from ._options import WRITER_OPTIONS, seconds, split_options
 from ._schema import POSTGRES_DDL, SCHEMA_VERSION, too_new, upgrade
 from ._sql import SqlStore
@@ -26,7 +27,9 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependency("psycopg", "postgres") from exc
 
-__all__ = ["PostgresStore", "open_postgres"]
+PgConnection = psycopg.Connection[Any]
+
+__all__ = ["PostgresDialect", "PostgresStore", "open_postgres"]
 
 # Advisory lock keys: (_LOCK_CLASS, 0) guards schema creation, (_LOCK_CLASS, app id)
 # one app's writes, so that its row ids commit in order and a live cursor misses none.
@@ -56,22 +59,8 @@ _UPSERT_EDGES = (
 )
 
 
-class PostgresStore(SqlStore):
-    """Hits in a PostgreSQL database, written with COPY in batches by a background thread.
-
-    Args:
-        url: a libpq URL, ``postgresql://user:password@host:port/dbname``.
-        app: the app whose hits these are; apps share a database without mixing.
-        clock: the clock retention is measured against.
-        retention: per-hit data older than this is deleted (counts stay exact).
-        flush_interval: seconds between writes of queued hits.
-        batch_size: hits written per transaction at most.
-        max_buffer: hits kept in memory at most while the database is unreachable.
-        overflow: with ``max_buffer`` hits queued, ``"drop"`` newer ones (counted in
-            ``dropped``) or ``"block"`` recording until the database catches up.
-        connect_timeout: seconds to wait for a connection.
-        shown_url: the store as named in messages (default: ``url``, password masked).
-    """
+class PostgresDialect(Dialect[PgConnection]):
+    """PostgreSQL's ways: an advisory lock per app, pipelined writes, LISTEN/NOTIFY."""
 
     kind = "postgresql"
     placeholder = "%s"
@@ -85,43 +74,17 @@ class PostgresStore(SqlStore):
         psycopg.NotSupportedError,
     )
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        app: str = "default",
-        clock: Clock | None = None,
-        retention: timedelta | None = None,
-        flush_interval: float = 0.5,
-        batch_size: int = 50_000,
-        max_buffer: int = 1_000_000,
-        overflow: str = "drop",
-        connect_timeout: float = 5.0,
-        shown_url: str | None = None,
-    ) -> None:
-        from . import mask_url
+    def __init__(self, conninfo: str, connect_timeout: float, url: str) -> None:
+        super().__init__()
+        self.conninfo = conninfo
+        self.connect_timeout = max(1, round(connect_timeout))
+        self.url = url
 
-        self._conninfo = url
-        self._reserved_id = 0
-        self._connect_timeout = max(1, round(connect_timeout))
-        super().__init__(
-            shown_url or mask_url(url),
-            app=app,
-            clock=clock,
-            retention=retention,
-            flush_interval=flush_interval,
-            batch_size=batch_size,
-            max_buffer=max_buffer,
-            overflow=overflow,
-        )
+    def connect(self) -> PgConnection:
+        return psycopg.connect(self.conninfo, autocommit=True, connect_timeout=self.connect_timeout)
 
-    def _connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(
-            self._conninfo, autocommit=True, connect_timeout=self._connect_timeout
-        )
-
-    def _open(self) -> psycopg.Connection[Any]:
-        conn = self._connect()
+    def open(self) -> PgConnection:
+        conn = self.connect()
         try:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_LOCK_CLASS,))
@@ -150,98 +113,93 @@ class PostgresStore(SqlStore):
             raise
         return conn
 
-    def _register_app(self, conn: Any, app: str) -> int:
+    def register_app(self, conn: PgConnection, name: str) -> int:
         with conn.transaction():
             conn.execute(
                 "INSERT INTO pymetrix_apps (name) VALUES (%s) ON CONFLICT (name) DO NOTHING",
-                (app,),
+                (name,),
             )
-            (app_id,) = conn.execute(
-                "SELECT id FROM pymetrix_apps WHERE name = %s", (app,)
-            ).fetchone()
-        return int(app_id)
+            row = conn.execute("SELECT id FROM pymetrix_apps WHERE name = %s", (name,)).fetchone()
+        assert row is not None  # inserted above if missing
+        return int(row[0])
 
     @contextlib.contextmanager
-    def _read_txn(self, conn: Any) -> Iterator[Any]:
+    def read_txn(self, conn: PgConnection) -> Iterator[PgConnection]:
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             yield conn
 
     @contextlib.contextmanager
-    def _write_txn(self, conn: Any) -> Iterator[Any]:
+    def write_txn(self, conn: PgConnection, app: int) -> Iterator[PgConnection]:
         # Pipelined: statements whose results are not needed go with the next that is,
         # so a batch costs two round trips to the server, not one per statement.
         with conn.pipeline(), conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, self._app_id))
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, app))
             yield conn
 
-    def _upsert_counts(self, conn: Any, rows: list[tuple[int, int, int]]) -> dict[int, int]:
+    def upsert_counts(
+        self, conn: PgConnection, app: int, rows: Sequence[tuple[int, int, int]]
+    ) -> tuple[dict[int, int], int | None]:
         # The chunk's id is taken now, under the app's lock, so that the chunk's insert
         # needs no answer from the server.
         reserved = conn.execute("SELECT nextval('pymetrix_chunks_id')")
         app_hits = conn.execute(
             "SELECT COALESCE(SUM(hits), 0)::bigint FROM pymetrix_counts WHERE app = %s",
-            (self._app_id,),
+            (app,),
         )
         # Lists: psycopg sends them as arrays (tuples would be records).
         nodes, hits, firsts = (list(column) for column in zip(*rows))
-        totals = conn.execute(_UPSERT_COUNTS, (self._app_id, self._app_id, nodes, hits, firsts))
+        totals = conn.execute(_UPSERT_COUNTS, (app, app, nodes, hits, firsts))
         after = dict(totals.fetchall())
-        (self._reserved_id,) = reserved.fetchone()
+        chunk_id = _one(reserved)
         bases = {node: after[node] - added for node, added, _ in rows}
-        (bases[ALL_NODES],) = app_hits.fetchone()
-        return bases
+        bases[ALL_NODES] = _one(app_hits)
+        return bases, chunk_id
 
-    def _insert_chunk(
-        self,
-        conn: Any,
-        batch_id: int,
-        first_ns: int,
-        last_ns: int,
-        hits: int,
-        data: bytes,
-        bases: bytes,
+    def insert_chunk(
+        self, conn: PgConnection, app: int, chunk_id: int | None, row: Sequence[Any]
     ) -> int:
-        chunk_id = int(self._reserved_id)
         conn.execute(
             "INSERT INTO pymetrix_chunks (app, id, batch, first_ns, last_ns, hits, data, bases)"
             " VALUES (%s, %s, %s, %s, %s, %s, %b, %b)",
-            (self._app_id, chunk_id, batch_id, first_ns, last_ns, hits, data, bases),
+            (app, chunk_id, *row),
         )
+        assert chunk_id is not None  # reserved by upsert_counts
         return chunk_id
 
-    def _is_stored_batch(self, exc: Exception) -> bool:
+    def upsert_edges(
+        self, conn: PgConnection, app: int, rows: Sequence[tuple[int, int, int, int]]
+    ) -> None:
+        callers, nodes, hits, firsts = (list(column) for column in zip(*rows))
+        conn.execute(_UPSERT_EDGES, (app, app, callers, nodes, hits, firsts))
+
+    def announce(self, conn: PgConnection, app: int) -> None:
+        # Delivered at commit, to every session that listens: live subscribers elsewhere.
+        conn.execute("SELECT pg_notify(%s, %s)", (_CHANNEL, str(app)))
+
+    def latest_id(self, conn: PgConnection, app: int) -> int:
+        # Writes of one app hold its advisory lock until they commit, so its ids are
+        # committed in order: every id up to the newest visible one is there to read.
+        return _one(
+            conn.execute("SELECT COALESCE(MAX(id), 0) FROM pymetrix_chunks WHERE app = %s", (app,))
+        )
+
+    def is_stored_batch(self, exc: Exception) -> bool:
         return (
             isinstance(exc, psycopg.errors.UniqueViolation)
             and exc.diag.constraint_name == "pymetrix_chunks_batch"
         )
 
-    def _upsert_edges(self, conn: Any, rows: list[tuple[int, int, int, int]]) -> None:
-        callers, nodes, hits, firsts = (list(column) for column in zip(*rows))
-        conn.execute(_UPSERT_EDGES, (self._app_id, self._app_id, callers, nodes, hits, firsts))
-
-    def _announce(self, conn: Any) -> None:
-        # Delivered at commit, to every session that listens: live subscribers elsewhere.
-        conn.execute("SELECT pg_notify(%s, %s)", (_CHANNEL, str(self._app_id)))
-
-    def _latest_id(self, conn: Any) -> int:
-        # Writes of one app hold its advisory lock until they commit, so its ids are
-        # committed in order: every id up to the newest visible one is there to read.
-        (latest,) = conn.execute(
-            "SELECT COALESCE(MAX(id), 0) FROM pymetrix_chunks WHERE app = %s", (self._app_id,)
-        ).fetchone()
-        return int(latest)
-
-    def _watch_connect(self) -> psycopg.Connection[Any]:
-        conn = self._connect()
+    def watch_connect(self) -> PgConnection:
+        conn = self.connect()
         conn.execute(f"LISTEN {_CHANNEL}")
         return conn
 
-    def _watch_wait(self, conn: Any, timeout: float) -> None:
+    def watch_wait(self, conn: PgConnection, timeout: float) -> None:
         for _ in conn.notifies(timeout=timeout, stop_after=1):
             pass
 
-    def _orphan(self, conn: Any) -> None:
+    def orphan(self, conn: PgConnection) -> None:
         # The child shares the parent's socket: point the child's descriptor at
         # /dev/null so that nothing the child does (closing included) reaches the
         # parent's session.
@@ -250,7 +208,61 @@ class PostgresStore(SqlStore):
             devnull = os.open(os.devnull, os.O_RDWR)
             os.dup2(devnull, fd)
             os.close(devnull)
-        super()._orphan(conn)
+        super().orphan(conn)
+
+
+def _one(cursor: psycopg.Cursor[Any]) -> int:
+    """The one int a statement returns."""
+    row = cursor.fetchone()
+    assert row is not None  # aggregates and nextval always return a row
+    return int(row[0])
+
+
+class PostgresStore(SqlStore):
+    """Hits in a PostgreSQL database, written in batches by a background thread.
+
+    Args:
+        url: a libpq URL, ``postgresql://user:password@host:port/dbname``.
+        app: the app whose hits these are; apps share a database without mixing.
+        clock: the clock retention is measured against.
+        retention: per-hit data older than this is deleted (counts stay exact).
+        flush_interval: seconds between writes of queued hits.
+        batch_size: hits written per transaction at most.
+        max_buffer: hits kept in memory at most while the database is unreachable.
+        overflow: with ``max_buffer`` hits queued, ``"drop"`` newer ones (counted in
+            ``dropped``) or ``"block"`` recording until the database catches up.
+        connect_timeout: seconds to wait for a connection.
+        shown_url: the store as named in messages (default: ``url``, password masked).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        app: str = "default",
+        clock: Clock | None = None,
+        retention: timedelta | None = None,
+        flush_interval: float = 0.5,
+        batch_size: int = 50_000,
+        max_buffer: int = 1_000_000,
+        overflow: str = "drop",
+        connect_timeout: float = 5.0,
+        shown_url: str | None = None,
+    ) -> None:
+        from . import mask_url
+
+        shown = shown_url or mask_url(url)
+        super().__init__(
+            PostgresDialect(url, connect_timeout, shown),
+            shown,
+            app=app,
+            clock=clock,
+            retention=retention,
+            flush_interval=flush_interval,
+            batch_size=batch_size,
+            max_buffer=max_buffer,
+            overflow=overflow,
+        )
 
 
 _POSTGRES_OPTIONS = {**WRITER_OPTIONS, "connect_timeout": seconds(1, 3600)}

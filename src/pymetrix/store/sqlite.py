@@ -20,33 +20,18 @@ from urllib.parse import quote, urlsplit
 
 from ..clock import Clock
 from ..errors import InvalidArgument, StoreError
+from ._dialect import Dialect
 from ._options import WRITER_OPTIONS, seconds, split_options
 from ._schema import SCHEMA_VERSION, SQLITE_DDL, too_new, upgrade
 from ._sql import SqlStore
 
-__all__ = ["SQLiteStore", "open_sqlite"]
+__all__ = ["SQLiteDialect", "SQLiteStore", "open_sqlite"]
 
 
-class SQLiteStore(SqlStore):
-    """Hits in a SQLite file (WAL mode), written in batches by a background thread.
-
-    Args:
-        path: the database file; created with its tables if missing.
-        app: the app whose hits these are; apps share a file without mixing.
-        clock: the clock retention is measured against.
-        retention: per-hit data older than this is deleted (counts stay exact).
-        flush_interval: seconds between writes of queued hits.
-        batch_size: hits written per transaction at most.
-        max_buffer: hits kept in memory at most while the file cannot be written.
-        overflow: with ``max_buffer`` hits queued, ``"drop"`` newer ones (counted in
-            ``dropped``) or ``"block"`` recording until the database catches up.
-        busy_timeout: seconds to wait for another process's write lock.
-        url: the store as named in messages (default: a URL made from ``path``).
-    """
+class SQLiteDialect(Dialect[sqlite3.Connection]):
+    """SQLite's ways: a file in WAL mode, the file's write lock, rows polled for."""
 
     kind = "sqlite"
-    placeholder = "?"
-    least = "MIN"
     driver_errors = (sqlite3.Error,)
     # Locked, busy, full, read-only, I/O errors are OperationalError: worth a retry.
     refused_errors = (
@@ -57,40 +42,16 @@ class SQLiteStore(SqlStore):
         sqlite3.NotSupportedError,
     )
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        app: str = "default",
-        clock: Clock | None = None,
-        retention: timedelta | None = None,
-        flush_interval: float = 0.5,
-        batch_size: int = 50_000,
-        max_buffer: int = 1_000_000,
-        overflow: str = "drop",
-        busy_timeout: float = 5.0,
-        url: str | None = None,
-    ) -> None:
-        self.path = os.fspath(path)
-        if self.path in ("", ":memory:") or self.path.startswith("file:"):
-            raise InvalidArgument("SQLite path", self.path, "a file path")
-        self._busy_timeout = busy_timeout
-        url = url or f"sqlite:///{self.path}"  # absolute paths give the four slashes
-        super().__init__(
-            url,
-            app=app,
-            clock=clock,
-            retention=retention,
-            flush_interval=flush_interval,
-            batch_size=batch_size,
-            max_buffer=max_buffer,
-            overflow=overflow,
-        )
+    def __init__(self, path: str, busy_timeout: float, url: str) -> None:
+        super().__init__()
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self.url = url
 
-    def _connect(self) -> sqlite3.Connection:
+    def connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
             self.path,
-            timeout=self._busy_timeout,
+            timeout=self.busy_timeout,
             isolation_level=None,
             check_same_thread=False,
         )
@@ -107,10 +68,10 @@ class SQLiteStore(SqlStore):
             raise
         return conn
 
-    def _open(self) -> sqlite3.Connection:
+    def open(self) -> sqlite3.Connection:
         # Processes starting together race to create the file; SQLite does not call
         # its busy handler for every step of that (switching to WAL among them).
-        deadline = time.monotonic() + self._busy_timeout
+        deadline = time.monotonic() + self.busy_timeout
         while True:
             try:
                 return self._open_once()
@@ -121,9 +82,9 @@ class SQLiteStore(SqlStore):
 
     def _open_once(self) -> sqlite3.Connection:
         self._check_file()
-        conn = self._connect()
+        conn = self.connect()
         try:
-            with self._write_txn(conn):
+            with self._immediate(conn):
                 version = _schema_version(conn)
                 if version is None:
                     for statement in SQLITE_DDL:
@@ -152,7 +113,7 @@ class SQLiteStore(SqlStore):
             conn = sqlite3.connect(
                 f"file:{quote(os.path.abspath(self.path))}?mode=ro",
                 uri=True,
-                timeout=self._busy_timeout,
+                timeout=self.busy_timeout,
             )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the SQLite file: {exc}", self.url) from exc
@@ -181,24 +142,30 @@ class SQLiteStore(SqlStore):
         if version is not None and version > SCHEMA_VERSION:
             raise too_new(version, self.url)
 
-    def _register_app(self, conn: Any, app: str) -> int:
-        with self._write_txn(conn):
-            conn.execute("INSERT OR IGNORE INTO pymetrix_apps (name) VALUES (?)", (app,))
+    def register_app(self, conn: sqlite3.Connection, name: str) -> int:
+        with self._immediate(conn):
+            conn.execute("INSERT OR IGNORE INTO pymetrix_apps (name) VALUES (?)", (name,))
             (app_id,) = conn.execute(
-                "SELECT id FROM pymetrix_apps WHERE name = ?", (app,)
+                "SELECT id FROM pymetrix_apps WHERE name = ?", (name,)
             ).fetchone()
         return int(app_id)
 
     @contextlib.contextmanager
-    def _read_txn(self, conn: Any) -> Iterator[Any]:
+    def read_txn(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("BEGIN")
         try:
             yield conn
         finally:
             conn.execute("COMMIT")
 
+    def write_txn(
+        self, conn: sqlite3.Connection, app: int
+    ) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self._immediate(conn)
+
+    @staticmethod
     @contextlib.contextmanager
-    def _write_txn(self, conn: Any) -> Iterator[Any]:
+    def _immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         # IMMEDIATE takes the file's write lock first: the counts read to number the
         # batch's hits cannot change before it commits.
         conn.execute("BEGIN IMMEDIATE")
@@ -210,36 +177,67 @@ class SQLiteStore(SqlStore):
             raise
         conn.execute("COMMIT")
 
-    def _insert_chunk(
-        self,
-        conn: Any,
-        batch_id: int,
-        first_ns: int,
-        last_ns: int,
-        hits: int,
-        data: bytes,
-        bases: bytes,
-    ) -> int:
-        cursor = conn.execute(
-            "INSERT INTO pymetrix_chunks (app, batch, first_ns, last_ns, hits, data, bases)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (self._app_id, batch_id, first_ns, last_ns, hits, data, bases),
-        )
-        return int(cursor.lastrowid)
-
-    def _is_stored_batch(self, exc: Exception) -> bool:
-        return isinstance(exc, sqlite3.IntegrityError) and "pymetrix_chunks.batch" in str(exc)
-
-    def _latest_id(self, conn: Any) -> int:
+    def latest_id(self, conn: sqlite3.Connection, app: int) -> int:
         # One writer at a time and AUTOINCREMENT: ids are committed in order, so the
         # newest id of the file bounds what every app has committed.
         (latest,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM pymetrix_chunks").fetchone()
         return int(latest)
 
-    def _watch_wait(self, conn: Any, timeout: float) -> None:
+    def is_stored_batch(self, exc: Exception) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError) and "pymetrix_chunks.batch" in str(exc)
+
+    def watch_wait(self, conn: sqlite3.Connection, timeout: float) -> None:
         # Polling the newest row id is a lookup at the end of one b-tree: cheap enough
         # to do twenty times a second.
         time.sleep(min(timeout, 0.05))
+
+
+class SQLiteStore(SqlStore):
+    """Hits in a SQLite file (WAL mode), written in batches by a background thread.
+
+    Args:
+        path: the database file; created with its tables if missing.
+        app: the app whose hits these are; apps share a file without mixing.
+        clock: the clock retention is measured against.
+        retention: per-hit data older than this is deleted (counts stay exact).
+        flush_interval: seconds between writes of queued hits.
+        batch_size: hits written per transaction at most.
+        max_buffer: hits kept in memory at most while the file cannot be written.
+        overflow: with ``max_buffer`` hits queued, ``"drop"`` newer ones (counted in
+            ``dropped``) or ``"block"`` recording until the database catches up.
+        busy_timeout: seconds to wait for another process's write lock.
+        url: the store as named in messages (default: a URL made from ``path``).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        app: str = "default",
+        clock: Clock | None = None,
+        retention: timedelta | None = None,
+        flush_interval: float = 0.5,
+        batch_size: int = 50_000,
+        max_buffer: int = 1_000_000,
+        overflow: str = "drop",
+        busy_timeout: float = 5.0,
+        url: str | None = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        if self.path in ("", ":memory:") or self.path.startswith("file:"):
+            raise InvalidArgument("SQLite path", self.path, "a file path")
+        url = url or f"sqlite:///{self.path}"  # absolute paths give the four slashes
+        super().__init__(
+            SQLiteDialect(self.path, busy_timeout, url),
+            url,
+            app=app,
+            clock=clock,
+            retention=retention,
+            flush_interval=flush_interval,
+            batch_size=batch_size,
+            max_buffer=max_buffer,
+            overflow=overflow,
+        )
 
 
 def _schema_version(conn: sqlite3.Connection) -> int | None:
