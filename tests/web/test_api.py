@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pymetrix import Metrics
+from pymetrix import ManualClock, Metrics
 from pymetrix.web import stats_app
 
 
@@ -69,6 +70,26 @@ def test_since_and_until_filter_by_hit_time(server: Any) -> None:
     assert reply.json()["message"] == [{"id": "Blog", "hits": 2}]
     flow = server.get("/api/flow?since=2024-01-09%2018:26:51.003").json()["message"]
     assert flow == [{"caller": "Blog", "id": "Post", "hits": 1}]
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+@pytest.mark.parametrize("data", ["time_series", "aggregate", "flow"])
+def test_times_beyond_nanosecond_range_are_the_start_and_end_of_time(
+    serve: Any, clock: ManualClock, tmp_path: Path, store: str, data: str
+) -> None:
+    url = "memory://" if store == "memory" else f"sqlite:///{tmp_path}/hits.db"
+    with Metrics("shop", store=url, clock=clock) as metrics:
+        metrics.hit("Home")
+        metrics.hit("Blog", caller="Home")
+        server = serve(stats_app(metrics))
+        everything = server.get(f"/api/{data}").json()
+        for window in ("until=9999-12-31", "since=0001-01-01", "since=1000-01-01&until=3000-01-01"):
+            reply = server.get(f"/api/{data}?{window}")
+            assert (reply.status, reply.json()) == (200, everything)
+        nothing = metrics.export(data, since="2200-01-01")
+        for window in ("since=9999-12-31", "until=0001-01-01T00:00:00"):
+            reply = server.get(f"/api/{data}?{window}")
+            assert (reply.status, reply.json()) == (200, nothing)
 
 
 @pytest.mark.parametrize(
