@@ -95,7 +95,6 @@ def test_times_beyond_nanosecond_range_are_the_start_and_end_of_time(
 @pytest.mark.parametrize(
     ("path", "status", "message"),
     [
-        ("/api/visitors", 400, "unknown data type 'visitors'"),
         ("/api/aggregate?since=last%20tuesday", 400, "invalid since 'last tuesday'"),
         ("/api/aggregate?stats=perhaps", 400, "invalid stats 'perhaps'"),
         ("/api/time_series?detail=2", 400, "invalid detail '2'"),
@@ -111,6 +110,19 @@ def test_errors_come_in_the_envelope_with_their_status(
     assert reply.headers["content-type"] == "application/json"
     assert reply.json()["response"] == status
     assert reply.json()["message"].startswith(message)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/visitors", "/api/nope/x", "/api/", "/api/aggregate/", "/api/flow/x", "/api/stream/x"],
+)
+def test_an_unknown_path_under_api_is_a_404(server: Any, path: str) -> None:
+    reply = server.get(path + "?since=2024-01-09")
+    assert reply.status == 404
+    assert reply.json() == {
+        "message": f"not found: {path}; the API serves time_series, aggregate, flow and stream",
+        "response": 404,
+    }
 
 
 def test_other_methods_are_a_405(server: Any) -> None:

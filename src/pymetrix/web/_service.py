@@ -188,14 +188,17 @@ class StatsService:
         if path == "/api/stream":
             return self._stream(request)
         if path.startswith("/api/"):
-            return self._export(path[len("/api/") :], request)
+            data = path[len("/api/") :]
+            if data in _DATA:
+                return self._export(data, request)
+            return envelope(
+                f"not found: {path}; the API serves time_series, aggregate, flow and stream", 404
+            )
         return envelope(f"not found: {path}", 404)
 
     # -- API -------------------------------------------------------------------------
 
     def _export(self, data: str, request: Request) -> Response:
-        if data not in _DATA:
-            return envelope(f"unknown data type {data!r}", 400)
         filters: dict[str, Any] = {
             "since": request.param("since") or None,
             "until": request.param("until") or None,
