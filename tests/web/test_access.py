@@ -107,6 +107,51 @@ def test_opening_the_dashboard_with_the_token_lets_its_assets_load_by_cookie(
     assert server.get("/api/aggregate", {"Cookie": "pymetrix_token=forged"}).status == 401
 
 
+def test_the_page_opened_with_the_token_and_its_cookie_are_never_stored(
+    metrics: Metrics, serve: Any
+) -> None:
+    server = serve(stats_app(metrics, token=TOKEN))
+    page = server.get("/?token=" + TOKEN)
+    assert page.status == 200
+    assert page.headers["set-cookie"].startswith("pymetrix_token=")
+    assert page.headers.get_all("cache-control") == ["no-store"]
+    # Whatever route is asked with the token in its URL.
+    for path in ("/static/app.js", "/api/flow", "/metrics"):
+        reply = server.get(path + "?token=" + TOKEN)
+        assert (reply.status, reply.headers.get_all("cache-control")) == (200, ["no-store"])
+    assert server.get("/", {"Authorization": "Bearer " + TOKEN}).headers["cache-control"] == (
+        "no-cache"
+    )
+
+
+def test_the_redirect_of_the_mount_point_with_the_token_is_never_stored(metrics: Metrics) -> None:
+    _, headers, _ = call_root(stats_app(metrics, token=TOKEN), "", "/stats", "token=" + TOKEN)
+    assert headers["location"] == "/stats/?token=" + TOKEN
+    assert headers["cache-control"] == "no-store"
+
+
+def test_the_token_cookie_is_secure_over_https_only(metrics: Metrics, serve: Any) -> None:
+    # uvicorn takes the scheme from X-Forwarded-Proto of a proxy it trusts.
+    server = serve(stats_app(metrics, token=TOKEN), proxy_headers=True, forwarded_allow_ips="*")
+    over_https = server.get("/?token=" + TOKEN, {"X-Forwarded-Proto": "https"})
+    over_http = server.get("/?token=" + TOKEN)
+    assert over_https.headers["set-cookie"] == (
+        f"pymetrix_token={TOKEN}; Path=/; HttpOnly; SameSite=Strict; Secure"
+    )
+    assert over_http.headers["set-cookie"] == (
+        f"pymetrix_token={TOKEN}; Path=/; HttpOnly; SameSite=Strict"
+    )
+
+
+def test_the_wsgi_app_sets_a_secure_cookie_over_https(metrics: Metrics) -> None:
+    client = Client(wsgi_app(metrics, token=TOKEN))
+    for base, secure in (("https://stats.example/", True), ("http://stats.example/", False)):
+        reply = client.get("/?token=" + TOKEN, base_url=base)
+        assert reply.status_code == 200
+        assert reply.headers["Set-Cookie"].endswith("; Secure") is secure
+        assert reply.headers["Cache-Control"] == "no-store"
+
+
 def test_with_a_token_non_loopback_clients_are_served(metrics: Metrics) -> None:
     app = stats_app(metrics, token=TOKEN)
     status, _, _ = call(app, "/api/aggregate", "203.0.113.9", {"Authorization": "Bearer " + TOKEN})
