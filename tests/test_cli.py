@@ -194,6 +194,23 @@ def test_export_filters_by_time_window(store_url: str) -> None:
     ]
 
 
+@pytest.mark.parametrize("window", [["--until", "9999-12-31"], ["--since", "0001-01-01"]])
+@pytest.mark.parametrize("fmt", ["json", "ndjson"])
+def test_export_and_stats_read_times_beyond_nanosecond_range_as_the_ends_of_time(
+    store_url: str, window: list[str], fmt: str
+) -> None:
+    whole = run("export", "--store", store_url, "--data", "time_series", "--format", fmt)
+    assert whole.returncode == 0, whole.stderr
+    result = run("export", "--store", store_url, "--data", "time_series", "--format", fmt, *window)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == whole.stdout
+    stats = run("stats", "--store", store_url, *window)
+    assert (stats.returncode, stats.stderr) == (0, "")
+    assert stats.stdout.splitlines()[-1] == "3 nodes, 6 hits"
+    empty = run("export", "--store", store_url, "--data", "aggregate", "--since", "9999-12-31")
+    assert (empty.returncode, json.loads(empty.stdout)) == (0, {"message": [], "response": 200})
+
+
 def test_export_to_a_file_writes_nothing_on_stdout(store_url: str, tmp_path: Path) -> None:
     target = tmp_path / "flow.json"
     result = run("export", "--store", store_url, "--data", "flow", "-o", str(target))

@@ -6,7 +6,12 @@ from datetime import datetime, timezone, tzinfo
 
 from .errors import InvalidQuery
 
-__all__ = ["TimeFormatter", "parse_time"]
+__all__ = ["MAX_NS", "MIN_NS", "TimeFormatter", "parse_time"]
+
+MIN_NS = -(1 << 63)
+"""The earliest hit time (int64 nanoseconds): 1677-09-21 00:12:43.145224192 UTC."""
+MAX_NS = (1 << 63) - 1
+"""The latest hit time (int64 nanoseconds): 2262-04-11 23:47:16.854775807 UTC."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -43,7 +48,12 @@ class TimeFormatter:
 
 
 def parse_time(value: object, name: str, tz: tzinfo) -> int:
-    """Nanoseconds since the epoch for a ``datetime`` or time string (naive: in ``tz``)."""
+    """Nanoseconds since the epoch for a ``datetime`` or time string (naive: in ``tz``).
+
+    Times before :data:`MIN_NS` or after :data:`MAX_NS` (``9999-12-31``, a common way to
+    say "no end") are clamped to them: no hit lies beyond, and every store then reads the
+    same window.
+    """
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip())
@@ -56,4 +66,5 @@ def parse_time(value: object, name: str, tz: tzinfo) -> int:
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
     delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    return min(max(ns, MIN_NS), MAX_NS)

@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -141,6 +141,28 @@ def test_since_and_until_select_hits_in_the_window(metrics: Metrics) -> None:
         }
     ]
     assert metrics.aggregate(since="2030-01-01") == []
+
+
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [
+        ("0001-01-01", "9999-12-31"),
+        (datetime.min, datetime.max),
+        ("1677-09-21", "2262-04-12"),
+    ],
+)
+def test_times_beyond_nanosecond_range_are_the_start_and_end_of_time(
+    metrics: Metrics, since: datetime | str, until: datetime | str
+) -> None:
+    # Hit times are int64 nanoseconds (1677-09-21 to 2262-04-11): every store answers a
+    # window reaching past them as one reaching to the ends of that range.
+    record_visit(metrics)
+    assert metrics.aggregate(since=since, until=until) == metrics.aggregate()
+    assert metrics.flow(since=since, until=until) == metrics.flow()
+    assert metrics.time_series(since=since, until=until) == metrics.time_series()
+    assert metrics.aggregate(since=until) == []
+    assert metrics.flow(until=since) == []
+    assert metrics.time_series(since=until)["nodes"] == []
 
 
 def test_ids_that_look_like_sql_are_stored_verbatim(metrics: Metrics) -> None:

@@ -9,9 +9,11 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.test import Client
 
 from pymetrix import Metrics
-from pymetrix.web import Access, is_loopback, stats_app
+from pymetrix.web import Access, is_loopback, stats_app, wsgi_app
 from pymetrix.web.app import StatsApp
 
 TOKEN = "s3cret-token"
@@ -105,6 +107,51 @@ def test_opening_the_dashboard_with_the_token_lets_its_assets_load_by_cookie(
     assert server.get("/api/aggregate", {"Cookie": "pymetrix_token=forged"}).status == 401
 
 
+def test_the_page_opened_with_the_token_and_its_cookie_are_never_stored(
+    metrics: Metrics, serve: Any
+) -> None:
+    server = serve(stats_app(metrics, token=TOKEN))
+    page = server.get("/?token=" + TOKEN)
+    assert page.status == 200
+    assert page.headers["set-cookie"].startswith("pymetrix_token=")
+    assert page.headers.get_all("cache-control") == ["no-store"]
+    # Whatever route is asked with the token in its URL.
+    for path in ("/static/app.js", "/api/flow", "/metrics"):
+        reply = server.get(path + "?token=" + TOKEN)
+        assert (reply.status, reply.headers.get_all("cache-control")) == (200, ["no-store"])
+    assert server.get("/", {"Authorization": "Bearer " + TOKEN}).headers["cache-control"] == (
+        "no-cache"
+    )
+
+
+def test_the_redirect_of_the_mount_point_with_the_token_is_never_stored(metrics: Metrics) -> None:
+    _, headers, _ = call_root(stats_app(metrics, token=TOKEN), "", "/stats", "token=" + TOKEN)
+    assert headers["location"] == "/stats/?token=" + TOKEN
+    assert headers["cache-control"] == "no-store"
+
+
+def test_the_token_cookie_is_secure_over_https_only(metrics: Metrics, serve: Any) -> None:
+    # uvicorn takes the scheme from X-Forwarded-Proto of a proxy it trusts.
+    server = serve(stats_app(metrics, token=TOKEN), proxy_headers=True, forwarded_allow_ips="*")
+    over_https = server.get("/?token=" + TOKEN, {"X-Forwarded-Proto": "https"})
+    over_http = server.get("/?token=" + TOKEN)
+    assert over_https.headers["set-cookie"] == (
+        f"pymetrix_token={TOKEN}; Path=/; HttpOnly; SameSite=Strict; Secure"
+    )
+    assert over_http.headers["set-cookie"] == (
+        f"pymetrix_token={TOKEN}; Path=/; HttpOnly; SameSite=Strict"
+    )
+
+
+def test_the_wsgi_app_sets_a_secure_cookie_over_https(metrics: Metrics) -> None:
+    client = Client(wsgi_app(metrics, token=TOKEN))
+    for base, secure in (("https://stats.example/", True), ("http://stats.example/", False)):
+        reply = client.get("/?token=" + TOKEN, base_url=base)
+        assert reply.status_code == 200
+        assert reply.headers["Set-Cookie"].endswith("; Secure") is secure
+        assert reply.headers["Cache-Control"] == "no-store"
+
+
 def test_with_a_token_non_loopback_clients_are_served(metrics: Metrics) -> None:
     app = stats_app(metrics, token=TOKEN)
     status, _, _ = call(app, "/api/aggregate", "203.0.113.9", {"Authorization": "Bearer " + TOKEN})
@@ -127,6 +174,86 @@ def test_without_a_token_other_clients_are_refused(metrics: Metrics, client: str
     status, _, body = call(stats_app(metrics), "/api/aggregate", client)
     assert status == 403
     assert json.loads(body)["message"].startswith("stats are served to loopback clients only")
+
+
+PROXIED = {
+    "Forwarded": "for=127.0.0.1",
+    "X-Forwarded-For": "127.0.0.1",
+    "X-Real-IP": "127.0.0.1",
+    "X-Forwarded-Host": "stats.example.com",
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Port": "443",
+    "Via": "1.1 proxy",
+    "True-Client-IP": "127.0.0.1",
+    "X-Client-IP": "127.0.0.1",
+    "CF-Connecting-IP": "127.0.0.1",
+}
+
+
+def proxied_refusal(*names: str) -> str:
+    return (
+        "stats without a token are served to direct loopback clients only; this request "
+        f"came through a proxy ({', '.join(names)}): set a token"
+    )
+
+
+@pytest.mark.parametrize("header", list(PROXIED))
+def test_without_a_token_a_request_through_a_proxy_is_not_loopback(
+    metrics: Metrics, header: str
+) -> None:
+    # A proxy on this machine connects from loopback whoever it forwards for.
+    status, _, body = call(
+        stats_app(metrics), "/api/aggregate", "127.0.0.1", {header: PROXIED[header]}
+    )
+    assert status == 403
+    assert json.loads(body) == {"message": proxied_refusal(header), "response": 403}
+
+
+def test_the_refusal_of_a_proxied_request_names_every_forwarding_header(metrics: Metrics) -> None:
+    headers = {"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "https", "Cookie": "a=b"}
+    status, _, body = call(stats_app(metrics), "/", "127.0.0.1", headers)
+    assert status == 403
+    assert json.loads(body)["message"] == proxied_refusal("X-Forwarded-For", "X-Forwarded-Proto")
+
+
+def test_a_request_through_a_proxy_is_served_with_the_token_or_allow_public(
+    metrics: Metrics,
+) -> None:
+    for app, headers in [
+        (stats_app(metrics, allow_public=True), dict(PROXIED)),
+        (stats_app(metrics, token=TOKEN), {**PROXIED, "Authorization": "Bearer " + TOKEN}),
+    ]:
+        assert call(app, "/api/aggregate", "127.0.0.1", headers)[0] == 200
+    assert call(stats_app(metrics, token=TOKEN), "/api/aggregate", "127.0.0.1", PROXIED)[0] == 401
+
+
+def test_a_forwarded_for_loopback_cannot_pass_for_loopback_on_a_server_trusting_it(
+    metrics: Metrics, serve: Any
+) -> None:
+    # uvicorn --proxy-headers --forwarded-allow-ips='*' takes the client from X-Forwarded-For.
+    server = serve(stats_app(metrics), proxy_headers=True, forwarded_allow_ips="*")
+    spoofed = server.get("/api/aggregate", {"X-Forwarded-For": "127.0.0.1"})
+    assert (spoofed.status, spoofed.json()["message"]) == (403, proxied_refusal("X-Forwarded-For"))
+    assert server.get("/api/aggregate").status == 200
+    public = serve(
+        stats_app(metrics, allow_public=True), proxy_headers=True, forwarded_allow_ips="*"
+    )
+    assert public.get("/api/aggregate", {"X-Forwarded-For": "127.0.0.1"}).status == 200
+    tokened = serve(stats_app(metrics, token=TOKEN), proxy_headers=True, forwarded_allow_ips="*")
+    authorised = {"X-Forwarded-For": "203.0.113.9", "Authorization": "Bearer " + TOKEN}
+    assert tokened.get("/api/aggregate", authorised).status == 200
+
+
+def test_a_wsgi_app_behind_proxy_fix_refuses_a_forwarded_loopback(metrics: Metrics) -> None:
+    # werkzeug's ProxyFix sets REMOTE_ADDR from X-Forwarded-For, as uvicorn does for ASGI.
+    client = Client(ProxyFix(wsgi_app(metrics), x_for=1))
+    direct = {"REMOTE_ADDR": "127.0.0.1"}
+    reply = client.get(
+        "/api/aggregate", headers={"X-Forwarded-For": "127.0.0.1"}, environ_base=direct
+    )
+    assert reply.status_code == 403
+    assert json.loads(reply.data)["message"] == proxied_refusal("X-Forwarded-For")
+    assert client.get("/api/aggregate", environ_base=direct).status_code == 200
 
 
 def test_allow_public_serves_any_client_without_a_token(metrics: Metrics) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pymetrix import Metrics
+from pymetrix import ManualClock, Metrics
 from pymetrix.web import stats_app
 
 
@@ -71,10 +72,29 @@ def test_since_and_until_filter_by_hit_time(server: Any) -> None:
     assert flow == [{"caller": "Blog", "id": "Post", "hits": 1}]
 
 
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+@pytest.mark.parametrize("data", ["time_series", "aggregate", "flow"])
+def test_times_beyond_nanosecond_range_are_the_start_and_end_of_time(
+    serve: Any, clock: ManualClock, tmp_path: Path, store: str, data: str
+) -> None:
+    url = "memory://" if store == "memory" else f"sqlite:///{tmp_path}/hits.db"
+    with Metrics("shop", store=url, clock=clock) as metrics:
+        metrics.hit("Home")
+        metrics.hit("Blog", caller="Home")
+        server = serve(stats_app(metrics))
+        everything = server.get(f"/api/{data}").json()
+        for window in ("until=9999-12-31", "since=0001-01-01", "since=1000-01-01&until=3000-01-01"):
+            reply = server.get(f"/api/{data}?{window}")
+            assert (reply.status, reply.json()) == (200, everything)
+        nothing = metrics.export(data, since="2200-01-01")
+        for window in ("since=9999-12-31", "until=0001-01-01T00:00:00"):
+            reply = server.get(f"/api/{data}?{window}")
+            assert (reply.status, reply.json()) == (200, nothing)
+
+
 @pytest.mark.parametrize(
     ("path", "status", "message"),
     [
-        ("/api/visitors", 400, "unknown data type 'visitors'"),
         ("/api/aggregate?since=last%20tuesday", 400, "invalid since 'last tuesday'"),
         ("/api/aggregate?stats=perhaps", 400, "invalid stats 'perhaps'"),
         ("/api/time_series?detail=2", 400, "invalid detail '2'"),
@@ -90,6 +110,19 @@ def test_errors_come_in_the_envelope_with_their_status(
     assert reply.headers["content-type"] == "application/json"
     assert reply.json()["response"] == status
     assert reply.json()["message"].startswith(message)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/visitors", "/api/nope/x", "/api/", "/api/aggregate/", "/api/flow/x", "/api/stream/x"],
+)
+def test_an_unknown_path_under_api_is_a_404(server: Any, path: str) -> None:
+    reply = server.get(path + "?since=2024-01-09")
+    assert reply.status == 404
+    assert reply.json() == {
+        "message": f"not found: {path}; the API serves time_series, aggregate, flow and stream",
+        "response": 404,
+    }
 
 
 def test_other_methods_are_a_405(server: Any) -> None:

@@ -25,7 +25,9 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, sync_playwright
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Mount, Route
 
 from pymetrix import ManualClock, Metrics
 from pymetrix.demo import ENTRIES, PAGES
@@ -408,4 +410,60 @@ def test_the_dashboard_works_with_the_token_given_in_its_url(
         wait_until_live(page)
         metrics.hit("Home", caller=None)
         wait_for_row(page, "Home", 2, timeout=LIVE_DEADLINE_MS)
+    assert watched.errors == []
+
+
+def test_opening_the_dashboard_with_the_token_takes_it_out_of_the_address_bar(
+    watched: Watched, metrics: Metrics
+) -> None:
+    metrics.hit("Home", caller=None)
+    with (
+        serve(mounted(metrics, token="s3cret-token")) as base,
+        dashboard(watched, f"{base}/pymetrix/?range=3600&token=s3cret-token") as page,
+    ):
+        wait_for_row(page, "Home", 1)
+        assert page.url == f"{base}/pymetrix/?range=3600"
+        wait_until_live(page)
+        metrics.hit("Home", caller=None)
+        wait_for_row(page, "Home", 2, timeout=LIVE_DEADLINE_MS)
+        # Reloaded without the token in its URL, the page is let in by its cookie.
+        page.reload()
+        wait_for_row(page, "Home", 2)
+        wait_until_live(page)
+        assert page.url == f"{base}/pymetrix/?range=3600"
+        assert page.evaluate("document.getElementById('range').value") == "3600"
+    assert watched.errors == []
+
+
+def test_a_link_with_the_token_followed_from_another_site_opens_the_dashboard(
+    watched: Watched, metrics: Metrics
+) -> None:
+    # A SameSite=Strict cookie set by the first response is not sent with a request the
+    # other site's navigation led to: the page must be served to the token in its URL.
+    async def elsewhere(request: Request) -> HTMLResponse:
+        target = f"http://127.0.0.1:{request.url.port}/pymetrix/?token=s3cret-token"
+        return HTMLResponse(
+            f'<link rel="icon" href="data:,"><a id="stats" href="{target}">stats</a>'
+        )
+
+    metrics.hit("Home", caller=None)
+    app = Starlette(
+        routes=[
+            Route("/elsewhere", elsewhere),
+            Mount("/pymetrix", app=stats_app(metrics, token="s3cret-token")),
+        ]
+    )
+    with serve(app) as base:
+        page = watched.page
+        # localhost and 127.0.0.1 are different sites to the browser.
+        page.goto(base.replace("127.0.0.1", "localhost") + "/elsewhere")
+        try:
+            page.click("#stats")
+            wait_for_row(page, "Home", 1)
+            assert page.url == f"{base}/pymetrix/"
+            wait_until_live(page)
+            page.reload()
+            wait_for_row(page, "Home", 1)
+        finally:
+            page.goto("about:blank")
     assert watched.errors == []

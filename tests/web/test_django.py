@@ -74,6 +74,16 @@ def test_django_include_serves_the_dashboard_and_its_files(client: Client) -> No
     assert script["Content-Type"] == "text/javascript; charset=utf-8"
 
 
+def test_django_sets_a_secure_cookie_over_https_and_stores_no_page_with_the_token(
+    client: Client,
+) -> None:
+    for secure in (True, False):
+        page = client.get("/pymetrix/?token=t", secure=secure)
+        assert page.status_code == 200
+        assert page["Set-Cookie"].endswith("; Secure") is secure
+        assert page["Cache-Control"] == "no-store"
+
+
 def test_django_stream_sends_events_and_closing_it_ends_the_subscription(
     metrics: Metrics, client: Client
 ) -> None:

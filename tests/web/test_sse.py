@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import logging
 import subprocess
 import sys
 import threading
@@ -11,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -115,6 +117,55 @@ def test_a_malformed_last_event_id_is_a_400(metrics: Metrics, serve: Any) -> Non
     assert reply.status == 400
     assert reply.json()["response"] == 400
     assert "Last-Event-ID" in reply.json()["message"]
+
+
+@pytest.mark.parametrize("store", ["seq", "position"])
+@pytest.mark.parametrize(
+    "event_id",
+    [
+        "9" * 5000,  # beyond int()'s 4,300 digits
+        "1-" + "9" * 5000,
+        "9" * 5000 + "-0",
+        "9" * 20,  # beyond 64 bits
+        "9" * 20 + "-0",
+        "\u00b2",  # a digit to str.isdigit(), not to int()
+        "\u00b2-0",
+        "\u0661",  # an Arabic-Indic digit, which int() would read
+        "\u0661-0",
+    ],
+    ids=[
+        "5000-digits",
+        "ordinal-of-5000-digits",
+        "time-of-5000-digits",
+        "20-digits",
+        "time-of-20-digits",
+        "superscript-two",
+        "superscript-two-time",
+        "arabic-indic-one",
+        "arabic-indic-one-time",
+    ],
+)
+def test_an_event_id_no_stream_gives_is_a_400_without_a_logged_traceback(
+    serve: Any, caplog: pytest.LogCaptureFixture, store: str, event_id: str
+) -> None:
+    clock = ManualClock(START)
+    kept = MemoryStore(clock=clock) if store == "seq" else PositionlessStore(clock)
+    with Metrics("shop", store=kept, clock=clock) as metrics:
+        server = serve(stats_app(metrics))
+        # As a header (which HTTP carries as latin-1) and as a query parameter (UTF-8).
+        requests = [
+            ("/api/stream", {"Last-Event-ID": event_id.encode().decode("latin-1")}),
+            ("/api/stream?last_event_id=" + quote(event_id), {}),
+        ]
+        for path, headers in requests:
+            with caplog.at_level(logging.WARNING):
+                reply = server.get(path, headers)
+            assert reply.status == 400
+            message = reply.json()["message"]
+            assert message.startswith("invalid Last-Event-ID ")
+            assert "expected an event id" in message
+            assert len(message) < 200
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 def test_an_idle_stream_sends_heartbeat_comments(metrics: Metrics, serve: Any) -> None:

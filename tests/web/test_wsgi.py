@@ -41,9 +41,10 @@ def test_flask_mount_serves_the_api_below_its_prefix(metrics: Metrics, client: A
 
 def test_flask_mount_applies_the_token_and_error_envelope(client: Any) -> None:
     assert client.get("/pymetrix/api/flow").status_code == 401
-    reply = client.get("/pymetrix/api/nope", headers=AUTH)
+    reply = client.get("/pymetrix/api/aggregate?stats=maybe", headers=AUTH)
     assert reply.status_code == 400
-    assert reply.json == {"message": "unknown data type 'nope'", "response": 400}
+    assert reply.json == {"message": "invalid stats 'maybe': expected 1 or 0", "response": 400}
+    assert client.get("/pymetrix/api/nope", headers=AUTH).status_code == 404
 
 
 def test_flask_mount_serves_the_dashboard_and_redirects_its_mount_point(client: Any) -> None:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from .._timefmt import MAX_NS, MIN_NS
 from ..clock import Clock, SystemClock
 from ..errors import InvalidArgument, StoreError
 from ._buffer import BatchWriter, Columns, QuarantinedBatch, check_options, manage
@@ -49,8 +50,6 @@ logger = logging.getLogger("pymetrix")
 
 T = TypeVar("T")
 
-_MIN_NS = -(1 << 63)
-_MAX_NS = (1 << 63) - 1
 # A read first waits this long for this process's own queued hits to be written, so
 # that a hit recorded just before a read is part of it.
 _READ_FLUSH_TIMEOUT = 5.0
@@ -194,8 +193,8 @@ class SqlStore:
         return list(names)
 
     def _bounds(self, query: Query, *, retained: bool) -> tuple[int, int]:
-        lo = _MIN_NS if query.since_ns is None else query.since_ns
-        hi = _MAX_NS if query.until_ns is None else query.until_ns
+        lo = MIN_NS if query.since_ns is None else query.since_ns
+        hi = MAX_NS if query.until_ns is None else query.until_ns
         if retained and self._retention_ns is not None:
             lo = max(lo, self._clock.time_ns() - self._retention_ns)
         return lo, hi
@@ -213,7 +212,7 @@ class SqlStore:
         durations: array[float] = array("d")
         statuses: array[int] = array("H")
         ordered = True
-        newest = _MIN_NS
+        newest = MIN_NS
         for first_ns, last_ns, hits, data in conn.execute(
             self._sql(_CHUNKS), (self._app_id, lo, hi)
         ):

@@ -16,7 +16,7 @@ from typing import NamedTuple
 from ..errors import InvalidQuery
 from ..store.base import KEY_MASK, KEY_SHIFT, STATUS_BITS, STATUS_MASK, Query, Store
 
-__all__ = ["Hit", "HitCursor", "Position", "format_position", "parse_position"]
+__all__ = ["Hit", "HitCursor", "Position", "format_position", "parse_position", "parse_seq"]
 
 Position = tuple[int, int]
 
@@ -43,9 +43,28 @@ def format_position(position: Position) -> str:
 def parse_position(text: str) -> Position:
     """The position an event id names; :class:`InvalidQuery` if it names none."""
     time_text, sep, ordinal_text = text.strip().partition("-")
-    if sep and time_text.isdigit() and ordinal_text.isdigit():
-        return (int(time_text), int(ordinal_text))
+    time_ns, ordinal = _int64(time_text), _int64(ordinal_text)
+    if sep and time_ns is not None and ordinal is not None:
+        return (time_ns, ordinal)
     raise InvalidQuery("Last-Event-ID", text, "expected an event id like '1700000000000000000-0'")
+
+
+def parse_seq(text: str) -> int:
+    """The hit ``seq`` an event id names; :class:`InvalidQuery` if it names none."""
+    seq = _int64(text.strip())
+    if seq is None:
+        raise InvalidQuery("Last-Event-ID", text, "expected an event id like '42'")
+    return seq
+
+
+def _int64(text: str) -> int | None:
+    """The number ``text`` spells in ASCII digits if it fits 64 bits, else None."""
+    # int() alone reads other scripts' digits and '_', and raises ValueError past 4,300
+    # digits: an id from a client is checked before it is converted.
+    if not (0 < len(text) <= 19 and text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value < 1 << 63 else None
 
 
 class HitCursor:

@@ -65,7 +65,8 @@ class Request:
     """What the service needs of an HTTP request.
 
     ``path`` is relative to where the app is mounted (``/`` for its root, ``""`` for the
-    mount point itself without its trailing slash); ``root_path`` is that mount point.
+    mount point itself without its trailing slash); ``root_path`` is that mount point;
+    ``scheme`` is ``https`` when the request came over TLS (as the server saw it).
     """
 
     method: str
@@ -75,6 +76,7 @@ class Request:
     client: str | None
     root_path: str = ""
     query_string: str = ""
+    scheme: str = "http"
 
     @classmethod
     def build(
@@ -85,9 +87,12 @@ class Request:
         headers: Mapping[str, str],
         client: str | None,
         root_path: str = "",
+        scheme: str = "http",
     ) -> Request:
         query = parse_qs(query_string, keep_blank_values=True)
-        return cls(method, path, query, headers, client, root_path.rstrip("/"), query_string)
+        return cls(
+            method, path, query, headers, client, root_path.rstrip("/"), query_string, scheme
+        )
 
     def param(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -153,12 +158,20 @@ class StatsService:
     def handle(self, request: Request) -> Response:
         """The response to ``request``; never raises."""
         try:
-            return self._handle(request)
+            response = self._handle(request)
         except PymetrixError as exc:
-            return envelope(str(exc), _status(exc))
+            response = envelope(str(exc), _status(exc))
         except Exception:
             logger.exception("pymetrix stats: failed to answer %s %s", request.method, request.path)
-            return envelope("internal error", 500)
+            response = envelope("internal error", 500)
+        if "token" in request.query:
+            # Neither a URL holding the token nor the cookie set from it may be kept by a
+            # cache, the browser's included.
+            response.headers = [
+                *(header for header in response.headers if header[0] != "cache-control"),
+                ("cache-control", "no-store"),
+            ]
+        return response
 
     def _handle(self, request: Request) -> Response:
         denied = self.access.check(request.client, request.headers, request.param("token"))
@@ -188,14 +201,17 @@ class StatsService:
         if path == "/api/stream":
             return self._stream(request)
         if path.startswith("/api/"):
-            return self._export(path[len("/api/") :], request)
+            data = path[len("/api/") :]
+            if data in _DATA:
+                return self._export(data, request)
+            return envelope(
+                f"not found: {path}; the API serves time_series, aggregate, flow and stream", 404
+            )
         return envelope(f"not found: {path}", 404)
 
     # -- API -------------------------------------------------------------------------
 
     def _export(self, data: str, request: Request) -> Response:
-        if data not in _DATA:
-            return envelope(f"unknown data type {data!r}", 400)
         filters: dict[str, Any] = {
             "since": request.param("since") or None,
             "until": request.param("until") or None,
@@ -298,13 +314,12 @@ class StatsService:
         token = request.param("token")
         if token and self.access.has_token:
             path = (request.root_path or "") + "/"
-            response.headers.append(
-                (
-                    "set-cookie",
-                    f"{COOKIE}={quote(token, safe='')}; Path={quote(path)}; "
-                    "HttpOnly; SameSite=Strict",
-                )
+            cookie = (
+                f"{COOKIE}={quote(token, safe='')}; Path={quote(path)}; HttpOnly; SameSite=Strict"
             )
+            if request.scheme == "https":
+                cookie += "; Secure"
+            response.headers.append(("set-cookie", cookie))
 
 
 def _status(exc: PymetrixError) -> int:

@@ -160,6 +160,7 @@ def _request(scope: Scope) -> Request:
         headers,
         None if not client else str(client[0]),
         root,
+        str(scope.get("scheme") or "http"),
     )
 
 

@@ -1,4 +1,4 @@
-"""Who may read the stats: a bearer token, or else loopback clients only."""
+"""Who may read the stats: a bearer token, or else direct loopback clients only."""
 
 from __future__ import annotations
 
@@ -12,6 +12,34 @@ __all__ = ["COOKIE", "Access", "is_loopback"]
 
 COOKIE = "pymetrix_token"
 """The cookie a browser keeps the token in after opening the dashboard with ``?token=``."""
+
+# Headers a proxy adds to say whom it forwards for (every ``X-Forwarded-*`` too), with
+# the spelling a refusal names them in. A proxy on this machine connects from loopback,
+# and servers trusting these headers (uvicorn --proxy-headers, werkzeug's ProxyFix) take
+# the client's address from them, which anyone can write.
+_PROXY_HEADERS = {
+    name.lower(): name
+    for name in (
+        "Forwarded",
+        "Via",
+        "X-Real-IP",
+        "True-Client-IP",
+        "X-Client-IP",
+        "CF-Connecting-IP",
+    )
+}
+_X_FORWARDED = "x-forwarded-"
+
+
+def _proxy_headers(headers: Mapping[str, str]) -> list[str]:
+    """The headers of a request (lower-case names) that show it came through a proxy."""
+    found = []
+    for name in headers:
+        if name in _PROXY_HEADERS:
+            found.append(_PROXY_HEADERS[name])
+        elif name.startswith(_X_FORWARDED):
+            found.append("-".join(part.capitalize() for part in name.split("-")))
+    return found
 
 
 def is_loopback(host: str | None) -> bool:
@@ -36,6 +64,10 @@ class Access:
             ``?token=<token>`` (EventSource cannot set headers) or the cookie set after one
             of those. Compared in constant time.
         allow_public: without a token, serve non-loopback clients too.
+
+    Without a token, a request that carries a proxy's forwarding headers (``Forwarded``,
+    ``Via``, ``X-Forwarded-*``, ``X-Real-IP`` ...) is not a loopback client's, whatever
+    address it comes from.
     """
 
     def __init__(self, token: str | None = None, allow_public: bool = False) -> None:
@@ -68,12 +100,22 @@ class Access:
             query_token: the ``token`` query parameter, if any.
         """
         if self._token is None:
-            if self.allow_public or is_loopback(client):
+            if self.allow_public:
                 return None
-            return (
-                403,
-                "stats are served to loopback clients only: set a token, or pass allow_public=True",
-            )
+            if not is_loopback(client):
+                return (
+                    403,
+                    "stats are served to loopback clients only: set a token, "
+                    "or pass allow_public=True",
+                )
+            proxied = _proxy_headers(headers)
+            if proxied:
+                return (
+                    403,
+                    "stats without a token are served to direct loopback clients only; this "
+                    f"request came through a proxy ({', '.join(proxied)}): set a token",
+                )
+            return None
         authorization = headers.get("authorization", "")
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() == "bearer" and self._matches(credentials.strip()):

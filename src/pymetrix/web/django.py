@@ -44,6 +44,7 @@ def stats_view(service: StatsService) -> Any:
                 headers,
                 request.META.get("REMOTE_ADDR"),
                 root,
+                request.scheme or "http",
             )
         )
         if response.stream is not None:

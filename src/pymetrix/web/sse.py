@@ -23,11 +23,11 @@ from typing import Any, TypeGuard
 from .._export import live_node
 from .._json import dumps
 from .._timefmt import TimeFormatter
-from ..errors import InvalidQuery, PymetrixError
+from ..errors import PymetrixError
 from ..metrics import Metrics
 from ..store.base import LiveHit, Query, ResumableStore, Store, Subscription
 from ..store.memory import MemoryStore
-from ._cursor import Hit, HitCursor, Position, format_position, parse_position
+from ._cursor import Hit, HitCursor, Position, format_position, parse_position, parse_seq
 
 __all__ = [
     "HEARTBEAT",
@@ -209,10 +209,7 @@ class TimeSeriesEvents(EventStream):
         self._position: Position | None = None
         if last_event_id is not None:
             if self._resumable:
-                text = last_event_id.strip()
-                if not text.isdigit():
-                    raise InvalidQuery("Last-Event-ID", last_event_id, "expected an event id")
-                self._after = int(text)
+                self._after = parse_seq(last_event_id)
             else:
                 self._position = parse_position(last_event_id)
         self._subscription: Subscription | None = None

@@ -114,4 +114,5 @@ def _request(environ: Environ) -> Request:
         headers,
         environ.get("REMOTE_ADDR"),
         root,
+        str(environ.get("wsgi.url_scheme") or "http"),
     )

@@ -19,6 +19,16 @@
 
   var params = new URLSearchParams(window.location.search);
   var token = params.get("token");
+  if (params.has("token")) {
+    // The token leaves the address bar at once, before it can be bookmarked, shared or
+    // shown: the page keeps it for its own calls, and a reload is let in by the cookie
+    // the server set with this page. (A redirect would drop the token as well, but a
+    // link followed from another site would then arrive without that SameSite=Strict
+    // cookie, and be refused.)
+    var clean = new URL(window.location.href);
+    clean.searchParams.delete("token");
+    window.history.replaceState(window.history.state, "", clean);
+  }
 
   var state = {
     range: "900",
