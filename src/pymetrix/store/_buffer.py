@@ -34,6 +34,7 @@ from multiprocessing import util as multiprocessing_util
 from typing import Any, Protocol
 
 from ..errors import InvalidArgument, StoreClosed
+from ._exit import end_by_deferred_signal, watch_sigterm
 from .base import QuarantinedBatch
 
 __all__ = [
@@ -502,8 +503,12 @@ _managed: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def manage(obj: Managed) -> None:
-    """Close ``obj`` at interpreter exit and call its fork hook in a forked child."""
+    """Close ``obj`` at interpreter exit and call its fork hook in a forked child.
+
+    Under uvicorn, also before its SIGTERM ends the process (see ``_exit``).
+    """
     _managed.add(obj)
+    watch_sigterm(_close_all_at_exit)
 
 
 def _close_all_at_exit() -> None:
@@ -512,6 +517,7 @@ def _close_all_at_exit() -> None:
             obj.close()
         except Exception:
             logger.exception("pymetrix: could not close %r at exit", obj)
+    end_by_deferred_signal()
 
 
 def _restart_all_in_child() -> None:
