@@ -20,7 +20,7 @@ from ._validation import check_duration, check_id, check_status
 from .clock import Clock, SystemClock
 from .errors import InvalidArgument, InvalidQuery, StoreClosed
 from .pipeline import LiveStream, SnapshotStream, TimeSeriesStream
-from .store import Backlog, MemoryStore, QuarantinedBatch, Query, Store, StoreOptions, open_store
+from .store import Backlog, QuarantinedBatch, Query, Store, StoreOptions, open_store
 from .types import (
     AggregateEntry,
     AggregateStatsEntry,
@@ -114,7 +114,7 @@ class Metrics:
         # Bound once: hit() is the hot path.
         self._now = self._clock.time_ns
         self._append = store.append
-        self._offload = not isinstance(store, MemoryStore)
+        self._offload = store.blocking_reads
         # Valid ids seen so far, mapped to the id they are stored under.
         self._known: dict[str, str] = {}
         self._admit_lock = threading.Lock()

@@ -15,8 +15,7 @@ import pytest
 
 from pymetrix import ManualClock, Metrics
 from pymetrix.store import Query, Store, Subscription
-from pymetrix.store.base import LiveHit, ResumableStore
-from pymetrix.web import sse
+from pymetrix.store.base import LiveHit
 
 from .conftest import START, MakeMetrics
 
@@ -378,9 +377,9 @@ def read_live(subscription: Subscription, count: int, timeout: float = 10.0) -> 
     return got
 
 
-def resumable(metrics: Metrics) -> ResumableStore:
+def resumable(metrics: Metrics) -> Store:
     store = metrics.store
-    assert sse.resumable(store)
+    assert store.resumable
     return store
 
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from pymetrix import ManualClock, Metrics, StoreError
+from pymetrix import InvalidArgument, ManualClock, Metrics, StoreError
 from pymetrix.store import Backlog, MemoryStore, Query, Snapshot
 from pymetrix.store.base import EdgeCount, NodeCount, Subscription
 from pymetrix.web import stats_app
@@ -280,7 +280,10 @@ def test_bad_stream_parameters_are_a_400(
 
 
 class PositionlessStore:
-    """A store without resumable subscriptions (``subscribe()`` takes no ``after``)."""
+    """A store without resumable subscriptions: ``subscribe()`` takes no ``after``."""
+
+    resumable = False
+    blocking_reads = False
 
     def __init__(self, clock: ManualClock) -> None:
         self._inner = MemoryStore(clock=clock)
@@ -304,7 +307,9 @@ class PositionlessStore:
     def edges(self, query: Query) -> list[EdgeCount]:
         return self._inner.edges(query)
 
-    def subscribe(self) -> Subscription:
+    def subscribe(self, after: int | None = None) -> Subscription:
+        if after is not None:
+            raise InvalidArgument("after", after, "None: this store does not resume")
         return self._inner.subscribe()
 
     @property
@@ -395,10 +400,10 @@ class SlowSubscribeStore(PositionlessStore):
         self.release = threading.Event()
         self.handed: list[Any] = []
 
-    def subscribe(self) -> Subscription:
+    def subscribe(self, after: int | None = None) -> Subscription:
         self.entered.set()
         self.release.wait(10)
-        subscription = super().subscribe()
+        subscription = super().subscribe(after)
         self.handed.append(subscription)
         return subscription
 

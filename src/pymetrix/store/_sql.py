@@ -82,6 +82,9 @@ class SqlStore:
     are this class with their dialect.
     """
 
+    resumable = True
+    blocking_reads = True
+
     def __init__(
         self,
         dialect: Dialect[Any],

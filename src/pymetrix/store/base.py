@@ -15,7 +15,6 @@ __all__ = [
     "NodeCount",
     "QuarantinedBatch",
     "Query",
-    "ResumableStore",
     "Snapshot",
     "Store",
     "Subscription",
@@ -279,7 +278,16 @@ class Store(Protocol):
 
     ``append`` is the recording hot path: it must not do I/O, and must be safe from any
     thread. Reads return data in first-hit / time order.
+
+    A store declares what it can do in two attributes, so that no caller needs to know
+    its class: ``resumable`` (its subscriptions resume after a delivered hit's
+    ``LiveHit.seq``, so live streams survive reconnects and ``/metrics`` counts each hit
+    once) and ``blocking_reads`` (its reads may wait on I/O, so asynchronous callers run
+    them in a worker thread instead of on the event loop).
     """
+
+    resumable: bool
+    blocking_reads: bool
 
     def append(
         self,
@@ -300,8 +308,15 @@ class Store(Protocol):
     def edges(self, query: Query) -> list[EdgeCount]:
         """Per caller->node hits matching ``query``, in order of first appearance."""
 
-    def subscribe(self) -> Subscription:
-        """A subscription starting after the last hit recorded so far."""
+    def subscribe(self, after: int | None = None) -> Subscription:
+        """A subscription starting after the last hit recorded so far.
+
+        Args:
+            after: with :attr:`resumable`, start right after the hit whose
+                ``LiveHit.seq`` this is instead (0: from the oldest hit still held);
+                hits already gone count as dropped. A store that is not resumable
+                raises ``InvalidArgument`` for anything but None.
+        """
 
     @property
     def dropped(self) -> int:
@@ -315,15 +330,3 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Flush and release resources; later appends raise ``StoreClosed``. Idempotent."""
-
-
-class ResumableStore(Store, Protocol):
-    """A store whose subscriptions can resume from a hit's ``LiveHit.seq``."""
-
-    def subscribe(self, after: int | None = None) -> Subscription:
-        """A subscription starting after the last hit recorded so far.
-
-        Args:
-            after: start right after the hit whose ``LiveHit.seq`` this is instead (0:
-                from the oldest hit still held); hits already gone count as dropped.
-        """

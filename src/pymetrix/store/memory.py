@@ -54,6 +54,9 @@ class MemoryStore:
         clock: the clock retention is measured against.
     """
 
+    resumable = True
+    blocking_reads = False
+
     def __init__(
         self,
         *,

@@ -21,7 +21,6 @@ from urllib.parse import parse_qs, quote
 from .._json import dumps
 from ..errors import InvalidArgument, InvalidQuery, MissingDependency, PymetrixError, StoreError
 from ..metrics import Metrics
-from ..store.memory import MemoryStore
 from .auth import COOKIE, Access
 from .sse import EventStream, SnapshotEvents, TimeSeriesEvents
 
@@ -259,7 +258,7 @@ class StatsService:
                 interval=interval,
                 heartbeat=self.heartbeat,
                 retry=self.retry,
-                offload=not isinstance(metrics.store, MemoryStore),
+                offload=metrics.store.blocking_reads,
             )
         try:
             stream.start()

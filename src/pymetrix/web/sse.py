@@ -12,21 +12,19 @@ stream carries on. Time-series events carry an ``id:`` (the hit's ``seq``, or
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from itertools import islice
-from typing import Any, TypeGuard
+from typing import Any
 
 from .._export import live_node
 from .._json import dumps
 from .._timefmt import TimeFormatter
 from ..errors import PymetrixError
 from ..metrics import Metrics
-from ..store.base import LiveHit, Query, ResumableStore, Store, Subscription
-from ..store.memory import MemoryStore
+from ..store.base import LiveHit, Query, Store, Subscription
 from ._cursor import Hit, HitCursor, Position, format_position, parse_position, parse_seq
 
 __all__ = [
@@ -196,9 +194,7 @@ class TimeSeriesEvents(EventStream):
         retry: int,
     ) -> None:
         store = metrics.store
-        super().__init__(
-            heartbeat=heartbeat, retry=retry, offload=not isinstance(store, MemoryStore)
-        )
+        super().__init__(heartbeat=heartbeat, retry=retry, offload=store.blocking_reads)
         self._metrics = metrics
         self._ids = ids
         self._detail = detail
@@ -312,13 +308,9 @@ class TimeSeriesEvents(EventStream):
             subscription.close()
 
 
-def resumable(store: Store) -> TypeGuard[ResumableStore]:
+def resumable(store: Store) -> bool:
     """Whether ``store.subscribe`` takes ``after=``, resuming from a hit's ``seq``."""
-    try:
-        parameters = inspect.signature(store.subscribe).parameters
-    except (TypeError, ValueError):
-        return False
-    return "after" in parameters
+    return bool(store.resumable)
 
 
 class SnapshotEvents(EventStream):
