@@ -14,37 +14,33 @@ on why it failed:
   batch is split to isolate the hits at fault, which are set aside in a bounded
   quarantine (logged, counted as dropped) while writing goes on.
 
-What exceeds ``max_buffer`` is counted as dropped. The writer is re-created in a forked
-child, flushed at interpreter exit, and never lets an exception escape. Hits recorded
-after ``close()`` are refused with :class:`~pymetrix.errors.StoreClosed`.
+What exceeds ``max_buffer`` is counted as dropped (or, with ``overflow="block"``, makes
+recording wait). The writer is re-created in a forked child (its store's lifecycle, in
+``_lifecycle.py``, calls it) and never lets an exception escape. Hits recorded after
+``close()`` are refused with :class:`~pymetrix.errors.StoreClosed`.
+
+Recording takes no lock: ``buffer += (five fields)`` is one C call, which the GIL makes
+atomic, so threads recording at once never wait for each other, and the writer takes
+what is there under its lock with one slice and one ``del``. That is the one invariant
+this module leans on; everything else that more than one thread touches is changed under
+``_lock`` (the queue, flush markers, the bound) or ``_stats_lock`` (dropped, quarantine).
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import operator
 import os
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
-from multiprocessing import util as multiprocessing_util
-from typing import Any, Protocol
+from typing import Any
 
 from ..errors import InvalidArgument, StoreClosed
-from ._exit import end_by_deferred_signal, watch_sigterm
 from .base import QuarantinedBatch
 
-__all__ = [
-    "BatchWriter",
-    "Columns",
-    "Managed",
-    "QuarantinedBatch",
-    "check_options",
-    "manage",
-]
+__all__ = ["BatchWriter", "Columns", "QuarantinedBatch", "check_options"]
 
 logger = logging.getLogger("pymetrix")
 
@@ -489,57 +485,3 @@ def _split_budget(count: int) -> int:
     # Enough failed writes to corner one bad hit by halving (two per halving), and a
     # few more; a batch mostly refused then goes to quarantine in a few large pieces.
     return 2 * count.bit_length() + 4
-
-
-class Managed(Protocol):
-    """What :func:`manage` looks after: closed at exit, told about a fork."""
-
-    def close(self) -> None: ...
-
-    def _after_fork_in_child(self) -> None: ...
-
-
-_managed: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def manage(obj: Managed) -> None:
-    """Close ``obj`` at interpreter exit and call its fork hook in a forked child.
-
-    Under uvicorn, also before its SIGTERM ends the process (see ``_exit``).
-    """
-    _managed.add(obj)
-    watch_sigterm(_close_all_at_exit)
-
-
-def _close_all_at_exit() -> None:
-    for obj in list(_managed):
-        try:
-            obj.close()
-        except Exception:
-            logger.exception("pymetrix: could not close %r at exit", obj)
-    end_by_deferred_signal()
-
-
-def _restart_all_in_child() -> None:
-    for obj in list(_managed):
-        obj._after_fork_in_child()
-
-
-def _close_at_multiprocessing_exit(_: object = None) -> None:
-    # A multiprocessing child (uvicorn's workers among them) leaves through os._exit,
-    # which skips atexit; multiprocessing runs its own finalizers first. Its registry is
-    # emptied in every new child, so the finalizer is registered again there.
-    multiprocessing_util.Finalize(None, _close_all_at_exit, exitpriority=100)
-
-
-class _ForkToken:
-    """Lives as long as this module: multiprocessing's after-fork hooks need an object."""
-
-
-_FORK_TOKEN = _ForkToken()
-
-atexit.register(_close_all_at_exit)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_restart_all_in_child)
-_close_at_multiprocessing_exit()
-multiprocessing_util.register_after_fork(_FORK_TOKEN, _close_at_multiprocessing_exit)

@@ -27,9 +27,10 @@ from typing import Any, TypeVar
 from .._timefmt import MAX_NS, MIN_NS
 from ..clock import Clock, SystemClock
 from ..errors import InvalidArgument, StoreError
-from ._buffer import BatchWriter, Columns, QuarantinedBatch, check_options, manage
+from ._buffer import BatchWriter, Columns, QuarantinedBatch, check_options
 from ._chunks import ALL_NODES, Chunk, decode, decode_bases
 from ._dialect import Connection, Dialect
+from ._lifecycle import manage
 from ._sql_live import LIVE_CHUNKS, SqlSubscription
 from ._sql_writer import ChunkWriter
 from ._waiting import Waiters

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import threading
-import weakref
 from array import array
 from bisect import bisect_left
 from collections import Counter
@@ -13,6 +11,7 @@ from operator import itemgetter
 
 from ..clock import Clock, SystemClock
 from ..errors import InvalidArgument, StoreClosed
+from ._lifecycle import after_fork
 from ._waiting import Waiters, WaitingSubscription
 from .base import (
     KEY_MASK,
@@ -91,7 +90,7 @@ class MemoryStore:
         self._last = -_NEVER
         self._next_check = self._check_after(0)
         self._waiters = Waiters()
-        _after_fork.add(self)
+        after_fork(self)
 
     # -- recording -------------------------------------------------------------------
 
@@ -329,7 +328,7 @@ class MemoryStore:
         """Per-hit entries retained now."""
         return len(self._times) + len(self._stage)
 
-    def _reinit_after_fork(self) -> None:
+    def _after_fork_in_child(self) -> None:
         # Another thread may have held the lock at fork(): the child must not inherit it.
         self._lock = threading.Lock()
         self._waiters = Waiters()
@@ -412,15 +411,3 @@ class _ClosedStage(list[tuple[int, int, int]]):
 
     def append(self, hit: tuple[int, int, int]) -> None:
         raise StoreClosed("memory://")
-
-
-_after_fork: weakref.WeakSet[MemoryStore] = weakref.WeakSet()
-
-
-def _reinit_all() -> None:
-    for store in list(_after_fork):
-        store._reinit_after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reinit_all)
