@@ -8,16 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._timefmt import TimeFormatter
-from .store.base import (
-    KEY_MASK,
-    KEY_SHIFT,
-    STATUS_MASK,
-    EdgeCount,
-    LiveHit,
-    NodeCount,
-    Snapshot,
-    unpack_duration,
-)
+from .store._codec import KEY_MASK, KEY_SHIFT, STATUS_MASK, unpack_duration
+from .store.base import EdgeCount, LiveHit, NodeCount, Snapshot
 from .types import (
     AggregateEntry,
     AggregateStatsEntry,

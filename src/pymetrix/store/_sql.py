@@ -29,14 +29,13 @@ from ..clock import Clock, SystemClock
 from ..errors import InvalidArgument, StoreError
 from ._buffer import BatchWriter, Columns, QuarantinedBatch, check_options
 from ._chunks import ALL_NODES, Chunk, decode, decode_bases
+from ._codec import KEY_MASK, KEY_SHIFT
 from ._dialect import Connection, Dialect
 from ._lifecycle import manage
 from ._sql_live import LIVE_CHUNKS, SqlSubscription
 from ._sql_writer import ChunkWriter
 from ._waiting import Waiters
 from .base import (
-    KEY_MASK,
-    KEY_SHIFT,
     Backlog,
     EdgeCount,
     HitColumns,
@@ -249,7 +248,7 @@ class SqlStore:
             keys = array("q", [keys[i] for i in keep])
             durations = array("d", [durations[i] for i in keep])
             statuses = array("H", [statuses[i] for i in keep])
-        return _columns(names, times, keys, durations, statuses)
+        return HitColumns.packed(names, times, keys, durations=durations, statuses=statuses)
 
     def snapshot(self, query: Query) -> Snapshot:
         def read(conn: Any) -> Snapshot:
@@ -500,22 +499,3 @@ class SqlStore:
         self._watcher = None
         self._subscriptions = weakref.WeakSet()
         self._writer._after_fork_in_child()
-
-
-def _columns(
-    names: list[str],
-    times: array[int],
-    keys: array[int],
-    durations: array[float],
-    statuses: array[int],
-) -> HitColumns:
-    """HitColumns from packed keys and plain durations and statuses.
-
-    Each form HitColumns offers is derived from these when an export first asks for it;
-    its constructors take either all-plain or all-packed columns, hence the slots.
-    """
-    columns = HitColumns.packed(names, times, keys, ())
-    columns._extras = None
-    columns._durations = durations
-    columns._statuses = statuses
-    return columns

@@ -6,8 +6,9 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from ._chunks import ALL_NODES, Chunk
+from ._codec import KEY_MASK, KEY_SHIFT
 from ._waiting import WaitingSubscription
-from .base import KEY_MASK, KEY_SHIFT, LiveHit
+from .base import LiveHit
 
 if TYPE_CHECKING:
     from ._sql import SqlStore

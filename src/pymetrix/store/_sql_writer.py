@@ -17,8 +17,8 @@ from typing import Any
 
 from ._buffer import Columns
 from ._chunks import Chunk, encode, encode_bases
+from ._codec import KEY_MASK, KEY_SHIFT
 from ._dialect import Connection, Dialect
-from .base import KEY_MASK, KEY_SHIFT
 
 __all__ = ["ChunkWriter"]
 

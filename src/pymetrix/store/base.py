@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from ._codec import KEY_MASK, KEY_SHIFT, STATUS_BITS, STATUS_MASK, pack_extra
+
 __all__ = [
     "Backlog",
     "Hit",
@@ -88,29 +90,6 @@ class EdgeCount:
     hits: int
 
 
-# A hit's node and caller pack into one int, (caller index + 1) << 32 | node index, which
-# is also the key of its caller->node edge; its duration and status into another,
-# (duration in microseconds + 1) << 10 | status, 0 meaning neither.
-KEY_SHIFT = 32
-KEY_MASK = (1 << KEY_SHIFT) - 1
-STATUS_BITS = 10
-STATUS_MASK = (1 << STATUS_BITS) - 1
-_MAX_MICROSECONDS = (1 << 52) - 1
-
-
-def pack_extra(duration: float | None, status: int | None) -> int:
-    """Duration (seconds, kept to the microsecond) and status code as one int."""
-    extra = status or 0
-    if duration is not None:
-        extra |= (min(round(duration * 1e6), _MAX_MICROSECONDS) + 1) << STATUS_BITS
-    return extra
-
-
-def unpack_duration(extra: int) -> float | None:
-    micros = extra >> STATUS_BITS
-    return (micros - 1) / 1e6 if micros else None
-
-
 class HitColumns:
     """Per-hit data in columns, in time order; node and caller are indexes into ``names``.
 
@@ -151,15 +130,25 @@ class HitColumns:
 
     @classmethod
     def packed(
-        cls, names: Sequence[str], times: Sequence[int], keys: Sequence[int], extras: Sequence[int]
+        cls,
+        names: Sequence[str],
+        times: Sequence[int],
+        keys: Sequence[int],
+        extras: Sequence[int] | None = None,
+        *,
+        durations: Sequence[float] | None = None,
+        statuses: Sequence[int] | None = None,
     ) -> HitColumns:
-        """Columns from packed node/caller keys and duration/status extras."""
+        """Columns from packed node/caller ``keys``, and either the packed duration/status
+        ``extras`` or plain ``durations`` and ``statuses`` (see ``_codec``)."""
         columns = cls.__new__(cls)
         columns.names = names
         columns.times = times
         columns._keys = keys
         columns._extras = extras
-        columns._nodes = columns._callers = columns._durations = columns._statuses = None
+        columns._nodes = columns._callers = None
+        columns._durations = durations
+        columns._statuses = statuses
         return columns
 
     def __len__(self) -> int:

@@ -11,22 +11,10 @@ from operator import itemgetter
 
 from ..clock import Clock, SystemClock
 from ..errors import InvalidArgument, StoreClosed
+from ._codec import KEY_MASK, KEY_SHIFT, STATUS_MASK, pack_extra, unpack_duration
 from ._lifecycle import after_fork
 from ._waiting import Waiters, WaitingSubscription
-from .base import (
-    KEY_MASK,
-    KEY_SHIFT,
-    STATUS_MASK,
-    Backlog,
-    EdgeCount,
-    HitColumns,
-    LiveHit,
-    NodeCount,
-    Query,
-    Snapshot,
-    pack_extra,
-    unpack_duration,
-)
+from .base import Backlog, EdgeCount, HitColumns, LiveHit, NodeCount, Query, Snapshot
 
 __all__ = ["MemoryStore"]
 

@@ -14,7 +14,8 @@ from collections.abc import Generator
 from typing import NamedTuple
 
 from ..errors import InvalidQuery
-from ..store.base import KEY_MASK, KEY_SHIFT, STATUS_BITS, STATUS_MASK, Query, Store
+from ..store._codec import KEY_MASK, KEY_SHIFT, STATUS_BITS, STATUS_MASK
+from ..store.base import Query, Store
 
 __all__ = ["Hit", "HitCursor", "Position", "format_position", "parse_position", "parse_seq"]
 
