@@ -1,4 +1,22 @@
-"""Every exception Pymetrix raises: one base, each also the builtin it refines."""
+"""Every exception Pymetrix raises: one base, each also the builtin it refines.
+
+::
+
+    PymetrixError
+    ├── InvalidNodeType        (TypeError)    a node id or caller that is not a str
+    ├── InvalidNodeId          (ValueError)   empty, too long, control characters, lone surrogates
+    ├── InvalidDuration        (ValueError)   negative, NaN, infinite, not a number
+    ├── InvalidStatus          (ValueError)   outside 100..599
+    ├── InvalidArgument        (ValueError)   an option outside its valid values
+    ├── MissingArgument        (TypeError)    a required argument missing, or given twice
+    ├── InvalidQuery           (ValueError)   a filter (since, until, ids, Last-Event-ID)
+    ├── StoreError             (RuntimeError) a store that cannot be opened, read or written
+    │   └── StoreClosed                       a hit recorded after close()
+    └── MissingDependency      (ImportError)  an optional dependency not installed
+
+``except PymetrixError`` catches anything Pymetrix raised on purpose; ``except ValueError``
+still catches what a plain Python API would have raised as one.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +29,7 @@ __all__ = [
     "InvalidNodeType",
     "InvalidQuery",
     "InvalidStatus",
+    "MissingArgument",
     "MissingDependency",
     "PymetrixError",
     "StoreClosed",
@@ -63,6 +82,10 @@ class InvalidArgument(PymetrixError, ValueError):
         self.name = name
         self.value = value
         super().__init__(f"invalid {name} {value!r}: expected {valid}")
+
+
+class MissingArgument(PymetrixError, TypeError):
+    """A required argument is missing, or the same one given twice under two names."""
 
 
 class InvalidQuery(PymetrixError, ValueError):

@@ -18,7 +18,7 @@ from . import _export
 from ._timefmt import TimeFormatter, parse_time
 from ._validation import check_duration, check_id, check_status
 from .clock import Clock, SystemClock
-from .errors import InvalidArgument, InvalidQuery, StoreClosed
+from .errors import InvalidArgument, InvalidQuery, MissingArgument, StoreClosed
 from .pipeline import LiveStream, SnapshotStream, TimeSeriesStream
 from .store import Backlog, QuarantinedBatch, Query, Store, StoreOptions, open_store
 from .types import (
@@ -82,9 +82,9 @@ class Metrics:
         if id is None:
             id = loc
         elif loc is not None:
-            raise TypeError("give the app id once: Metrics(id) or Metrics(loc=id)")
+            raise MissingArgument("give the app id once: Metrics(id) or Metrics(loc=id)")
         if id is None:
-            raise TypeError("Metrics() needs an app id, e.g. Metrics('shop')")
+            raise MissingArgument("Metrics() needs an app id, e.g. Metrics('shop')")
         if not isinstance(id, str) or not id:
             raise InvalidArgument("app id", id, "a non-empty str")
         if not isinstance(max_nodes, int) or max_nodes < 1:

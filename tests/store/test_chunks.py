@@ -7,6 +7,7 @@ from array import array
 
 import pytest
 
+from pymetrix import StoreError
 from pymetrix.store._chunks import Chunk, decode, decode_bases, encode, encode_bases
 
 
@@ -27,7 +28,7 @@ def test_chunk_round_trips_every_column() -> None:
 
 def test_chunk_of_the_wrong_size_is_refused() -> None:
     data = encode(Chunk(array("q", [1]), array("q", [2]), array("d", [0.5]), array("H", [1])))
-    with pytest.raises(ValueError, match="damaged chunk"):
+    with pytest.raises(StoreError, match="damaged chunk"):
         decode(data + b"\0", 1)
 
 

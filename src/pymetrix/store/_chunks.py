@@ -19,6 +19,8 @@ from array import array
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import StoreError
+
 __all__ = ["ALL_NODES", "Chunk", "decode", "decode_bases", "encode", "encode_bases"]
 
 ALL_NODES = -1
@@ -73,7 +75,7 @@ def decode(data: bytes | memoryview, count: int) -> Chunk:
             column.byteswap()
         columns.append(column)
     if offset != len(view):
-        raise ValueError(f"damaged chunk: {len(view)} bytes for {count} hits")
+        raise StoreError(f"damaged chunk: {len(view)} bytes for {count} hits")
     return Chunk(*columns)
 
 

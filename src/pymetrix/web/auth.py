@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import unquote
 
+from ..errors import InvalidArgument
+
 __all__ = ["COOKIE", "Access", "is_loopback"]
 
 COOKIE = "pymetrix_token"
@@ -72,7 +74,7 @@ class Access:
 
     def __init__(self, token: str | None = None, allow_public: bool = False) -> None:
         if token is not None and (not isinstance(token, str) or not token):
-            raise ValueError("token must be a non-empty str or None")
+            raise InvalidArgument("token", "***", "a non-empty str or None")
         self._token = None if token is None else token.encode()
         self.allow_public = allow_public
 

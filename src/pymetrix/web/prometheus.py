@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from ..errors import MissingDependency
+from ..errors import InvalidArgument, MissingDependency
 from ..metrics import Metrics
 from ..store.base import Query
 from ._cursor import HitCursor
@@ -65,7 +65,7 @@ class PymetrixCollector(Collector):
     def __init__(self, metrics: Metrics, buckets: Sequence[float] = DEFAULT_BUCKETS) -> None:
         bounds = [float(b) for b in buckets if b != float("inf")]
         if not bounds or bounds != sorted(bounds) or len(set(bounds)) != len(bounds):
-            raise ValueError("buckets must be ascending and distinct")
+            raise InvalidArgument("buckets", buckets, "ascending and distinct bounds in seconds")
         self._metrics = metrics
         self._bounds = bounds
         store = metrics.store
