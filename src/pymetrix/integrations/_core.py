@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-from .._validation import check_id
 from ..errors import InvalidArgument
 from ..metrics import Metrics
 
@@ -247,7 +246,6 @@ class Recorder:
         self.visitors = VisitorTable(round(visitor_window * 1e9), max_visitors)
         self.caller_var = metrics._current
         self._clock = metrics.clock
-        self._max_id_length = metrics._max_id_length
         self._referers: dict[tuple[str, str], str | None] = {}
         self._referer_lock = threading.Lock()
 
@@ -261,7 +259,7 @@ class Recorder:
             try:
                 named = self.name(RouteInfo(method, path, route, view))
                 if named is not None:
-                    return check_id(named, self._max_id_length)
+                    return self.metrics.check_id(named)
             except Exception:
                 logger.exception("pymetrix: the name= function failed on %r", route)
         if route is None:
@@ -371,7 +369,7 @@ class Recorder:
         visitor: bytes | None,
     ) -> None:
         """Record one request: the one call every adapter makes. Never raises."""
-        self.metrics._record(node, caller, duration, status)
+        self.metrics.record(node, caller=caller, duration=duration, status=status)
         if visitor is not None:
             try:
                 self.visitors.remember(visitor, node, self._clock.time_ns())
