@@ -12,5 +12,6 @@ Each adapter imports its framework only when imported itself.
 from __future__ import annotations
 
 from ._core import COOKIE_NAME, UNMATCHED, RouteInfo
+from .types import Route
 
-__all__ = ["COOKIE_NAME", "UNMATCHED", "RouteInfo"]
+__all__ = ["COOKIE_NAME", "UNMATCHED", "Route", "RouteInfo"]

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from ..errors import InvalidArgument
 from ..metrics import Metrics
+from .types import Route
 
 __all__ = [
     "COOKIE_NAME",
@@ -274,7 +275,7 @@ class Recorder:
         referer: str,
         host: str,
         scheme: str,
-        resolve: Callable[[str], tuple[str | None, str | None]],
+        resolve: Callable[[str], Route],
         cache_key: str = "",
     ) -> str | None:
         """The node a same-origin ``referer`` names, or None.
@@ -328,7 +329,7 @@ class Recorder:
         route: str | None,
         view: str | None,
         headers: Callable[[], RequestHeaders | None],
-        resolve: Callable[[str], tuple[str | None, str | None]],
+        resolve: Callable[[str], Route],
     ) -> Visit | None:
         """Start timing a request and decide its node and caller; None if that failed.
 

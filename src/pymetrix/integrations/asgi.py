@@ -11,23 +11,26 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..metrics import Metrics
+from ._compat import fastapi_included_route
 from ._core import COOKIE_NAME, NameFunction, Recorder, RequestHeaders, VisitorMode, parse_cookie
+from .types import ASGIApp, Message, Receive, Route, Scope, Send
 
-__all__ = ["PymetrixMiddleware", "RecordingMiddleware", "Scope", "starlette_route"]
+__all__ = [
+    "PymetrixMiddleware",
+    "RecordingMiddleware",
+    "Scope",
+    "request_headers",
+    "starlette_route",
+]
 
 logger = logging.getLogger("pymetrix")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-RouteFunction = Callable[[Scope], "tuple[str | None, str | None]"]
-RefererRouteFunction = Callable[[Scope, str], "tuple[str | None, str | None]"]
+RouteFunction = Callable[[Scope], Route]
+RefererRouteFunction = Callable[[Scope, str], Route]
 
 try:
     from starlette.routing import Match
@@ -75,7 +78,7 @@ class RecordingMiddleware:
                     path,
                     route,
                     view,
-                    lambda: _headers(scope, recorder),
+                    lambda: request_headers(scope, recorder),
                     lambda referer_path: self._referer_route(scope, referer_path),
                 )
         except Exception:
@@ -166,7 +169,7 @@ class PymetrixMiddleware(RecordingMiddleware):
             super().__init__(app, recorder, route, _referer_route_via(route))
 
 
-def starlette_route(scope: Scope) -> tuple[str | None, str | None]:
+def starlette_route(scope: Scope) -> Route:
     """The template and name of the route a Starlette/FastAPI app sends ``scope`` to.
 
     Mounted apps and routers are searched too, their mount paths joined to the inner
@@ -179,7 +182,7 @@ def starlette_route(scope: Scope) -> tuple[str | None, str | None]:
     return _match(routes, {**scope}, "")
 
 
-def starlette_referer_route(scope: Scope, path: str) -> tuple[str | None, str | None]:
+def starlette_referer_route(scope: Scope, path: str) -> Route:
     """The route a GET of ``path`` would reach in the app serving ``scope``."""
     return starlette_route({**scope, "path": path, "method": "GET"})
 
@@ -188,8 +191,8 @@ def _referer_route_via(route: RouteFunction) -> RefererRouteFunction:
     return lambda scope, path: route({**scope, "path": path, "method": "GET"})
 
 
-def _match(routes: Sequence[Any], scope: Scope, prefix: str) -> tuple[str | None, str | None]:
-    partial: tuple[str | None, str | None] = (None, None)
+def _match(routes: Sequence[Any], scope: Scope, prefix: str) -> Route:
+    partial: Route = (None, None)
     path = scope["path"]
     relative = _relative_path(path, scope.get("root_path", ""))
     for route in routes:
@@ -198,14 +201,11 @@ def _match(routes: Sequence[Any], scope: Scope, prefix: str) -> tuple[str | None
         regex = getattr(route, "path_regex", None)
         if regex is not None and not regex.match(relative) and not regex.match(path):
             continue
-        if getattr(route, "path", None) is None and hasattr(route, "_match"):
-            # FastAPI keeps included routers as one route that matches for all of its own;
-            # its _match names the route inside, with the include prefix in path_format.
-            match, child, inner, context = route._match(scope)
-            while getattr(inner, "path", None) is None and hasattr(inner, "_match"):
-                match, child, inner, context = inner._match(scope)  # nested include
-            template = getattr(context, "path_format", None) or getattr(inner, "path", None)
-            found = (prefix + (template or ""), getattr(inner, "name", None))
+        # Only a route without a path of its own can be one of FastAPI's included routers.
+        included = None if hasattr(route, "path") else fastapi_included_route(route, scope)
+        if included is not None:
+            match, template, view = included
+            found = (prefix + (template or ""), view)
         else:
             match, child = route.matches(scope)
             found = (prefix + (getattr(route, "path", None) or ""), getattr(route, "name", None))
@@ -228,7 +228,8 @@ def _relative_path(path: str, root_path: str) -> str:
     return rest if not rest or rest[0] == "/" else path
 
 
-def _headers(scope: Scope, recorder: Recorder) -> RequestHeaders | None:
+def request_headers(scope: Scope, recorder: Recorder) -> RequestHeaders | None:
+    """What the caller sources need from an ASGI HTTP scope; None if nothing could name one."""
     raw = scope.get("headers", ())
     if recorder.visitor is None and not any(key == b"referer" for key, _ in raw):
         return None  # only a Referer could name a caller, and there is none

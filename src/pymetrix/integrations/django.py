@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import MissingDependency
 from ..metrics import Metrics
 from ._core import Recorder, RequestHeaders, Visit
+from .types import Route
 
 try:
     from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -136,7 +137,7 @@ class PymetrixMiddleware:
         return response
 
 
-def django_route(path_info: str, urlconf: Any = None) -> tuple[str | None, str | None]:
+def django_route(path_info: str, urlconf: Any = None) -> Route:
     """The URL pattern and view name ``path_info`` resolves to, or ``(None, None)``."""
     try:
         match = resolve(path_info, urlconf)
@@ -149,7 +150,7 @@ def django_route(path_info: str, urlconf: Any = None) -> tuple[str | None, str |
     return "/" + route, match.view_name if match.url_name else None
 
 
-def _referer_route(request: HttpRequest, path: str, urlconf: Any) -> tuple[str | None, str | None]:
+def _referer_route(request: HttpRequest, path: str, urlconf: Any) -> Route:
     script = request.META.get("SCRIPT_NAME", "") or ""
     if script:
         if not path.startswith(script.rstrip("/") + "/"):

@@ -11,7 +11,8 @@ from typing import Any
 
 from ..errors import MissingDependency
 from ..metrics import Metrics
-from .wsgi import Environ, PymetrixWSGIMiddleware
+from .types import Environ, Route
+from .wsgi import PymetrixWSGIMiddleware
 
 try:
     from flask import Flask
@@ -52,7 +53,7 @@ class PymetrixFlask:
         app.extensions["pymetrix"] = self
 
 
-def flask_route(app: Flask, environ: Environ) -> tuple[str | None, str | None]:
+def flask_route(app: Flask, environ: Environ) -> Route:
     """The URL rule and endpoint ``app`` would dispatch ``environ`` to, or ``(None, None)``."""
     adapter = app.url_map.bind_to_environ(environ, server_name=app.config["SERVER_NAME"])
     try:

@@ -15,8 +15,10 @@ from collections.abc import Iterable
 
 from ..errors import MissingDependency
 from ..metrics import Metrics
+from ._compat import litestar_get_route
 from ._core import COOKIE_NAME, NameFunction, Recorder, VisitorMode
-from .asgi import ASGIApp, RecordingMiddleware, Scope, _headers
+from .asgi import RecordingMiddleware, request_headers
+from .types import ASGIApp, Route, Scope
 
 try:
     from litestar.config.app import AppConfig
@@ -25,7 +27,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependency("litestar", "litestar") from exc
 
-__all__ = ["PymetrixPlugin"]
+__all__ = ["PymetrixPlugin", "litestar_referer_route", "litestar_route"]
 
 logger = logging.getLogger("pymetrix")
 
@@ -88,7 +90,7 @@ class PymetrixPlugin(InitPluginProtocol):
             path,
             None,
             None,
-            lambda: _headers(scope, recorder),
+            lambda: request_headers(scope, recorder),
             lambda referer_path: litestar_referer_route(scope, referer_path),
         )
         if visit is not None:
@@ -102,13 +104,13 @@ class _LitestarMiddleware(RecordingMiddleware):
         return exc.status_code if isinstance(exc, HTTPException) else 500
 
 
-def litestar_route(scope: Scope) -> tuple[str | None, str | None]:
+def litestar_route(scope: Scope) -> Route:
     """The path template Litestar routed ``scope`` to, and its handler's name."""
     handler = scope.get("route_handler")
     return scope.get("path_template"), getattr(handler, "name", None)
 
 
-def litestar_referer_route(scope: Scope, path: str) -> tuple[str | None, str | None]:
+def litestar_referer_route(scope: Scope, path: str) -> Route:
     """The path template a GET of ``path`` would be routed to, or ``(None, None)``."""
     app = scope.get("litestar_app")
     if app is None:
@@ -118,9 +120,4 @@ def litestar_referer_route(scope: Scope, path: str) -> tuple[str | None, str | N
         if not path.startswith(root_path):
             return None, None
         path = path[len(root_path) :] or "/"
-    try:
-        _, handler, _, _, template = app.asgi_router.handle_routing(path=path, method="GET")
-    except Exception:
-        # NotFoundException and MethodNotAllowedException: no GET route there.
-        return None, None
-    return template, getattr(handler, "name", None)
+    return litestar_get_route(app, path)

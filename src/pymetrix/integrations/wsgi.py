@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
-from types import TracebackType
 from typing import Any
 
 from ..metrics import Metrics
@@ -24,19 +23,16 @@ from ._core import (
     VisitorMode,
     parse_cookie,
 )
+from .types import Environ, Route, StartResponse, WSGIApp
 
-__all__ = ["PymetrixWSGIMiddleware", "WSGIRouteFunction"]
+__all__ = ["PymetrixWSGIMiddleware", "WSGIRouteFunction", "request_headers"]
 
 logger = logging.getLogger("pymetrix")
 
-Environ = dict[str, Any]
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
-WSGIRouteFunction = Callable[[Environ], "tuple[str | None, str | None]"]
+WSGIRouteFunction = Callable[[Environ], Route]
 
 
-def _no_route(environ: Environ) -> tuple[str | None, str | None]:
+def _no_route(environ: Environ) -> Route:
     return None, None
 
 
@@ -94,7 +90,7 @@ class PymetrixWSGIMiddleware:
                     path,
                     route,
                     view,
-                    lambda: _headers(environ, recorder),
+                    lambda: request_headers(environ, recorder),
                     lambda referer_path: self._referer_route(environ, referer_path),
                 )
         except Exception:
@@ -130,7 +126,7 @@ class PymetrixWSGIMiddleware:
             var.reset(token)
         return body
 
-    def _referer_route(self, environ: Environ, path: str) -> tuple[str | None, str | None]:
+    def _referer_route(self, environ: Environ, path: str) -> Route:
         script = environ.get("SCRIPT_NAME", "")
         if script:
             if path != script and not path.startswith(script + "/"):
@@ -178,7 +174,8 @@ class _Body:
             self.finish()
 
 
-def _headers(environ: Environ, recorder: Recorder) -> RequestHeaders | None:
+def request_headers(environ: Environ, recorder: Recorder) -> RequestHeaders | None:
+    """What the caller sources need from a WSGI environ; None if nothing could name one."""
     if recorder.visitor is None and "HTTP_REFERER" not in environ:
         return None  # only a Referer could name a caller, and there is none
     cookie_name = recorder.cookie_name
