@@ -13,10 +13,10 @@ from pymetrix.integrations._core import (
     Recorder,
     RequestHeaders,
     VisitorTable,
-    compile_exclude,
     parse_cookie,
     same_origin_path,
 )
+from pymetrix.integrations._options import compile_exclude
 
 from ._helpers import edges, hits
 
@@ -218,14 +218,3 @@ def test_begin_records_nothing_until_finish(metrics: Metrics) -> None:
     assert hits(metrics) == {}
     recorder.finish(begun, 204)
     assert hits(metrics) == {"/a": 1}
-
-
-def test_invalid_options_raise_clear_errors(metrics: Metrics) -> None:
-    with pytest.raises(InvalidArgument, match="visitor"):
-        Recorder(metrics, visitor="ip")  # type: ignore[arg-type]
-    with pytest.raises(InvalidArgument, match="metrics"):
-        Recorder("metrics")  # type: ignore[arg-type]
-    with pytest.raises(InvalidArgument, match="max_visitors"):
-        Recorder(metrics, max_visitors=0)
-    with pytest.raises(InvalidArgument, match="cookie_name"):
-        Recorder(metrics, cookie_name="a;b")

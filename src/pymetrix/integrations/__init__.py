@@ -11,7 +11,17 @@ Each adapter imports its framework only when imported itself.
 
 from __future__ import annotations
 
-from ._core import COOKIE_NAME, UNMATCHED, RouteInfo
+from ._core import UNMATCHED, Recorder
+from ._options import COOKIE_NAME, NameFunction, RecorderOptions, RouteInfo, VisitorMode
 from .types import Route
 
-__all__ = ["COOKIE_NAME", "UNMATCHED", "Route", "RouteInfo"]
+__all__ = [
+    "COOKIE_NAME",
+    "UNMATCHED",
+    "NameFunction",
+    "Recorder",
+    "RecorderOptions",
+    "Route",
+    "RouteInfo",
+    "VisitorMode",
+]

@@ -6,7 +6,6 @@ everything that decides what gets recorded lives here, once.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import logging
 import re
@@ -16,23 +15,31 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..errors import InvalidArgument
 from ..metrics import Metrics
+from ._options import (
+    COOKIE_NAME,
+    NameFunction,
+    RecorderOptions,
+    RouteInfo,
+    VisitorMode,
+    check_options,
+    compile_exclude,
+)
 from .types import Route
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 __all__ = [
-    "COOKIE_NAME",
     "UNMATCHED",
     "Recorder",
     "RequestHeaders",
-    "RouteInfo",
     "Visit",
-    "VisitorMode",
     "VisitorTable",
-    "compile_exclude",
     "parse_cookie",
     "same_origin_path",
 ]
@@ -42,11 +49,6 @@ logger = logging.getLogger("pymetrix")
 UNMATCHED = "<unmatched>"
 """The node counting every request that matched no route, so random URLs add no nodes."""
 
-COOKIE_NAME = "pymetrix_vid"
-"""The cookie holding the random visitor id in ``visitor="cookie"`` mode."""
-
-VisitorMode = Literal["cookie", "hash"]
-
 _DAY_NS = 86_400 * 10**9
 # A visitor id we issued: 22 URL-safe characters (16 random bytes). Anything else the
 # client sends is ignored and replaced, so a forged cookie cannot bloat the table.
@@ -55,57 +57,6 @@ _REFERER_CACHE_SIZE = 1024
 _METHODS = frozenset(
     ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
 )
-
-
-@dataclass(frozen=True, slots=True)
-class RouteInfo:
-    """What a ``name=`` callable is given to name a request's node.
-
-    Attributes:
-        method: the HTTP method, upper case.
-        path: the request path (raw: do not return it as a node id, it is unbounded).
-        route: the matched route template, or None if no route matched.
-        view: the framework's name for the matched view or URL, if it has one.
-    """
-
-    method: str
-    path: str
-    route: str | None
-    view: str | None = None
-
-
-NameFunction = Callable[[RouteInfo], "str | None"]
-
-
-def compile_exclude(
-    patterns: Iterable[str | re.Pattern[str]] | str | None,
-) -> re.Pattern[str] | None:
-    """One regex matching any of ``patterns`` against a whole path.
-
-    A ``str`` is a shell-style glob (``/health``, ``/stats/*``); a compiled regex is used
-    as it is (anchored at the start).
-    """
-    if patterns is None:
-        return None
-    if isinstance(patterns, (str, re.Pattern)):
-        patterns = (patterns,)
-    parts: list[str] = []
-    for pattern in patterns:
-        if isinstance(pattern, re.Pattern):
-            parts.append(f"(?{_inline_flags(pattern.flags)}:{pattern.pattern})")
-        elif isinstance(pattern, str) and pattern:
-            parts.append(fnmatch.translate(pattern))
-        else:
-            raise InvalidArgument("exclude", pattern, "path globs (str) or compiled regexes")
-    if not parts:
-        return None
-    return re.compile("|".join(parts))
-
-
-def _inline_flags(flags: int) -> str:
-    # Patterns are joined into one regex; their own flags must stay scoped to them.
-    letters = {re.IGNORECASE: "i", re.MULTILINE: "m", re.DOTALL: "s", re.VERBOSE: "x"}
-    return "".join(letter for flag, letter in letters.items() if flags & flag)
 
 
 def same_origin_path(referer: str, host: str, scheme: str) -> str | None:
@@ -200,51 +151,25 @@ class Recorder:
 
     Args:
         metrics: where hits are recorded.
-        method: prefix node ids with the HTTP method (``"GET /items/{item_id}"``).
-        name: ``name(RouteInfo) -> str | None`` overriding the node id (None: the default).
-        exclude: path globs or regexes whose requests are not recorded.
-        referer: take the caller from a same-origin ``Referer`` resolved to a route.
-        visitor: ``"cookie"`` (a random id in a cookie) or ``"hash"`` (a salted daily hash
-            of IP and User-Agent): the visitor's previous node becomes the caller.
-        visitor_window: seconds a visitor's previous node stays its caller.
-        max_visitors: visitors remembered at most (per process).
-        cookie_name: the visitor cookie's name.
+        options: :class:`RecorderOptions`.
     """
 
-    def __init__(
-        self,
-        metrics: Metrics,
-        *,
-        method: bool = False,
-        name: NameFunction | None = None,
-        exclude: Iterable[str | re.Pattern[str]] | str | None = None,
-        referer: bool = True,
-        visitor: VisitorMode | None = None,
-        visitor_window: float = 1800.0,
-        max_visitors: int = 10_000,
-        cookie_name: str = COOKIE_NAME,
-    ) -> None:
+    def __init__(self, metrics: Metrics, **options: Unpack[RecorderOptions]) -> None:
         if not isinstance(metrics, Metrics):
             raise InvalidArgument("metrics", metrics, "a pymetrix.Metrics")
-        if name is not None and not callable(name):
-            raise InvalidArgument("name", name, "a callable taking a RouteInfo, or None")
-        if visitor not in (None, "cookie", "hash"):
-            raise InvalidArgument("visitor", visitor, "None, 'cookie' or 'hash'")
-        if not isinstance(max_visitors, int) or max_visitors < 1:
-            raise InvalidArgument("max_visitors", max_visitors, "an int >= 1")
-        if not isinstance(visitor_window, (int, float)) or not visitor_window > 0:
-            raise InvalidArgument("visitor_window", visitor_window, "seconds > 0")
-        if not isinstance(cookie_name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", cookie_name):
-            raise InvalidArgument("cookie_name", cookie_name, "letters, digits, '_' or '-'")
+        check_options(options)
+        visitor_window = options.get("visitor_window", 1800.0)
         self.metrics = metrics
-        self.method = bool(method)
-        self.name = name
-        self.exclude = compile_exclude(exclude)
-        self.referer = bool(referer)
-        self.visitor: VisitorMode | None = visitor
-        self.cookie_name = cookie_name
+        self.method = options.get("method", False)
+        self.name: NameFunction | None = options.get("name")
+        self.exclude = compile_exclude(options.get("exclude"))
+        self.referer = options.get("referer", True)
+        self.visitor: VisitorMode | None = options.get("visitor")
+        self.cookie_name = options.get("cookie_name", COOKIE_NAME)
         self.cookie_max_age = int(visitor_window)
-        self.visitors = VisitorTable(round(visitor_window * 1e9), max_visitors)
+        self.visitors = VisitorTable(
+            round(visitor_window * 1e9), options.get("max_visitors", 10_000)
+        )
         self.caller_var = metrics._current
         self._clock = metrics.clock
         self._referers: dict[tuple[str, str], str | None] = {}

@@ -10,14 +10,17 @@ hits recorded inside the view get the route as caller. Other ASGI apps pass ``ro
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..metrics import Metrics
 from ._compat import fastapi_included_route
-from ._core import COOKIE_NAME, NameFunction, Recorder, RequestHeaders, VisitorMode, parse_cookie
+from ._core import Recorder, RequestHeaders, parse_cookie
+from ._options import RecorderOptions
 from .types import ASGIApp, Message, Receive, Route, Scope, Send
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "PymetrixMiddleware",
@@ -123,16 +126,10 @@ class PymetrixMiddleware(RecordingMiddleware):
     Args:
         app: the ASGI app to wrap.
         metrics: where hits are recorded.
-        method: prefix node ids with the method (``"GET /items/{item_id}"``).
-        name: ``name(RouteInfo) -> str | None`` overriding node ids.
-        exclude: path globs (``"/health"``, ``"/stats/*"``) or regexes not recorded.
-        referer: caller from a same-origin ``Referer``, resolved to a route.
-        visitor: ``"cookie"`` or ``"hash"``: caller from the visitor's previous request.
-        visitor_window: seconds a visitor's previous node stays its caller.
-        max_visitors: visitors remembered at most.
-        cookie_name: the visitor cookie's name.
         route: ``route(scope) -> (template, view name)`` for apps that are not
             Starlette-style; ``(None, None)`` means no route matched.
+        options: :class:`~pymetrix.integrations.RecorderOptions` (``method``, ``name``,
+            ``exclude``, ``referer``, ``visitor`` ...).
 
     Lifespan and websocket scopes pass through untouched.
     """
@@ -142,27 +139,10 @@ class PymetrixMiddleware(RecordingMiddleware):
         app: ASGIApp,
         *,
         metrics: Metrics,
-        method: bool = False,
-        name: NameFunction | None = None,
-        exclude: Iterable[str | re.Pattern[str]] | str | None = None,
-        referer: bool = True,
-        visitor: VisitorMode | None = None,
-        visitor_window: float = 1800.0,
-        max_visitors: int = 10_000,
-        cookie_name: str = COOKIE_NAME,
         route: RouteFunction | None = None,
+        **options: Unpack[RecorderOptions],
     ) -> None:
-        recorder = Recorder(
-            metrics,
-            method=method,
-            name=name,
-            exclude=exclude,
-            referer=referer,
-            visitor=visitor,
-            visitor_window=visitor_window,
-            max_visitors=max_visitors,
-            cookie_name=cookie_name,
-        )
+        recorder = Recorder(metrics, **options)
         if route is None:
             super().__init__(app, recorder, starlette_route, starlette_referer_route)
         else:

@@ -4,8 +4,9 @@
     PYMETRIX = {"metrics": "myproject.analytics.metrics", "exclude": ["/health"]}
 
 ``PYMETRIX["metrics"]`` is a :class:`~pymetrix.Metrics` or the dotted path to one; the
-other keys are the options of :class:`pymetrix.integrations.asgi.PymetrixMiddleware`.
-Patterns of included URLconfs are joined to their prefix, as Django resolves them.
+other keys are :class:`~pymetrix.integrations.RecorderOptions` (type the setting as
+:class:`PymetrixSettings` to have them checked). Patterns of included URLconfs are
+joined to their prefix, as Django resolves them.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, TypedDict
 
-from ..errors import MissingDependency
+from ..errors import InvalidArgument, MissingDependency
 from ..metrics import Metrics
 from ._core import Recorder, RequestHeaders, Visit
+from ._options import RecorderOptions, check_options
 from .types import Route
 
 try:
@@ -30,12 +32,29 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependency("django", "django") from exc
 
-__all__ = ["PymetrixMiddleware", "django_route"]
+__all__ = ["InvalidSetting", "PymetrixMiddleware", "PymetrixSettings", "django_route"]
 
 logger = logging.getLogger("pymetrix")
 
 # A regex route (re_path) keeps its groups, but loses the anchors Django joins in.
 _ANCHOR = re.compile(r"(^|/)\^")
+
+
+class _MetricsSetting(TypedDict):
+    metrics: Metrics | str
+    """A :class:`~pymetrix.Metrics`, or the dotted path to one."""
+
+
+class PymetrixSettings(_MetricsSetting, RecorderOptions, total=False):
+    """``settings.PYMETRIX``: the ``Metrics`` to record into (required), and the options."""
+
+
+class InvalidSetting(InvalidArgument, ImproperlyConfigured):
+    """A ``settings.PYMETRIX`` entry that cannot be used: an ``InvalidArgument`` that is
+    also the ``ImproperlyConfigured`` Django raises for every faulty setting."""
+
+    def __init__(self, name: str, value: Any, valid: str) -> None:
+        super().__init__(f"settings.PYMETRIX {name}", value, valid)
 
 
 class PymetrixMiddleware:
@@ -51,10 +70,8 @@ class PymetrixMiddleware:
         if isinstance(metrics, str):
             metrics = import_string(metrics)
         if not isinstance(metrics, Metrics):
-            raise ImproperlyConfigured(
-                "settings.PYMETRIX['metrics'] must be a pymetrix.Metrics or the dotted path "
-                f"to one, not {metrics!r}"
-            )
+            raise InvalidSetting("metrics", metrics, "a pymetrix.Metrics or the dotted path to one")
+        check_options(config, InvalidSetting)
         self.recorder = Recorder(metrics, **config)
         # Under ASGI with async views, stay async: no thread hop per request.
         self._async = iscoroutinefunction(get_response)

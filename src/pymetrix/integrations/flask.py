@@ -7,10 +7,11 @@ Blueprint routes are recorded with their URL prefix, as Flask's URL map holds th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import MissingDependency
 from ..metrics import Metrics
+from ._options import RecorderOptions, check_options
 from .types import Environ, Route
 from .wsgi import PymetrixWSGIMiddleware
 
@@ -21,6 +22,9 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependency("flask", "flask") from exc
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 __all__ = ["PymetrixFlask", "flask_route"]
 
 
@@ -30,11 +34,14 @@ class PymetrixFlask:
     Args:
         app: the Flask app; or None, and call :meth:`init_app` later.
         metrics: where hits are recorded.
-        options: ``method``, ``name``, ``exclude``, ``referer``, ``visitor`` ... as for
-            :class:`pymetrix.integrations.wsgi.PymetrixWSGIMiddleware`.
+        options: :class:`~pymetrix.integrations.RecorderOptions` (``method``, ``name``,
+            ``exclude``, ``referer``, ``visitor`` ...), checked here.
     """
 
-    def __init__(self, app: Flask | None = None, *, metrics: Metrics, **options: Any) -> None:
+    def __init__(
+        self, app: Flask | None = None, *, metrics: Metrics, **options: Unpack[RecorderOptions]
+    ) -> None:
+        check_options(options)
         self.metrics = metrics
         self.options = options
         self.middleware: PymetrixWSGIMiddleware | None = None

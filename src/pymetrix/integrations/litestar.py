@@ -10,13 +10,13 @@ are counted by an ``after_exception`` hook under ``"<unmatched>"`` (without a du
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from ..errors import MissingDependency
 from ..metrics import Metrics
 from ._compat import litestar_get_route
-from ._core import COOKIE_NAME, NameFunction, Recorder, VisitorMode
+from ._core import Recorder
+from ._options import RecorderOptions
 from .asgi import RecordingMiddleware, request_headers
 from .types import ASGIApp, Route, Scope
 
@@ -26,6 +26,9 @@ try:
     from litestar.plugins import InitPluginProtocol
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependency("litestar", "litestar") from exc
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["PymetrixPlugin", "litestar_referer_route", "litestar_route"]
 
@@ -37,34 +40,12 @@ class PymetrixPlugin(InitPluginProtocol):
 
     Args:
         metrics: where hits are recorded.
-        method, name, exclude, referer, visitor, visitor_window, max_visitors, cookie_name:
-            as for :class:`pymetrix.integrations.asgi.PymetrixMiddleware`.
+        options: :class:`~pymetrix.integrations.RecorderOptions` (``method``, ``name``,
+            ``exclude``, ``referer``, ``visitor`` ...).
     """
 
-    def __init__(
-        self,
-        *,
-        metrics: Metrics,
-        method: bool = False,
-        name: NameFunction | None = None,
-        exclude: Iterable[str | re.Pattern[str]] | str | None = None,
-        referer: bool = True,
-        visitor: VisitorMode | None = None,
-        visitor_window: float = 1800.0,
-        max_visitors: int = 10_000,
-        cookie_name: str = COOKIE_NAME,
-    ) -> None:
-        self.recorder = Recorder(
-            metrics,
-            method=method,
-            name=name,
-            exclude=exclude,
-            referer=referer,
-            visitor=visitor,
-            visitor_window=visitor_window,
-            max_visitors=max_visitors,
-            cookie_name=cookie_name,
-        )
+    def __init__(self, *, metrics: Metrics, **options: Unpack[RecorderOptions]) -> None:
+        self.recorder = Recorder(metrics, **options)
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Add the recording middleware (outermost) and the unmatched-request hook."""

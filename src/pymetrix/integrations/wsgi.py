@@ -9,21 +9,16 @@ Flask's own router as ``route``.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..metrics import Metrics
-from ._core import (
-    COOKIE_NAME,
-    NameFunction,
-    Recorder,
-    RequestHeaders,
-    Visit,
-    VisitorMode,
-    parse_cookie,
-)
+from ._core import Recorder, RequestHeaders, Visit, parse_cookie
+from ._options import RecorderOptions
 from .types import Environ, Route, StartResponse, WSGIApp
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["PymetrixWSGIMiddleware", "WSGIRouteFunction", "request_headers"]
 
@@ -45,8 +40,8 @@ class PymetrixWSGIMiddleware:
         route: ``route(environ) -> (template, view name)``: which route the request
             matches, ``(None, None)`` for none. Without it every request counts under
             ``"<unmatched>"`` unless ``name=`` names it.
-        method, name, exclude, referer, visitor, visitor_window, max_visitors, cookie_name:
-            as for :class:`pymetrix.integrations.asgi.PymetrixMiddleware`.
+        options: :class:`~pymetrix.integrations.RecorderOptions` (``method``, ``name``,
+            ``exclude``, ``referer``, ``visitor`` ...).
     """
 
     def __init__(
@@ -55,27 +50,10 @@ class PymetrixWSGIMiddleware:
         *,
         metrics: Metrics,
         route: WSGIRouteFunction | None = None,
-        method: bool = False,
-        name: NameFunction | None = None,
-        exclude: Iterable[str | re.Pattern[str]] | str | None = None,
-        referer: bool = True,
-        visitor: VisitorMode | None = None,
-        visitor_window: float = 1800.0,
-        max_visitors: int = 10_000,
-        cookie_name: str = COOKIE_NAME,
+        **options: Unpack[RecorderOptions],
     ) -> None:
         self.app = app
-        self.recorder = Recorder(
-            metrics,
-            method=method,
-            name=name,
-            exclude=exclude,
-            referer=referer,
-            visitor=visitor,
-            visitor_window=visitor_window,
-            max_visitors=max_visitors,
-            cookie_name=cookie_name,
-        )
+        self.recorder = Recorder(metrics, **options)
         self._route = route or _no_route
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
