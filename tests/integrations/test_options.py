@@ -101,9 +101,11 @@ def test_the_recorder_takes_the_options_and_their_defaults(metrics: Metrics) -> 
     assert not chosen.excluded("/y")
 
 
-def test_a_recorder_needs_metrics() -> None:
+def test_a_recorder_needs_metrics_and_a_callable_error_status(metrics: Metrics) -> None:
     with pytest.raises(InvalidArgument, match="metrics"):
         Recorder("metrics")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="error_status"):
+        Recorder(metrics, error_status=500)  # type: ignore[arg-type]
 
 
 def test_check_options_raises_the_callers_own_error_class() -> None:

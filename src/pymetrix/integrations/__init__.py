@@ -11,17 +11,20 @@ Each adapter imports its framework only when imported itself.
 
 from __future__ import annotations
 
-from ._core import UNMATCHED, Recorder
+from ._core import UNMATCHED, ErrorStatus, Recorder, RequestHeaders, Visit
 from ._options import COOKIE_NAME, NameFunction, RecorderOptions, RouteInfo, VisitorMode
 from .types import Route
 
 __all__ = [
     "COOKIE_NAME",
     "UNMATCHED",
+    "ErrorStatus",
     "NameFunction",
     "Recorder",
     "RecorderOptions",
+    "RequestHeaders",
     "Route",
     "RouteInfo",
+    "Visit",
     "VisitorMode",
 ]

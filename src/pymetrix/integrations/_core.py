@@ -1,7 +1,8 @@
-"""What every framework adapter shares: node ids, exclusions, callers and visitors.
+"""What every framework adapter shares: the per-request lifecycle, callers and visitors.
 
-Adapters only translate their framework's request into calls on :class:`Recorder`;
-everything that decides what gets recorded lives here, once.
+An adapter only translates its framework's request into one :meth:`Recorder.start`,
+a ``with visit:`` around the app and one :meth:`Visit.finish`; everything that decides
+what gets recorded lives here, once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from contextvars import Token
 from dataclasses import dataclass
+from types import TracebackType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "UNMATCHED",
+    "ErrorStatus",
     "Recorder",
     "RequestHeaders",
     "Visit",
@@ -48,6 +52,10 @@ logger = logging.getLogger("pymetrix")
 
 UNMATCHED = "<unmatched>"
 """The node counting every request that matched no route, so random URLs add no nodes."""
+
+ErrorStatus = Callable[[Exception], int]
+"""``error_status(exc) -> status``: the status a request is recorded with when ``exc``
+escapes the app (default 500)."""
 
 _DAY_NS = 86_400 * 10**9
 # A visitor id we issued: 22 URL-safe characters (16 random bytes). Anything else the
@@ -146,17 +154,35 @@ class VisitorTable:
         return len(self._last)
 
 
+def _server_error(exc: Exception) -> int:
+    return 500
+
+
 class Recorder:
-    """The framework-agnostic part of every middleware.
+    """What every adapter shares: one per app, configured by :class:`RecorderOptions`.
+
+    For each request an adapter calls :meth:`start`, runs the app inside
+    ``with visit:`` and calls :meth:`Visit.finish` with the status once the response
+    is sent.
 
     Args:
         metrics: where hits are recorded.
+        error_status: the status a request is recorded with when an exception escapes
+            the app (default 500), for frameworks whose exceptions carry one.
         options: :class:`RecorderOptions`.
     """
 
-    def __init__(self, metrics: Metrics, **options: Unpack[RecorderOptions]) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        *,
+        error_status: ErrorStatus = _server_error,
+        **options: Unpack[RecorderOptions],
+    ) -> None:
         if not isinstance(metrics, Metrics):
             raise InvalidArgument("metrics", metrics, "a pymetrix.Metrics")
+        if not callable(error_status):
+            raise InvalidArgument("error_status", error_status, "a callable")
         check_options(options)
         visitor_window = options.get("visitor_window", 1800.0)
         self.metrics = metrics
@@ -170,10 +196,58 @@ class Recorder:
         self.visitors = VisitorTable(
             round(visitor_window * 1e9), options.get("max_visitors", 10_000)
         )
-        self.caller_var = metrics._current
+        self.error_status = error_status
         self._clock = metrics.clock
         self._referers: dict[tuple[str, str], str | None] = {}
         self._referer_lock = threading.Lock()
+
+    def start(
+        self,
+        method: str,
+        path: str,
+        route: Callable[[], Route],
+        headers: Callable[[], RequestHeaders | None] | None = None,
+        resolve: Callable[[str], Route] | None = None,
+    ) -> Visit | None:
+        """Start timing a request and decide its node and caller.
+
+        Returns None when the request is not to be recorded: its path is excluded, or
+        Pymetrix failed (logged): the adapter then runs the app as if it were absent.
+
+        Args:
+            method: the HTTP method.
+            path: the full request path, as ``exclude=`` patterns see it.
+            route: ``route() -> (template, view name)``: asks the framework's router
+                which route the request matches; called only if the path is recorded.
+            headers: ``headers()``: the request facts the caller sources read; called
+                only when one is on. None (or returning None): no caller from them.
+            resolve: ``resolve(path) -> (template, view name)``: the route a GET of
+                another path of this app would reach, to name a ``Referer``'s route.
+        """
+        try:
+            exclude = self.exclude
+            if exclude is not None and exclude.match(path) is not None:
+                return None
+            start_ns = time.perf_counter_ns()
+            template, view = route()
+            node = self.node(method, path, template, view)
+            caller = None
+            key = cookie = None
+            if headers is not None and (self.visitor is not None or self.referer):
+                info = headers()
+                if info is not None:
+                    if self.visitor is not None:
+                        key, cookie = self.visitor_key(info.cookie, info.ip, info.user_agent)
+                        if key is not None:
+                            caller = self.previous(key)
+                    if caller is None and self.referer and info.referer and resolve is not None:
+                        caller = self.referer_caller(
+                            info.referer, info.host, info.scheme, resolve, info.host
+                        )
+            return Visit(self, node, caller, key, cookie, start_ns)
+        except Exception:
+            logger.exception("pymetrix: could not prepare the hit for %s %r", method, path)
+            return None
 
     def excluded(self, path: str) -> bool:
         """Whether requests to ``path`` are left unrecorded."""
@@ -247,61 +321,6 @@ class Recorder:
         """The visitor's previous node within the window."""
         return self.visitors.previous(key, self._clock.time_ns())
 
-    def begin(
-        self,
-        method: str,
-        path: str,
-        route: str | None,
-        view: str | None,
-        headers: Callable[[], RequestHeaders | None],
-        resolve: Callable[[str], Route],
-    ) -> Visit | None:
-        """Start timing a request and decide its node and caller; None if that failed.
-
-        ``headers()`` is only called when a caller source is on; it may return None when
-        the request carries nothing a source could use.
-        """
-        start = time.perf_counter_ns()
-        try:
-            node = self.node(method, path, route, view)
-            caller = None
-            key = cookie = None
-            info = headers() if self.visitor is not None or self.referer else None
-            if info is not None:
-                if self.visitor is not None:
-                    key, cookie = self.visitor_key(info.cookie, info.ip, info.user_agent)
-                    if key is not None:
-                        caller = self.previous(key)
-                if caller is None and self.referer and info.referer:
-                    caller = self.referer_caller(
-                        info.referer, info.host, info.scheme, resolve, info.host
-                    )
-            return Visit(node, caller, key, cookie, start)
-        except Exception:
-            logger.exception("pymetrix: could not prepare the hit for %s %r", method, path)
-            return None
-
-    def finish(self, visit: Visit, status: int | None) -> None:
-        """Record a request begun with :meth:`begin`, timed until now. Never raises."""
-        duration = (time.perf_counter_ns() - visit.start_ns) / 1e9
-        self.record(visit.node, visit.caller, duration, status, visit.visitor)
-
-    def record(
-        self,
-        node: str,
-        caller: str | None,
-        duration: float | None,
-        status: int | None,
-        visitor: bytes | None,
-    ) -> None:
-        """Record one request: the one call every adapter makes. Never raises."""
-        self.metrics.record(node, caller=caller, duration=duration, status=status)
-        if visitor is not None:
-            try:
-                self.visitors.remember(visitor, node, self._clock.time_ns())
-            except Exception:
-                logger.exception("pymetrix: could not remember a visitor's node")
-
     def cookie_header(self, value: str, secure: bool) -> str:
         """The ``Set-Cookie`` value carrying a visitor id."""
         header = (
@@ -313,7 +332,17 @@ class Recorder:
 
 @dataclass(slots=True)
 class RequestHeaders:
-    """The request facts the caller sources need, read once per request."""
+    """The request facts the caller sources need, read once per request.
+
+    Attributes:
+        host: the ``Host`` header (or the server's ``name:port``), to tell a same-origin
+            ``Referer``.
+        scheme: ``"http"`` or ``"https"``.
+        referer: the ``Referer`` header, if any.
+        cookie: the value of the visitor cookie (:attr:`Recorder.cookie_name`), if sent.
+        ip: the client's address, for ``visitor="hash"``.
+        user_agent: the ``User-Agent`` header, for ``visitor="hash"``.
+    """
 
     host: str
     scheme: str
@@ -323,15 +352,96 @@ class RequestHeaders:
     user_agent: str | None
 
 
-@dataclass(slots=True)
 class Visit:
-    """One request in flight: its node, caller, visitor key and start time."""
+    """One request in flight, from :meth:`Recorder.start` to :meth:`finish`.
 
-    node: str
-    caller: str | None
-    visitor: bytes | None
-    cookie: str | None
-    start_ns: int
+    ``with visit:`` around the app makes :attr:`node` the current caller, so hits
+    recorded inside (``@metrics.track`` functions) name the route as their caller; an
+    exception leaving the block records the request with ``error_status(exc)`` (500)
+    and goes on unchanged.
+
+    Attributes:
+        node: the node the request is recorded on.
+        caller: the node the visitor came from, or None.
+        visitor: the visitor's key in the visitor table, if a visitor mode is on.
+        cookie: a visitor cookie value to send back in ``Set-Cookie``
+            (:meth:`Recorder.cookie_header`), in ``visitor="cookie"`` mode.
+        start_ns: when the request started, by ``time.perf_counter_ns()``.
+    """
+
+    __slots__ = (
+        "_done",
+        "_metrics",
+        "_recorder",
+        "_token",
+        "caller",
+        "cookie",
+        "node",
+        "start_ns",
+        "visitor",
+    )
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        node: str,
+        caller: str | None,
+        visitor: bytes | None,
+        cookie: str | None,
+        start_ns: int,
+    ) -> None:
+        self._recorder = recorder
+        self._metrics = recorder.metrics
+        self.node = node
+        self.caller = caller
+        self.visitor = visitor
+        self.cookie = cookie
+        self.start_ns = start_ns
+        self._token: Token[str | None] | None = None
+        self._done = False
+
+    def __enter__(self) -> Visit:
+        self._token = self._metrics.set_caller(self.node)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        token = self._token
+        if token is not None:
+            self._token = None
+            self._metrics.reset_caller(token)
+        if exc is not None and isinstance(exc, Exception):
+            try:
+                status = self._recorder.error_status(exc)
+            except Exception:
+                logger.exception("pymetrix: error_status failed on %r", exc)
+                status = 500
+            self.finish(status)
+
+    def finish(self, status: int | None, *, timed: bool = True) -> None:
+        """Record the request, with ``status`` and the time since it started.
+
+        Only the first call records, so an adapter may call it from every path a
+        response can end by. ``timed=False`` records no duration. Never raises.
+        """
+        if self._done:
+            return
+        self._done = True
+        duration = (time.perf_counter_ns() - self.start_ns) / 1e9 if timed else None
+        self._metrics.record(self.node, caller=self.caller, duration=duration, status=status)
+        if self.visitor is not None:
+            recorder = self._recorder
+            try:
+                recorder.visitors.remember(self.visitor, self.node, recorder._clock.time_ns())
+            except Exception:
+                logger.exception("pymetrix: could not remember a visitor's node")
+
+    def __repr__(self) -> str:
+        return f"<Visit {self.node!r} caller={self.caller!r}>"
 
 
 def parse_cookie(header: str, name: str) -> str | None:

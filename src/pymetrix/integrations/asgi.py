@@ -71,21 +71,13 @@ class RecordingMiddleware:
             await self.app(scope, receive, send)
             return
         recorder = self.recorder
-        visit = None
-        try:
-            path = scope["path"]
-            if not recorder.excluded(path):
-                route, view = self._route(scope)
-                visit = recorder.begin(
-                    scope["method"],
-                    path,
-                    route,
-                    view,
-                    lambda: request_headers(scope, recorder),
-                    lambda referer_path: self._referer_route(scope, referer_path),
-                )
-        except Exception:
-            logger.exception("pymetrix: could not resolve the route of %r", scope.get("path"))
+        visit = recorder.start(
+            scope.get("method", "GET"),
+            scope.get("path", ""),
+            lambda: self._route(scope),
+            lambda: request_headers(scope, recorder),
+            lambda path: self._referer_route(scope, path),
+        )
         if visit is None:
             await self.app(scope, receive, send)
             return
@@ -104,20 +96,13 @@ class RecordingMiddleware:
                         logger.exception("pymetrix: could not set the visitor cookie")
             await send(message)
 
-        var = recorder.caller_var
-        token = var.set(visit.node)
         try:
-            await self.app(scope, receive, send_status)
-        except Exception as exc:
-            status = self.status_of(exc)
-            raise
+            with visit:
+                await self.app(scope, receive, send_status)
         finally:
-            var.reset(token)
-            recorder.finish(visit, status)
-
-    def status_of(self, exc: Exception) -> int:
-        """The status an exception escaping the app is recorded with."""
-        return 500
+            # After an exception the visit has recorded its status already; this call
+            # covers the response that ended, or was cancelled, after its start.
+            visit.finish(status)
 
 
 class PymetrixMiddleware(RecordingMiddleware):

@@ -81,54 +81,32 @@ class PymetrixMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self._async:
             return self._acall(request)
-        visit = self._begin(request)
+        visit = self._start(request)
         if visit is None:
             return self.get_response(request)
-        var = self.recorder.caller_var
-        token = var.set(visit.node)
-        try:
+        with visit:
             response = self.get_response(request)
-        except Exception:
-            self.recorder.finish(visit, 500)
-            raise
-        finally:
-            var.reset(token)
         return self._end(request, response, visit)
 
     async def _acall(self, request: HttpRequest) -> HttpResponseBase:
-        visit = self._begin(request)
+        visit = self._start(request)
         if visit is None:
             response: HttpResponseBase = await self.get_response(request)
             return response
-        var = self.recorder.caller_var
-        token = var.set(visit.node)
-        try:
+        with visit:
             response = await self.get_response(request)
-        except Exception:
-            self.recorder.finish(visit, 500)
-            raise
-        finally:
-            var.reset(token)
         return self._end(request, response, visit)
 
-    def _begin(self, request: HttpRequest) -> Visit | None:
+    def _start(self, request: HttpRequest) -> Visit | None:
         recorder = self.recorder
-        try:
-            if recorder.excluded(request.path):
-                return None
-            urlconf = getattr(request, "urlconf", None)
-            route, view = django_route(request.path_info, urlconf)
-            return recorder.begin(
-                request.method or "GET",
-                request.path,
-                route,
-                view,
-                lambda: _headers(request, recorder),
-                lambda path: _referer_route(request, path, urlconf),
-            )
-        except Exception:
-            logger.exception("pymetrix: could not resolve the route of %r", request.path)
-            return None
+        urlconf = getattr(request, "urlconf", None)
+        return recorder.start(
+            request.method or "GET",
+            request.path,
+            lambda: django_route(request.path_info, urlconf),
+            lambda: _headers(request, recorder),
+            lambda path: _referer_route(request, path, urlconf),
+        )
 
     def _end(
         self, request: HttpRequest, response: HttpResponseBase, visit: Visit
@@ -146,11 +124,11 @@ class PymetrixMiddleware:
                     samesite="Lax",
                 )
             if getattr(response, "streaming", False):
-                _time_stream(response, recorder, visit)
+                _time_stream(response, visit)
                 return response
         except Exception:
             logger.exception("pymetrix: could not follow the response to %r", request.path)
-        recorder.finish(visit, response.status_code)
+        visit.finish(response.status_code)
         return response
 
 
@@ -192,7 +170,7 @@ def _headers(request: HttpRequest, recorder: Recorder) -> RequestHeaders | None:
     )
 
 
-def _time_stream(response: Any, recorder: Recorder, visit: Visit) -> None:
+def _time_stream(response: Any, visit: Visit) -> None:
     """Record the hit once the streamed body has been sent to its last byte."""
     status = response.status_code
     content = response.streaming_content
@@ -208,7 +186,7 @@ def _time_stream(response: Any, recorder: Recorder, visit: Visit) -> None:
                 code = 500
                 raise
             finally:
-                recorder.finish(visit, code)
+                visit.finish(code)
 
         response.streaming_content = timed_async()
         return
@@ -221,6 +199,6 @@ def _time_stream(response: Any, recorder: Recorder, visit: Visit) -> None:
             code = 500
             raise
         finally:
-            recorder.finish(visit, code)
+            visit.finish(code)
 
     response.streaming_content = timed()

@@ -9,7 +9,6 @@ are counted by an ``after_exception`` hook under ``"<unmatched>"`` (without a du
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from ..errors import MissingDependency
@@ -32,8 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PymetrixPlugin", "litestar_referer_route", "litestar_route"]
 
-logger = logging.getLogger("pymetrix")
-
 
 class PymetrixPlugin(InitPluginProtocol):
     """Record every HTTP request to a Litestar app as one hit on its path template.
@@ -45,7 +42,7 @@ class PymetrixPlugin(InitPluginProtocol):
     """
 
     def __init__(self, *, metrics: Metrics, **options: Unpack[RecorderOptions]) -> None:
-        self.recorder = Recorder(metrics, **options)
+        self.recorder = Recorder(metrics, error_status=_error_status, **options)
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Add the recording middleware (outermost) and the unmatched-request hook."""
@@ -56,33 +53,32 @@ class PymetrixPlugin(InitPluginProtocol):
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """The recording middleware around one route's handler."""
-        return _LitestarMiddleware(app, self.recorder, litestar_route, litestar_referer_route)
+        return RecordingMiddleware(app, self.recorder, litestar_route, litestar_referer_route)
 
     def unmatched(self, exc: Exception, scope: Scope) -> None:
         """Count a request that no route matched (raised while routing)."""
         if scope.get("type") != "http" or "route_handler" in scope:
             return
         recorder = self.recorder
-        path = scope.get("path", "")
-        if recorder.excluded(path):
-            return
-        visit = recorder.begin(
+        visit = recorder.start(
             scope.get("method", "GET"),
-            path,
-            None,
-            None,
+            scope.get("path", ""),
+            _no_route,
             lambda: request_headers(scope, recorder),
-            lambda referer_path: litestar_referer_route(scope, referer_path),
+            lambda path: litestar_referer_route(scope, path),
         )
         if visit is not None:
-            status = exc.status_code if isinstance(exc, HTTPException) else 500
-            recorder.record(visit.node, visit.caller, None, status, visit.visitor)
+            # Routing failed before any hook Litestar offers: there is no start to time from.
+            visit.finish(_error_status(exc), timed=False)
 
 
-class _LitestarMiddleware(RecordingMiddleware):
-    def status_of(self, exc: Exception) -> int:
-        # Litestar turns these into their responses after they leave the middleware.
-        return exc.status_code if isinstance(exc, HTTPException) else 500
+def _error_status(exc: Exception) -> int:
+    # Litestar turns these into their responses after they leave the middleware.
+    return exc.status_code if isinstance(exc, HTTPException) else 500
+
+
+def _no_route() -> Route:
+    return None, None
 
 
 def litestar_route(scope: Scope) -> Route:

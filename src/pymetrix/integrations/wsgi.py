@@ -58,27 +58,17 @@ class PymetrixWSGIMiddleware:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         recorder = self.recorder
-        visit = None
-        try:
-            path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-            if not recorder.excluded(path):
-                route, view = self._route(environ)
-                visit = recorder.begin(
-                    environ.get("REQUEST_METHOD", "GET"),
-                    path,
-                    route,
-                    view,
-                    lambda: request_headers(environ, recorder),
-                    lambda referer_path: self._referer_route(environ, referer_path),
-                )
-        except Exception:
-            logger.exception(
-                "pymetrix: could not resolve the route of %r", environ.get("PATH_INFO")
-            )
+        visit = recorder.start(
+            environ.get("REQUEST_METHOD", "GET"),
+            environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+            lambda: self._route(environ),
+            lambda: request_headers(environ, recorder),
+            lambda path: self._referer_route(environ, path),
+        )
         if visit is None:
             return self.app(environ, start_response)
 
-        body = _Body(recorder, visit)
+        body = _Body(visit)
         cookie = visit.cookie
         secure = environ.get("wsgi.url_scheme") == "https"
 
@@ -93,15 +83,8 @@ class PymetrixWSGIMiddleware:
                 return start_response(status, headers)
             return start_response(status, headers, exc_info)
 
-        var = recorder.caller_var
-        token = var.set(visit.node)
-        try:
+        with visit:
             body.inner = self.app(environ, start)
-        except Exception:
-            body.fail()
-            raise
-        finally:
-            var.reset(token)
         return body
 
     def _referer_route(self, environ: Environ, path: str) -> Route:
@@ -114,34 +97,23 @@ class PymetrixWSGIMiddleware:
 
 
 class _Body:
-    """The response body, passed through; the hit is recorded after its last byte."""
+    """The response body, passed through; the request is recorded after its last byte."""
 
-    __slots__ = ("done", "inner", "recorder", "status", "visit")
+    __slots__ = ("inner", "status", "visit")
 
-    def __init__(self, recorder: Recorder, visit: Visit) -> None:
-        self.recorder = recorder
+    def __init__(self, visit: Visit) -> None:
         self.visit = visit
         self.status: int | None = None
         self.inner: Iterable[bytes] = ()
-        self.done = False
 
     def __iter__(self) -> Iterator[bytes]:
         try:
             yield from self.inner
         except Exception:
-            self.fail()
+            self.visit.finish(500)
             raise
         # The last byte is out: a server that never calls close() still gets a hit.
-        self.finish()
-
-    def fail(self) -> None:
-        self.status = 500
-        self.finish()
-
-    def finish(self) -> None:
-        if not self.done:
-            self.done = True
-            self.recorder.finish(self.visit, self.status)
+        self.visit.finish(self.status)
 
     def close(self) -> None:
         try:
@@ -149,14 +121,13 @@ class _Body:
             if close is not None:
                 close()
         finally:
-            self.finish()
+            self.visit.finish(self.status)
 
 
 def request_headers(environ: Environ, recorder: Recorder) -> RequestHeaders | None:
     """What the caller sources need from a WSGI environ; None if nothing could name one."""
     if recorder.visitor is None and "HTTP_REFERER" not in environ:
         return None  # only a Referer could name a caller, and there is none
-    cookie_name = recorder.cookie_name
     cookie_header = environ.get("HTTP_COOKIE")
     host = environ.get("HTTP_HOST")
     if not host:
@@ -165,7 +136,7 @@ def request_headers(environ: Environ, recorder: Recorder) -> RequestHeaders | No
         host=host,
         scheme=environ.get("wsgi.url_scheme", "http"),
         referer=environ.get("HTTP_REFERER"),
-        cookie=None if cookie_header is None else parse_cookie(cookie_header, cookie_name),
+        cookie=None if cookie_header is None else parse_cookie(cookie_header, recorder.cookie_name),
         ip=environ.get("REMOTE_ADDR"),
         user_agent=environ.get("HTTP_USER_AGENT"),
     )
