@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+import pymetrix.integrations
 from pymetrix import InvalidNodeId, InvalidNodeType, Metrics
 
 from ._helpers import details, edges, hits
@@ -105,3 +106,10 @@ def test_the_callers_of_two_metrics_are_independent() -> None:
         token = first.set_caller("/page")
         assert second.current_caller is None
         first.reset_caller(token)
+
+
+def test_the_integrations_package_exports_its_public_names_sorted() -> None:
+    exported = pymetrix.integrations.__all__
+    assert exported == sorted(exported, key=lambda name: (not name.isupper(), name))
+    for name in exported:
+        assert getattr(pymetrix.integrations, name) is not None

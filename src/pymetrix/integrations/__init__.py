@@ -6,7 +6,9 @@
 - Flask: :mod:`pymetrix.integrations.flask`
 - Django: :mod:`pymetrix.integrations.django`
 
-Each adapter imports its framework only when imported itself.
+Each adapter imports its framework only when imported itself. Every adapter takes the
+same :class:`RecorderOptions` and drives the same :class:`Recorder`; an adapter for
+another framework does too (see ``docs/integrations.md``).
 """
 
 from __future__ import annotations
