@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any, Literal, TypeVar, overload
 
@@ -143,6 +143,11 @@ class Metrics:
         return self._tz
 
     @property
+    def max_id_length(self) -> int:
+        """The longest node id accepted, in characters."""
+        return self._max_id_length
+
+    @property
     def dropped(self) -> int:
         """Hits lost for good: storage failed for longer than its buffer lasts, refused
         them (see :attr:`quarantine`), or they were still queued when it closed."""
@@ -218,16 +223,59 @@ class Metrics:
             self._known[value] = value
             return value
 
-    def _record(
-        self, node: str, caller: str | None, duration: float | None, status: int | None
+    # -- instrumentation: for middleware and other code running inside a host app ----
+
+    def record(
+        self,
+        id: str,
+        *,
+        caller: str | None = _FROM_CONTEXT,
+        duration: float | None = None,
+        status: int | None = None,
     ) -> None:
-        """``hit()`` for instrumentation: a fault is logged, never raised into the app."""
+        """:meth:`hit` for instrumentation: a fault is logged, never raised into the app.
+
+        An invalid id or a storage failure is logged on the ``pymetrix`` logger; a hit
+        after :meth:`close` (a request still running at shutdown) is dropped with one
+        warning for all of them.
+
+        Args:
+            id: the node hit.
+            caller: the node that led here; by default the current caller; None for none.
+            duration: how long the hit took, in seconds.
+            status: an HTTP-style status code, 100..599.
+        """
         try:
-            self.hit(node, caller, duration, status)
+            self.hit(id, caller, duration, status)
         except StoreClosed:
             self._refused_after_close()
         except Exception:
-            logger.exception("pymetrix app %r: could not record a hit on %r", self._id, node)
+            logger.exception("pymetrix app %r: could not record a hit on %r", self._id, id)
+
+    def check_id(self, id: object) -> str:
+        """``id`` if it is a valid node id here, else raise.
+
+        Valid: a non-empty ``str`` of at most :attr:`max_id_length` characters, without
+        control characters or lone surrogates.
+
+        Raises:
+            InvalidNodeType: ``id`` is not a ``str``.
+            InvalidNodeId: it is empty, too long or holds a character no store can keep.
+        """
+        return check_id(id, self._max_id_length)
+
+    def set_caller(self, id: str) -> Token[str | None]:
+        """Make ``id`` the current caller until :meth:`reset_caller` is given the token.
+
+        The form of :meth:`as_caller` for instrumentation that cannot wrap the work in a
+        ``with`` block. ``id`` is not checked here (that costs time on every request):
+        give a route template or an id that :meth:`check_id` accepted.
+        """
+        return self._current.set(id)
+
+    def reset_caller(self, token: Token[str | None]) -> None:
+        """Restore the caller that was current before :meth:`set_caller` made ``token``."""
+        self._current.reset(token)
 
     def _refused_after_close(self) -> None:
         # Requests still running while the process shuts down land here: say it once.

@@ -1,4 +1,5 @@
-"""The framework-agnostic core: node ids, exclusions, referers and the visitor table."""
+"""The framework-agnostic core: node ids, exclusions, referers, the visitor table and the
+per-request lifecycle every adapter drives."""
 
 from __future__ import annotations
 
@@ -8,26 +9,20 @@ from datetime import datetime
 import pytest
 
 from pymetrix import InvalidArgument, ManualClock, Metrics
-from pymetrix.integrations import UNMATCHED, RouteInfo
-from pymetrix.integrations._core import (
-    Recorder,
-    RequestHeaders,
-    VisitorTable,
-    compile_exclude,
-    parse_cookie,
-    same_origin_path,
-)
+from pymetrix.integrations import UNMATCHED, Recorder, RequestHeaders, Route, RouteInfo
+from pymetrix.integrations._core import VisitorTable, parse_cookie, same_origin_path
+from pymetrix.integrations._options import compile_exclude
 
-from ._helpers import edges, hits
+from ._helpers import details, edges, hits
 
 MINUTE_NS = 60 * 10**9
 
 
-def no_route(path: str) -> tuple[str | None, str | None]:
+def no_route(path: str) -> Route:
     return None, None
 
 
-def items_route(path: str) -> tuple[str | None, str | None]:
+def items_route(path: str) -> Route:
     if re.fullmatch(r"/items/\d+", path):
         return "/items/{item_id}", "item"
     return None, None
@@ -180,10 +175,10 @@ def test_visitor_cookie_flow_follows_the_visitor_for_thirty_minutes() -> None:
 
         def visit(path: str, cookie: str | None) -> str | None:
             headers = RequestHeaders("s.test", "http", None, cookie, "10.0.0.1", "UA")
-            begun = recorder.begin("GET", path, path, None, lambda: headers, no_route)
-            assert begun is not None
-            recorder.finish(begun, 200)
-            return begun.cookie
+            started = recorder.start("GET", path, lambda: (path, None), lambda: headers)
+            assert started is not None
+            started.finish(200)
+            return started.cookie
 
         cookie = visit("/a", None)
         assert cookie is not None
@@ -211,21 +206,93 @@ def test_hash_visitor_key_sets_no_cookie_and_stores_no_ip(metrics: Metrics) -> N
     assert recorder.visitor_key(None, "203.0.113.10", "Firefox")[0] != key
 
 
-def test_begin_records_nothing_until_finish(metrics: Metrics) -> None:
+def test_start_records_nothing_until_finish(metrics: Metrics) -> None:
     recorder = Recorder(metrics, referer=False)
-    begun = recorder.begin("GET", "/a", "/a", None, lambda: pytest.fail("headers read"), no_route)
-    assert begun is not None
+    visit = recorder.start("GET", "/a", lambda: ("/a", None), lambda: pytest.fail("headers read"))
+    assert visit is not None
     assert hits(metrics) == {}
-    recorder.finish(begun, 204)
+    visit.finish(204)
     assert hits(metrics) == {"/a": 1}
+    ((caller, duration, status),) = details(metrics, "/a")
+    assert (caller, status) == (None, 204)
+    assert duration is not None
 
 
-def test_invalid_options_raise_clear_errors(metrics: Metrics) -> None:
-    with pytest.raises(InvalidArgument, match="visitor"):
-        Recorder(metrics, visitor="ip")  # type: ignore[arg-type]
-    with pytest.raises(InvalidArgument, match="metrics"):
-        Recorder("metrics")  # type: ignore[arg-type]
-    with pytest.raises(InvalidArgument, match="max_visitors"):
-        Recorder(metrics, max_visitors=0)
-    with pytest.raises(InvalidArgument, match="cookie_name"):
-        Recorder(metrics, cookie_name="a;b")
+def test_start_leaves_excluded_paths_alone_without_asking_the_router(metrics: Metrics) -> None:
+    recorder = Recorder(metrics, exclude="/health")
+    assert recorder.start("GET", "/health", lambda: pytest.fail("router asked")) is None
+    assert hits(metrics) == {}
+
+
+def test_a_failing_router_is_logged_and_start_gives_none(
+    metrics: Metrics, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken() -> Route:
+        raise RuntimeError("router exploded")
+
+    assert Recorder(metrics).start("GET", "/a", broken) is None
+    assert "router exploded" in caplog.text
+
+
+def test_within_a_visit_its_node_is_the_caller_of_hits_recorded_inside(metrics: Metrics) -> None:
+    visit = Recorder(metrics).start("GET", "/items/1", lambda: ("/items/{item_id}", None))
+    assert visit is not None
+    with visit:
+        assert metrics.current_caller == "/items/{item_id}"
+        metrics.hit("load_item")
+    assert metrics.current_caller is None
+    visit.finish(200)
+    assert edges(metrics) == {("/items/{item_id}", "load_item"): 1, (None, "/items/{item_id}"): 1}
+
+
+def test_an_exception_leaving_a_visit_records_500_once_and_propagates(metrics: Metrics) -> None:
+    visit = Recorder(metrics).start("GET", "/boom", lambda: ("/boom", None))
+    assert visit is not None
+    with pytest.raises(KeyError, match="view failed"), visit:
+        raise KeyError("view failed")
+    visit.finish(200)  # every later finish is a no-op: the request is recorded once
+    assert [status for _, _, status in details(metrics, "/boom")] == [500]
+    assert metrics.current_caller is None
+
+
+def test_error_status_maps_an_escaping_exception_to_its_status(metrics: Metrics) -> None:
+    class Forbidden(Exception):
+        status_code = 403
+
+    recorder = Recorder(metrics, error_status=lambda exc: getattr(exc, "status_code", 500))
+    for error in (Forbidden(), ValueError()):
+        visit = recorder.start("GET", "/x", lambda: ("/x", None))
+        assert visit is not None
+        with pytest.raises(type(error)), visit:
+            raise error
+    assert [status for _, _, status in details(metrics, "/x")] == [403, 500]
+
+
+def test_a_base_exception_leaves_the_visit_for_the_adapter_to_finish(metrics: Metrics) -> None:
+    visit = Recorder(metrics).start("GET", "/slow", lambda: ("/slow", None))
+    assert visit is not None
+    with pytest.raises(KeyboardInterrupt), visit:
+        raise KeyboardInterrupt
+    assert hits(metrics) == {}
+    visit.finish(None)
+    assert details(metrics, "/slow")[0][2] is None
+
+
+def test_finish_untimed_records_no_duration(metrics: Metrics) -> None:
+    visit = Recorder(metrics).start("GET", "/nowhere", lambda: (None, None))
+    assert visit is not None
+    visit.finish(404, timed=False)
+    assert details(metrics, UNMATCHED) == [(None, None, 404)]
+
+
+def test_finish_after_close_is_logged_once_and_never_raises(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    metrics = Metrics("web")
+    recorder = Recorder(metrics)
+    visits = [recorder.start("GET", "/a", lambda: ("/a", None)) for _ in range(3)]
+    metrics.close()
+    for visit in visits:
+        assert visit is not None
+        visit.finish(200)
+    assert caplog.text.count("came after close()") == 1

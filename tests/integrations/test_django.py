@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.test import AsyncClient, Client, override_settings
 from django.urls import include, path, re_path
 
-from pymetrix import ManualClock, Metrics
+from pymetrix import InvalidArgument, ManualClock, Metrics
 from pymetrix.integrations import UNMATCHED
 
 from ._helpers import details, edges, hits
@@ -210,6 +210,40 @@ def test_missing_metrics_setting_is_a_clear_configuration_error(configure: Any) 
 
     with override_settings(PYMETRIX={}), pytest.raises(ImproperlyConfigured, match="metrics"):
         PymetrixMiddleware(lambda request: HttpResponse())
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"methd": True}, r"settings.PYMETRIX option 'methd': expected one of method, name"),
+        ({"visitor": "ip"}, r"settings.PYMETRIX visitor 'ip': expected None, 'cookie' or 'hash'"),
+        ({"exclude": [42]}, r"settings.PYMETRIX exclude \[42\]"),
+    ],
+)
+def test_invalid_options_in_settings_are_configuration_errors_naming_the_key(
+    metrics: Metrics, setting: dict[str, Any], message: str
+) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from pymetrix.integrations.django import InvalidSetting, PymetrixMiddleware, PymetrixSettings
+
+    config: PymetrixSettings = {"metrics": metrics, **setting}  # type: ignore[typeddict-item]
+    with override_settings(PYMETRIX=config), pytest.raises(InvalidSetting, match=message) as raised:
+        PymetrixMiddleware(lambda request: HttpResponse())
+    assert isinstance(raised.value, ImproperlyConfigured)
+    assert isinstance(raised.value, InvalidArgument)
+
+
+def test_settings_typed_as_pymetrix_settings_configure_the_middleware(
+    configure: Any, metrics: Metrics
+) -> None:
+    from pymetrix.integrations.django import PymetrixMiddleware, PymetrixSettings
+
+    config: PymetrixSettings = {"metrics": metrics, "method": True, "exclude": ["/health/"]}
+    with override_settings(PYMETRIX=config):
+        middleware = PymetrixMiddleware(lambda request: HttpResponse())
+    assert middleware.recorder.method
+    assert middleware.recorder.excluded("/health/")
 
 
 def test_async_views_under_the_async_handler_are_recorded(configure: Any, metrics: Metrics) -> None:

@@ -6,11 +6,27 @@
 - Flask: :mod:`pymetrix.integrations.flask`
 - Django: :mod:`pymetrix.integrations.django`
 
-Each adapter imports its framework only when imported itself.
+Each adapter imports its framework only when imported itself. Every adapter takes the
+same :class:`RecorderOptions` and drives the same :class:`Recorder`; an adapter for
+another framework does too (see ``docs/integrations.md``).
 """
 
 from __future__ import annotations
 
-from ._core import COOKIE_NAME, UNMATCHED, RouteInfo
+from ._core import UNMATCHED, ErrorStatus, Recorder, RequestHeaders, Visit
+from ._options import COOKIE_NAME, NameFunction, RecorderOptions, RouteInfo, VisitorMode
+from .types import Route
 
-__all__ = ["COOKIE_NAME", "UNMATCHED", "RouteInfo"]
+__all__ = [
+    "COOKIE_NAME",
+    "UNMATCHED",
+    "ErrorStatus",
+    "NameFunction",
+    "Recorder",
+    "RecorderOptions",
+    "RequestHeaders",
+    "Route",
+    "RouteInfo",
+    "Visit",
+    "VisitorMode",
+]

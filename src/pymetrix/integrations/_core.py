@@ -1,12 +1,12 @@
-"""What every framework adapter shares: node ids, exclusions, callers and visitors.
+"""What every framework adapter shares: the per-request lifecycle, callers and visitors.
 
-Adapters only translate their framework's request into calls on :class:`Recorder`;
-everything that decides what gets recorded lives here, once.
+An adapter only translates its framework's request into one :meth:`Recorder.start`,
+a ``with visit:`` around the app and one :meth:`Visit.finish`; everything that decides
+what gets recorded lives here, once.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import logging
 import re
@@ -15,24 +15,35 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from contextvars import Token
 from dataclasses import dataclass
-from typing import Literal
+from types import TracebackType
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from .._validation import check_id
 from ..errors import InvalidArgument
 from ..metrics import Metrics
+from ._options import (
+    COOKIE_NAME,
+    NameFunction,
+    RecorderOptions,
+    RouteInfo,
+    VisitorMode,
+    check_options,
+    compile_exclude,
+)
+from .types import Route
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
-    "COOKIE_NAME",
     "UNMATCHED",
+    "ErrorStatus",
     "Recorder",
     "RequestHeaders",
-    "RouteInfo",
     "Visit",
-    "VisitorMode",
     "VisitorTable",
-    "compile_exclude",
     "parse_cookie",
     "same_origin_path",
 ]
@@ -42,10 +53,9 @@ logger = logging.getLogger("pymetrix")
 UNMATCHED = "<unmatched>"
 """The node counting every request that matched no route, so random URLs add no nodes."""
 
-COOKIE_NAME = "pymetrix_vid"
-"""The cookie holding the random visitor id in ``visitor="cookie"`` mode."""
-
-VisitorMode = Literal["cookie", "hash"]
+ErrorStatus = Callable[[Exception], int]
+"""``error_status(exc) -> status``: the status a request is recorded with when ``exc``
+escapes the app (default 500)."""
 
 _DAY_NS = 86_400 * 10**9
 # A visitor id we issued: 22 URL-safe characters (16 random bytes). Anything else the
@@ -55,57 +65,6 @@ _REFERER_CACHE_SIZE = 1024
 _METHODS = frozenset(
     ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
 )
-
-
-@dataclass(frozen=True, slots=True)
-class RouteInfo:
-    """What a ``name=`` callable is given to name a request's node.
-
-    Attributes:
-        method: the HTTP method, upper case.
-        path: the request path (raw: do not return it as a node id, it is unbounded).
-        route: the matched route template, or None if no route matched.
-        view: the framework's name for the matched view or URL, if it has one.
-    """
-
-    method: str
-    path: str
-    route: str | None
-    view: str | None = None
-
-
-NameFunction = Callable[[RouteInfo], "str | None"]
-
-
-def compile_exclude(
-    patterns: Iterable[str | re.Pattern[str]] | str | None,
-) -> re.Pattern[str] | None:
-    """One regex matching any of ``patterns`` against a whole path.
-
-    A ``str`` is a shell-style glob (``/health``, ``/stats/*``); a compiled regex is used
-    as it is (anchored at the start).
-    """
-    if patterns is None:
-        return None
-    if isinstance(patterns, (str, re.Pattern)):
-        patterns = (patterns,)
-    parts: list[str] = []
-    for pattern in patterns:
-        if isinstance(pattern, re.Pattern):
-            parts.append(f"(?{_inline_flags(pattern.flags)}:{pattern.pattern})")
-        elif isinstance(pattern, str) and pattern:
-            parts.append(fnmatch.translate(pattern))
-        else:
-            raise InvalidArgument("exclude", pattern, "path globs (str) or compiled regexes")
-    if not parts:
-        return None
-    return re.compile("|".join(parts))
-
-
-def _inline_flags(flags: int) -> str:
-    # Patterns are joined into one regex; their own flags must stay scoped to them.
-    letters = {re.IGNORECASE: "i", re.MULTILINE: "m", re.DOTALL: "s", re.VERBOSE: "x"}
-    return "".join(letter for flag, letter in letters.items() if flags & flag)
 
 
 def same_origin_path(referer: str, host: str, scheme: str) -> str | None:
@@ -195,61 +154,100 @@ class VisitorTable:
         return len(self._last)
 
 
+def _server_error(exc: Exception) -> int:
+    return 500
+
+
 class Recorder:
-    """The framework-agnostic part of every middleware.
+    """What every adapter shares: one per app, configured by :class:`RecorderOptions`.
+
+    For each request an adapter calls :meth:`start`, runs the app inside
+    ``with visit:`` and calls :meth:`Visit.finish` with the status once the response
+    is sent.
 
     Args:
         metrics: where hits are recorded.
-        method: prefix node ids with the HTTP method (``"GET /items/{item_id}"``).
-        name: ``name(RouteInfo) -> str | None`` overriding the node id (None: the default).
-        exclude: path globs or regexes whose requests are not recorded.
-        referer: take the caller from a same-origin ``Referer`` resolved to a route.
-        visitor: ``"cookie"`` (a random id in a cookie) or ``"hash"`` (a salted daily hash
-            of IP and User-Agent): the visitor's previous node becomes the caller.
-        visitor_window: seconds a visitor's previous node stays its caller.
-        max_visitors: visitors remembered at most (per process).
-        cookie_name: the visitor cookie's name.
+        error_status: the status a request is recorded with when an exception escapes
+            the app (default 500), for frameworks whose exceptions carry one.
+        options: :class:`RecorderOptions`.
     """
 
     def __init__(
         self,
         metrics: Metrics,
         *,
-        method: bool = False,
-        name: NameFunction | None = None,
-        exclude: Iterable[str | re.Pattern[str]] | str | None = None,
-        referer: bool = True,
-        visitor: VisitorMode | None = None,
-        visitor_window: float = 1800.0,
-        max_visitors: int = 10_000,
-        cookie_name: str = COOKIE_NAME,
+        error_status: ErrorStatus = _server_error,
+        **options: Unpack[RecorderOptions],
     ) -> None:
         if not isinstance(metrics, Metrics):
             raise InvalidArgument("metrics", metrics, "a pymetrix.Metrics")
-        if name is not None and not callable(name):
-            raise InvalidArgument("name", name, "a callable taking a RouteInfo, or None")
-        if visitor not in (None, "cookie", "hash"):
-            raise InvalidArgument("visitor", visitor, "None, 'cookie' or 'hash'")
-        if not isinstance(max_visitors, int) or max_visitors < 1:
-            raise InvalidArgument("max_visitors", max_visitors, "an int >= 1")
-        if not isinstance(visitor_window, (int, float)) or not visitor_window > 0:
-            raise InvalidArgument("visitor_window", visitor_window, "seconds > 0")
-        if not isinstance(cookie_name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", cookie_name):
-            raise InvalidArgument("cookie_name", cookie_name, "letters, digits, '_' or '-'")
+        if not callable(error_status):
+            raise InvalidArgument("error_status", error_status, "a callable")
+        check_options(options)
+        visitor_window = options.get("visitor_window", 1800.0)
         self.metrics = metrics
-        self.method = bool(method)
-        self.name = name
-        self.exclude = compile_exclude(exclude)
-        self.referer = bool(referer)
-        self.visitor: VisitorMode | None = visitor
-        self.cookie_name = cookie_name
+        self.method = options.get("method", False)
+        self.name: NameFunction | None = options.get("name")
+        self.exclude = compile_exclude(options.get("exclude"))
+        self.referer = options.get("referer", True)
+        self.visitor: VisitorMode | None = options.get("visitor")
+        self.cookie_name = options.get("cookie_name", COOKIE_NAME)
         self.cookie_max_age = int(visitor_window)
-        self.visitors = VisitorTable(round(visitor_window * 1e9), max_visitors)
-        self.caller_var = metrics._current
+        self.visitors = VisitorTable(
+            round(visitor_window * 1e9), options.get("max_visitors", 10_000)
+        )
+        self.error_status = error_status
         self._clock = metrics.clock
-        self._max_id_length = metrics._max_id_length
         self._referers: dict[tuple[str, str], str | None] = {}
         self._referer_lock = threading.Lock()
+
+    def start(
+        self,
+        method: str,
+        path: str,
+        route: Callable[[], Route],
+        headers: Callable[[], RequestHeaders | None] | None = None,
+        resolve: Callable[[str], Route] | None = None,
+    ) -> Visit | None:
+        """Start timing a request and decide its node and caller.
+
+        Returns None when the request is not to be recorded: its path is excluded, or
+        Pymetrix failed (logged): the adapter then runs the app as if it were absent.
+
+        Args:
+            method: the HTTP method.
+            path: the full request path, as ``exclude=`` patterns see it.
+            route: ``route() -> (template, view name)``: asks the framework's router
+                which route the request matches; called only if the path is recorded.
+            headers: ``headers()``: the request facts the caller sources read; called
+                only when one is on. None (or returning None): no caller from them.
+            resolve: ``resolve(path) -> (template, view name)``: the route a GET of
+                another path of this app would reach, to name a ``Referer``'s route.
+        """
+        try:
+            exclude = self.exclude
+            if exclude is not None and exclude.match(path) is not None:
+                return None
+            start_ns = time.perf_counter_ns()
+            template, view = route()
+            node = self.node(method, path, template, view)
+            caller = None
+            key = cookie = None
+            if headers is not None and (self.visitor is not None or self.referer):
+                info = headers()
+                if info is not None:
+                    if self.visitor is not None:
+                        key, cookie = self.visitor_key(info.cookie, info.ip, info.user_agent)
+                        if key is not None:
+                            caller = self.previous(key)
+                    if caller is None and self.referer and info.referer and resolve is not None:
+                        caller = self.referer_caller(
+                            info.referer, info.host, info.scheme, resolve, info.host
+                        )
+            return Visit(self, node, caller, key, cookie, start_ns)
+        except Exception:
+            logger.exception("pymetrix: could not prepare the hit for %s %r", method, path)
+            return None
 
     def excluded(self, path: str) -> bool:
         """Whether requests to ``path`` are left unrecorded."""
@@ -261,7 +259,7 @@ class Recorder:
             try:
                 named = self.name(RouteInfo(method, path, route, view))
                 if named is not None:
-                    return check_id(named, self._max_id_length)
+                    return self.metrics.check_id(named)
             except Exception:
                 logger.exception("pymetrix: the name= function failed on %r", route)
         if route is None:
@@ -276,7 +274,7 @@ class Recorder:
         referer: str,
         host: str,
         scheme: str,
-        resolve: Callable[[str], tuple[str | None, str | None]],
+        resolve: Callable[[str], Route],
         cache_key: str = "",
     ) -> str | None:
         """The node a same-origin ``referer`` names, or None.
@@ -323,61 +321,6 @@ class Recorder:
         """The visitor's previous node within the window."""
         return self.visitors.previous(key, self._clock.time_ns())
 
-    def begin(
-        self,
-        method: str,
-        path: str,
-        route: str | None,
-        view: str | None,
-        headers: Callable[[], RequestHeaders | None],
-        resolve: Callable[[str], tuple[str | None, str | None]],
-    ) -> Visit | None:
-        """Start timing a request and decide its node and caller; None if that failed.
-
-        ``headers()`` is only called when a caller source is on; it may return None when
-        the request carries nothing a source could use.
-        """
-        start = time.perf_counter_ns()
-        try:
-            node = self.node(method, path, route, view)
-            caller = None
-            key = cookie = None
-            info = headers() if self.visitor is not None or self.referer else None
-            if info is not None:
-                if self.visitor is not None:
-                    key, cookie = self.visitor_key(info.cookie, info.ip, info.user_agent)
-                    if key is not None:
-                        caller = self.previous(key)
-                if caller is None and self.referer and info.referer:
-                    caller = self.referer_caller(
-                        info.referer, info.host, info.scheme, resolve, info.host
-                    )
-            return Visit(node, caller, key, cookie, start)
-        except Exception:
-            logger.exception("pymetrix: could not prepare the hit for %s %r", method, path)
-            return None
-
-    def finish(self, visit: Visit, status: int | None) -> None:
-        """Record a request begun with :meth:`begin`, timed until now. Never raises."""
-        duration = (time.perf_counter_ns() - visit.start_ns) / 1e9
-        self.record(visit.node, visit.caller, duration, status, visit.visitor)
-
-    def record(
-        self,
-        node: str,
-        caller: str | None,
-        duration: float | None,
-        status: int | None,
-        visitor: bytes | None,
-    ) -> None:
-        """Record one request: the one call every adapter makes. Never raises."""
-        self.metrics._record(node, caller, duration, status)
-        if visitor is not None:
-            try:
-                self.visitors.remember(visitor, node, self._clock.time_ns())
-            except Exception:
-                logger.exception("pymetrix: could not remember a visitor's node")
-
     def cookie_header(self, value: str, secure: bool) -> str:
         """The ``Set-Cookie`` value carrying a visitor id."""
         header = (
@@ -389,7 +332,17 @@ class Recorder:
 
 @dataclass(slots=True)
 class RequestHeaders:
-    """The request facts the caller sources need, read once per request."""
+    """The request facts the caller sources need, read once per request.
+
+    Attributes:
+        host: the ``Host`` header (or the server's ``name:port``), to tell a same-origin
+            ``Referer``.
+        scheme: ``"http"`` or ``"https"``.
+        referer: the ``Referer`` header, if any.
+        cookie: the value of the visitor cookie (:attr:`Recorder.cookie_name`), if sent.
+        ip: the client's address, for ``visitor="hash"``.
+        user_agent: the ``User-Agent`` header, for ``visitor="hash"``.
+    """
 
     host: str
     scheme: str
@@ -399,15 +352,96 @@ class RequestHeaders:
     user_agent: str | None
 
 
-@dataclass(slots=True)
 class Visit:
-    """One request in flight: its node, caller, visitor key and start time."""
+    """One request in flight, from :meth:`Recorder.start` to :meth:`finish`.
 
-    node: str
-    caller: str | None
-    visitor: bytes | None
-    cookie: str | None
-    start_ns: int
+    ``with visit:`` around the app makes :attr:`node` the current caller, so hits
+    recorded inside (``@metrics.track`` functions) name the route as their caller; an
+    exception leaving the block records the request with ``error_status(exc)`` (500)
+    and goes on unchanged.
+
+    Attributes:
+        node: the node the request is recorded on.
+        caller: the node the visitor came from, or None.
+        visitor: the visitor's key in the visitor table, if a visitor mode is on.
+        cookie: a visitor cookie value to send back in ``Set-Cookie``
+            (:meth:`Recorder.cookie_header`), in ``visitor="cookie"`` mode.
+        start_ns: when the request started, by ``time.perf_counter_ns()``.
+    """
+
+    __slots__ = (
+        "_done",
+        "_metrics",
+        "_recorder",
+        "_token",
+        "caller",
+        "cookie",
+        "node",
+        "start_ns",
+        "visitor",
+    )
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        node: str,
+        caller: str | None,
+        visitor: bytes | None,
+        cookie: str | None,
+        start_ns: int,
+    ) -> None:
+        self._recorder = recorder
+        self._metrics = recorder.metrics
+        self.node = node
+        self.caller = caller
+        self.visitor = visitor
+        self.cookie = cookie
+        self.start_ns = start_ns
+        self._token: Token[str | None] | None = None
+        self._done = False
+
+    def __enter__(self) -> Visit:
+        self._token = self._metrics.set_caller(self.node)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        token = self._token
+        if token is not None:
+            self._token = None
+            self._metrics.reset_caller(token)
+        if exc is not None and isinstance(exc, Exception):
+            try:
+                status = self._recorder.error_status(exc)
+            except Exception:
+                logger.exception("pymetrix: error_status failed on %r", exc)
+                status = 500
+            self.finish(status)
+
+    def finish(self, status: int | None, *, timed: bool = True) -> None:
+        """Record the request, with ``status`` and the time since it started.
+
+        Only the first call records, so an adapter may call it from every path a
+        response can end by. ``timed=False`` records no duration. Never raises.
+        """
+        if self._done:
+            return
+        self._done = True
+        duration = (time.perf_counter_ns() - self.start_ns) / 1e9 if timed else None
+        self._metrics.record(self.node, caller=self.caller, duration=duration, status=status)
+        if self.visitor is not None:
+            recorder = self._recorder
+            try:
+                recorder.visitors.remember(self.visitor, self.node, recorder._clock.time_ns())
+            except Exception:
+                logger.exception("pymetrix: could not remember a visitor's node")
+
+    def __repr__(self) -> str:
+        return f"<Visit {self.node!r} caller={self.caller!r}>"
 
 
 def parse_cookie(header: str, name: str) -> str | None:

@@ -10,24 +10,30 @@ hits recorded inside the view get the route as caller. Other ASGI apps pass ``ro
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..metrics import Metrics
-from ._core import COOKIE_NAME, NameFunction, Recorder, RequestHeaders, VisitorMode, parse_cookie
+from ._compat import fastapi_included_route
+from ._core import Recorder, RequestHeaders, parse_cookie
+from ._options import RecorderOptions
+from .types import ASGIApp, Message, Receive, Route, Scope, Send
 
-__all__ = ["PymetrixMiddleware", "RecordingMiddleware", "Scope", "starlette_route"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = [
+    "PymetrixMiddleware",
+    "RecordingMiddleware",
+    "Scope",
+    "request_headers",
+    "starlette_route",
+]
 
 logger = logging.getLogger("pymetrix")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-RouteFunction = Callable[[Scope], "tuple[str | None, str | None]"]
-RefererRouteFunction = Callable[[Scope, str], "tuple[str | None, str | None]"]
+RouteFunction = Callable[[Scope], Route]
+RefererRouteFunction = Callable[[Scope, str], Route]
 
 try:
     from starlette.routing import Match
@@ -65,21 +71,13 @@ class RecordingMiddleware:
             await self.app(scope, receive, send)
             return
         recorder = self.recorder
-        visit = None
-        try:
-            path = scope["path"]
-            if not recorder.excluded(path):
-                route, view = self._route(scope)
-                visit = recorder.begin(
-                    scope["method"],
-                    path,
-                    route,
-                    view,
-                    lambda: _headers(scope, recorder),
-                    lambda referer_path: self._referer_route(scope, referer_path),
-                )
-        except Exception:
-            logger.exception("pymetrix: could not resolve the route of %r", scope.get("path"))
+        visit = recorder.start(
+            scope.get("method", "GET"),
+            scope.get("path", ""),
+            lambda: self._route(scope),
+            lambda: request_headers(scope, recorder),
+            lambda path: self._referer_route(scope, path),
+        )
         if visit is None:
             await self.app(scope, receive, send)
             return
@@ -98,20 +96,13 @@ class RecordingMiddleware:
                         logger.exception("pymetrix: could not set the visitor cookie")
             await send(message)
 
-        var = recorder.caller_var
-        token = var.set(visit.node)
         try:
-            await self.app(scope, receive, send_status)
-        except Exception as exc:
-            status = self.status_of(exc)
-            raise
+            with visit:
+                await self.app(scope, receive, send_status)
         finally:
-            var.reset(token)
-            recorder.finish(visit, status)
-
-    def status_of(self, exc: Exception) -> int:
-        """The status an exception escaping the app is recorded with."""
-        return 500
+            # After an exception the visit has recorded its status already; this call
+            # covers the response that ended, or was cancelled, after its start.
+            visit.finish(status)
 
 
 class PymetrixMiddleware(RecordingMiddleware):
@@ -120,16 +111,10 @@ class PymetrixMiddleware(RecordingMiddleware):
     Args:
         app: the ASGI app to wrap.
         metrics: where hits are recorded.
-        method: prefix node ids with the method (``"GET /items/{item_id}"``).
-        name: ``name(RouteInfo) -> str | None`` overriding node ids.
-        exclude: path globs (``"/health"``, ``"/stats/*"``) or regexes not recorded.
-        referer: caller from a same-origin ``Referer``, resolved to a route.
-        visitor: ``"cookie"`` or ``"hash"``: caller from the visitor's previous request.
-        visitor_window: seconds a visitor's previous node stays its caller.
-        max_visitors: visitors remembered at most.
-        cookie_name: the visitor cookie's name.
         route: ``route(scope) -> (template, view name)`` for apps that are not
             Starlette-style; ``(None, None)`` means no route matched.
+        options: :class:`~pymetrix.integrations.RecorderOptions` (``method``, ``name``,
+            ``exclude``, ``referer``, ``visitor`` ...).
 
     Lifespan and websocket scopes pass through untouched.
     """
@@ -139,34 +124,17 @@ class PymetrixMiddleware(RecordingMiddleware):
         app: ASGIApp,
         *,
         metrics: Metrics,
-        method: bool = False,
-        name: NameFunction | None = None,
-        exclude: Iterable[str | re.Pattern[str]] | str | None = None,
-        referer: bool = True,
-        visitor: VisitorMode | None = None,
-        visitor_window: float = 1800.0,
-        max_visitors: int = 10_000,
-        cookie_name: str = COOKIE_NAME,
         route: RouteFunction | None = None,
+        **options: Unpack[RecorderOptions],
     ) -> None:
-        recorder = Recorder(
-            metrics,
-            method=method,
-            name=name,
-            exclude=exclude,
-            referer=referer,
-            visitor=visitor,
-            visitor_window=visitor_window,
-            max_visitors=max_visitors,
-            cookie_name=cookie_name,
-        )
+        recorder = Recorder(metrics, **options)
         if route is None:
             super().__init__(app, recorder, starlette_route, starlette_referer_route)
         else:
             super().__init__(app, recorder, route, _referer_route_via(route))
 
 
-def starlette_route(scope: Scope) -> tuple[str | None, str | None]:
+def starlette_route(scope: Scope) -> Route:
     """The template and name of the route a Starlette/FastAPI app sends ``scope`` to.
 
     Mounted apps and routers are searched too, their mount paths joined to the inner
@@ -179,7 +147,7 @@ def starlette_route(scope: Scope) -> tuple[str | None, str | None]:
     return _match(routes, {**scope}, "")
 
 
-def starlette_referer_route(scope: Scope, path: str) -> tuple[str | None, str | None]:
+def starlette_referer_route(scope: Scope, path: str) -> Route:
     """The route a GET of ``path`` would reach in the app serving ``scope``."""
     return starlette_route({**scope, "path": path, "method": "GET"})
 
@@ -188,8 +156,8 @@ def _referer_route_via(route: RouteFunction) -> RefererRouteFunction:
     return lambda scope, path: route({**scope, "path": path, "method": "GET"})
 
 
-def _match(routes: Sequence[Any], scope: Scope, prefix: str) -> tuple[str | None, str | None]:
-    partial: tuple[str | None, str | None] = (None, None)
+def _match(routes: Sequence[Any], scope: Scope, prefix: str) -> Route:
+    partial: Route = (None, None)
     path = scope["path"]
     relative = _relative_path(path, scope.get("root_path", ""))
     for route in routes:
@@ -198,14 +166,11 @@ def _match(routes: Sequence[Any], scope: Scope, prefix: str) -> tuple[str | None
         regex = getattr(route, "path_regex", None)
         if regex is not None and not regex.match(relative) and not regex.match(path):
             continue
-        if getattr(route, "path", None) is None and hasattr(route, "_match"):
-            # FastAPI keeps included routers as one route that matches for all of its own;
-            # its _match names the route inside, with the include prefix in path_format.
-            match, child, inner, context = route._match(scope)
-            while getattr(inner, "path", None) is None and hasattr(inner, "_match"):
-                match, child, inner, context = inner._match(scope)  # nested include
-            template = getattr(context, "path_format", None) or getattr(inner, "path", None)
-            found = (prefix + (template or ""), getattr(inner, "name", None))
+        # Only a route without a path of its own can be one of FastAPI's included routers.
+        included = None if hasattr(route, "path") else fastapi_included_route(route, scope)
+        if included is not None:
+            match, template, view = included
+            found = (prefix + (template or ""), view)
         else:
             match, child = route.matches(scope)
             found = (prefix + (getattr(route, "path", None) or ""), getattr(route, "name", None))
@@ -228,7 +193,8 @@ def _relative_path(path: str, root_path: str) -> str:
     return rest if not rest or rest[0] == "/" else path
 
 
-def _headers(scope: Scope, recorder: Recorder) -> RequestHeaders | None:
+def request_headers(scope: Scope, recorder: Recorder) -> RequestHeaders | None:
+    """What the caller sources need from an ASGI HTTP scope; None if nothing could name one."""
     raw = scope.get("headers", ())
     if recorder.visitor is None and not any(key == b"referer" for key, _ in raw):
         return None  # only a Referer could name a caller, and there is none

@@ -4,8 +4,9 @@
     PYMETRIX = {"metrics": "myproject.analytics.metrics", "exclude": ["/health"]}
 
 ``PYMETRIX["metrics"]`` is a :class:`~pymetrix.Metrics` or the dotted path to one; the
-other keys are the options of :class:`pymetrix.integrations.asgi.PymetrixMiddleware`.
-Patterns of included URLconfs are joined to their prefix, as Django resolves them.
+other keys are :class:`~pymetrix.integrations.RecorderOptions` (type the setting as
+:class:`PymetrixSettings` to have them checked). Patterns of included URLconfs are
+joined to their prefix, as Django resolves them.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, TypedDict
 
-from ..errors import MissingDependency
+from ..errors import InvalidArgument, MissingDependency
 from ..metrics import Metrics
 from ._core import Recorder, RequestHeaders, Visit
+from ._options import RecorderOptions, check_options
+from .types import Route
 
 try:
     from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -29,12 +32,29 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependency("django", "django") from exc
 
-__all__ = ["PymetrixMiddleware", "django_route"]
+__all__ = ["InvalidSetting", "PymetrixMiddleware", "PymetrixSettings", "django_route"]
 
 logger = logging.getLogger("pymetrix")
 
 # A regex route (re_path) keeps its groups, but loses the anchors Django joins in.
 _ANCHOR = re.compile(r"(^|/)\^")
+
+
+class _MetricsSetting(TypedDict):
+    metrics: Metrics | str
+    """A :class:`~pymetrix.Metrics`, or the dotted path to one."""
+
+
+class PymetrixSettings(_MetricsSetting, RecorderOptions, total=False):
+    """``settings.PYMETRIX``: the ``Metrics`` to record into (required), and the options."""
+
+
+class InvalidSetting(InvalidArgument, ImproperlyConfigured):
+    """A ``settings.PYMETRIX`` entry that cannot be used: an ``InvalidArgument`` that is
+    also the ``ImproperlyConfigured`` Django raises for every faulty setting."""
+
+    def __init__(self, name: str, value: Any, valid: str) -> None:
+        super().__init__(f"settings.PYMETRIX {name}", value, valid)
 
 
 class PymetrixMiddleware:
@@ -50,10 +70,8 @@ class PymetrixMiddleware:
         if isinstance(metrics, str):
             metrics = import_string(metrics)
         if not isinstance(metrics, Metrics):
-            raise ImproperlyConfigured(
-                "settings.PYMETRIX['metrics'] must be a pymetrix.Metrics or the dotted path "
-                f"to one, not {metrics!r}"
-            )
+            raise InvalidSetting("metrics", metrics, "a pymetrix.Metrics or the dotted path to one")
+        check_options(config, InvalidSetting)
         self.recorder = Recorder(metrics, **config)
         # Under ASGI with async views, stay async: no thread hop per request.
         self._async = iscoroutinefunction(get_response)
@@ -63,54 +81,32 @@ class PymetrixMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self._async:
             return self._acall(request)
-        visit = self._begin(request)
+        visit = self._start(request)
         if visit is None:
             return self.get_response(request)
-        var = self.recorder.caller_var
-        token = var.set(visit.node)
-        try:
+        with visit:
             response = self.get_response(request)
-        except Exception:
-            self.recorder.finish(visit, 500)
-            raise
-        finally:
-            var.reset(token)
         return self._end(request, response, visit)
 
     async def _acall(self, request: HttpRequest) -> HttpResponseBase:
-        visit = self._begin(request)
+        visit = self._start(request)
         if visit is None:
             response: HttpResponseBase = await self.get_response(request)
             return response
-        var = self.recorder.caller_var
-        token = var.set(visit.node)
-        try:
+        with visit:
             response = await self.get_response(request)
-        except Exception:
-            self.recorder.finish(visit, 500)
-            raise
-        finally:
-            var.reset(token)
         return self._end(request, response, visit)
 
-    def _begin(self, request: HttpRequest) -> Visit | None:
+    def _start(self, request: HttpRequest) -> Visit | None:
         recorder = self.recorder
-        try:
-            if recorder.excluded(request.path):
-                return None
-            urlconf = getattr(request, "urlconf", None)
-            route, view = django_route(request.path_info, urlconf)
-            return recorder.begin(
-                request.method or "GET",
-                request.path,
-                route,
-                view,
-                lambda: _headers(request, recorder),
-                lambda path: _referer_route(request, path, urlconf),
-            )
-        except Exception:
-            logger.exception("pymetrix: could not resolve the route of %r", request.path)
-            return None
+        urlconf = getattr(request, "urlconf", None)
+        return recorder.start(
+            request.method or "GET",
+            request.path,
+            lambda: django_route(request.path_info, urlconf),
+            lambda: _headers(request, recorder),
+            lambda path: _referer_route(request, path, urlconf),
+        )
 
     def _end(
         self, request: HttpRequest, response: HttpResponseBase, visit: Visit
@@ -128,15 +124,15 @@ class PymetrixMiddleware:
                     samesite="Lax",
                 )
             if getattr(response, "streaming", False):
-                _time_stream(response, recorder, visit)
+                _time_stream(response, visit)
                 return response
         except Exception:
             logger.exception("pymetrix: could not follow the response to %r", request.path)
-        recorder.finish(visit, response.status_code)
+        visit.finish(response.status_code)
         return response
 
 
-def django_route(path_info: str, urlconf: Any = None) -> tuple[str | None, str | None]:
+def django_route(path_info: str, urlconf: Any = None) -> Route:
     """The URL pattern and view name ``path_info`` resolves to, or ``(None, None)``."""
     try:
         match = resolve(path_info, urlconf)
@@ -149,7 +145,7 @@ def django_route(path_info: str, urlconf: Any = None) -> tuple[str | None, str |
     return "/" + route, match.view_name if match.url_name else None
 
 
-def _referer_route(request: HttpRequest, path: str, urlconf: Any) -> tuple[str | None, str | None]:
+def _referer_route(request: HttpRequest, path: str, urlconf: Any) -> Route:
     script = request.META.get("SCRIPT_NAME", "") or ""
     if script:
         if not path.startswith(script.rstrip("/") + "/"):
@@ -174,7 +170,7 @@ def _headers(request: HttpRequest, recorder: Recorder) -> RequestHeaders | None:
     )
 
 
-def _time_stream(response: Any, recorder: Recorder, visit: Visit) -> None:
+def _time_stream(response: Any, visit: Visit) -> None:
     """Record the hit once the streamed body has been sent to its last byte."""
     status = response.status_code
     content = response.streaming_content
@@ -190,7 +186,7 @@ def _time_stream(response: Any, recorder: Recorder, visit: Visit) -> None:
                 code = 500
                 raise
             finally:
-                recorder.finish(visit, code)
+                visit.finish(code)
 
         response.streaming_content = timed_async()
         return
@@ -203,6 +199,6 @@ def _time_stream(response: Any, recorder: Recorder, visit: Visit) -> None:
             code = 500
             raise
         finally:
-            recorder.finish(visit, code)
+            visit.finish(code)
 
     response.streaming_content = timed()

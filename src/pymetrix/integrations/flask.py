@@ -7,11 +7,13 @@ Blueprint routes are recorded with their URL prefix, as Flask's URL map holds th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import MissingDependency
 from ..metrics import Metrics
-from .wsgi import Environ, PymetrixWSGIMiddleware
+from ._options import RecorderOptions, check_options
+from .types import Environ, Route
+from .wsgi import PymetrixWSGIMiddleware
 
 try:
     from flask import Flask
@@ -19,6 +21,9 @@ try:
     from werkzeug.routing import RequestRedirect
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependency("flask", "flask") from exc
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["PymetrixFlask", "flask_route"]
 
@@ -29,11 +34,14 @@ class PymetrixFlask:
     Args:
         app: the Flask app; or None, and call :meth:`init_app` later.
         metrics: where hits are recorded.
-        options: ``method``, ``name``, ``exclude``, ``referer``, ``visitor`` ... as for
-            :class:`pymetrix.integrations.wsgi.PymetrixWSGIMiddleware`.
+        options: :class:`~pymetrix.integrations.RecorderOptions` (``method``, ``name``,
+            ``exclude``, ``referer``, ``visitor`` ...), checked here.
     """
 
-    def __init__(self, app: Flask | None = None, *, metrics: Metrics, **options: Any) -> None:
+    def __init__(
+        self, app: Flask | None = None, *, metrics: Metrics, **options: Unpack[RecorderOptions]
+    ) -> None:
+        check_options(options)
         self.metrics = metrics
         self.options = options
         self.middleware: PymetrixWSGIMiddleware | None = None
@@ -52,7 +60,7 @@ class PymetrixFlask:
         app.extensions["pymetrix"] = self
 
 
-def flask_route(app: Flask, environ: Environ) -> tuple[str | None, str | None]:
+def flask_route(app: Flask, environ: Environ) -> Route:
     """The URL rule and endpoint ``app`` would dispatch ``environ`` to, or ``(None, None)``."""
     adapter = app.url_map.bind_to_environ(environ, server_name=app.config["SERVER_NAME"])
     try:

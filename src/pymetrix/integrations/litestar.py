@@ -9,14 +9,15 @@ are counted by an ``after_exception`` hook under ``"<unmatched>"`` (without a du
 
 from __future__ import annotations
 
-import logging
-import re
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from ..errors import MissingDependency
 from ..metrics import Metrics
-from ._core import COOKIE_NAME, NameFunction, Recorder, VisitorMode
-from .asgi import ASGIApp, RecordingMiddleware, Scope, _headers
+from ._compat import litestar_get_route
+from ._core import Recorder
+from ._options import RecorderOptions
+from .asgi import RecordingMiddleware, request_headers
+from .types import ASGIApp, Route, Scope
 
 try:
     from litestar.config.app import AppConfig
@@ -25,9 +26,10 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependency("litestar", "litestar") from exc
 
-__all__ = ["PymetrixPlugin"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
-logger = logging.getLogger("pymetrix")
+__all__ = ["PymetrixPlugin", "litestar_referer_route", "litestar_route"]
 
 
 class PymetrixPlugin(InitPluginProtocol):
@@ -35,34 +37,12 @@ class PymetrixPlugin(InitPluginProtocol):
 
     Args:
         metrics: where hits are recorded.
-        method, name, exclude, referer, visitor, visitor_window, max_visitors, cookie_name:
-            as for :class:`pymetrix.integrations.asgi.PymetrixMiddleware`.
+        options: :class:`~pymetrix.integrations.RecorderOptions` (``method``, ``name``,
+            ``exclude``, ``referer``, ``visitor`` ...).
     """
 
-    def __init__(
-        self,
-        *,
-        metrics: Metrics,
-        method: bool = False,
-        name: NameFunction | None = None,
-        exclude: Iterable[str | re.Pattern[str]] | str | None = None,
-        referer: bool = True,
-        visitor: VisitorMode | None = None,
-        visitor_window: float = 1800.0,
-        max_visitors: int = 10_000,
-        cookie_name: str = COOKIE_NAME,
-    ) -> None:
-        self.recorder = Recorder(
-            metrics,
-            method=method,
-            name=name,
-            exclude=exclude,
-            referer=referer,
-            visitor=visitor,
-            visitor_window=visitor_window,
-            max_visitors=max_visitors,
-            cookie_name=cookie_name,
-        )
+    def __init__(self, *, metrics: Metrics, **options: Unpack[RecorderOptions]) -> None:
+        self.recorder = Recorder(metrics, error_status=_error_status, **options)
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Add the recording middleware (outermost) and the unmatched-request hook."""
@@ -73,42 +53,41 @@ class PymetrixPlugin(InitPluginProtocol):
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """The recording middleware around one route's handler."""
-        return _LitestarMiddleware(app, self.recorder, litestar_route, litestar_referer_route)
+        return RecordingMiddleware(app, self.recorder, litestar_route, litestar_referer_route)
 
     def unmatched(self, exc: Exception, scope: Scope) -> None:
         """Count a request that no route matched (raised while routing)."""
         if scope.get("type") != "http" or "route_handler" in scope:
             return
         recorder = self.recorder
-        path = scope.get("path", "")
-        if recorder.excluded(path):
-            return
-        visit = recorder.begin(
+        visit = recorder.start(
             scope.get("method", "GET"),
-            path,
-            None,
-            None,
-            lambda: _headers(scope, recorder),
-            lambda referer_path: litestar_referer_route(scope, referer_path),
+            scope.get("path", ""),
+            _no_route,
+            lambda: request_headers(scope, recorder),
+            lambda path: litestar_referer_route(scope, path),
         )
         if visit is not None:
-            status = exc.status_code if isinstance(exc, HTTPException) else 500
-            recorder.record(visit.node, visit.caller, None, status, visit.visitor)
+            # Routing failed before any hook Litestar offers: there is no start to time from.
+            visit.finish(_error_status(exc), timed=False)
 
 
-class _LitestarMiddleware(RecordingMiddleware):
-    def status_of(self, exc: Exception) -> int:
-        # Litestar turns these into their responses after they leave the middleware.
-        return exc.status_code if isinstance(exc, HTTPException) else 500
+def _error_status(exc: Exception) -> int:
+    # Litestar turns these into their responses after they leave the middleware.
+    return exc.status_code if isinstance(exc, HTTPException) else 500
 
 
-def litestar_route(scope: Scope) -> tuple[str | None, str | None]:
+def _no_route() -> Route:
+    return None, None
+
+
+def litestar_route(scope: Scope) -> Route:
     """The path template Litestar routed ``scope`` to, and its handler's name."""
     handler = scope.get("route_handler")
     return scope.get("path_template"), getattr(handler, "name", None)
 
 
-def litestar_referer_route(scope: Scope, path: str) -> tuple[str | None, str | None]:
+def litestar_referer_route(scope: Scope, path: str) -> Route:
     """The path template a GET of ``path`` would be routed to, or ``(None, None)``."""
     app = scope.get("litestar_app")
     if app is None:
@@ -118,9 +97,4 @@ def litestar_referer_route(scope: Scope, path: str) -> tuple[str | None, str | N
         if not path.startswith(root_path):
             return None, None
         path = path[len(root_path) :] or "/"
-    try:
-        _, handler, _, _, template = app.asgi_router.handle_routing(path=path, method="GET")
-    except Exception:
-        # NotFoundException and MethodNotAllowedException: no GET route there.
-        return None, None
-    return template, getattr(handler, "name", None)
+    return litestar_get_route(app, path)

@@ -9,34 +9,25 @@ Flask's own router as ``route``.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable, Iterator
-from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..metrics import Metrics
-from ._core import (
-    COOKIE_NAME,
-    NameFunction,
-    Recorder,
-    RequestHeaders,
-    Visit,
-    VisitorMode,
-    parse_cookie,
-)
+from ._core import Recorder, RequestHeaders, Visit, parse_cookie
+from ._options import RecorderOptions
+from .types import Environ, Route, StartResponse, WSGIApp
 
-__all__ = ["PymetrixWSGIMiddleware", "WSGIRouteFunction"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["PymetrixWSGIMiddleware", "WSGIRouteFunction", "request_headers"]
 
 logger = logging.getLogger("pymetrix")
 
-Environ = dict[str, Any]
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
-WSGIRouteFunction = Callable[[Environ], "tuple[str | None, str | None]"]
+WSGIRouteFunction = Callable[[Environ], Route]
 
 
-def _no_route(environ: Environ) -> tuple[str | None, str | None]:
+def _no_route(environ: Environ) -> Route:
     return None, None
 
 
@@ -49,8 +40,8 @@ class PymetrixWSGIMiddleware:
         route: ``route(environ) -> (template, view name)``: which route the request
             matches, ``(None, None)`` for none. Without it every request counts under
             ``"<unmatched>"`` unless ``name=`` names it.
-        method, name, exclude, referer, visitor, visitor_window, max_visitors, cookie_name:
-            as for :class:`pymetrix.integrations.asgi.PymetrixMiddleware`.
+        options: :class:`~pymetrix.integrations.RecorderOptions` (``method``, ``name``,
+            ``exclude``, ``referer``, ``visitor`` ...).
     """
 
     def __init__(
@@ -59,52 +50,25 @@ class PymetrixWSGIMiddleware:
         *,
         metrics: Metrics,
         route: WSGIRouteFunction | None = None,
-        method: bool = False,
-        name: NameFunction | None = None,
-        exclude: Iterable[str | re.Pattern[str]] | str | None = None,
-        referer: bool = True,
-        visitor: VisitorMode | None = None,
-        visitor_window: float = 1800.0,
-        max_visitors: int = 10_000,
-        cookie_name: str = COOKIE_NAME,
+        **options: Unpack[RecorderOptions],
     ) -> None:
         self.app = app
-        self.recorder = Recorder(
-            metrics,
-            method=method,
-            name=name,
-            exclude=exclude,
-            referer=referer,
-            visitor=visitor,
-            visitor_window=visitor_window,
-            max_visitors=max_visitors,
-            cookie_name=cookie_name,
-        )
+        self.recorder = Recorder(metrics, **options)
         self._route = route or _no_route
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         recorder = self.recorder
-        visit = None
-        try:
-            path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-            if not recorder.excluded(path):
-                route, view = self._route(environ)
-                visit = recorder.begin(
-                    environ.get("REQUEST_METHOD", "GET"),
-                    path,
-                    route,
-                    view,
-                    lambda: _headers(environ, recorder),
-                    lambda referer_path: self._referer_route(environ, referer_path),
-                )
-        except Exception:
-            logger.exception(
-                "pymetrix: could not resolve the route of %r", environ.get("PATH_INFO")
-            )
+        visit = recorder.start(
+            environ.get("REQUEST_METHOD", "GET"),
+            environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+            lambda: self._route(environ),
+            lambda: request_headers(environ, recorder),
+            lambda path: self._referer_route(environ, path),
+        )
         if visit is None:
             return self.app(environ, start_response)
 
-        body = _Body(recorder, visit)
+        body = _Body(visit)
         cookie = visit.cookie
         secure = environ.get("wsgi.url_scheme") == "https"
 
@@ -119,18 +83,11 @@ class PymetrixWSGIMiddleware:
                 return start_response(status, headers)
             return start_response(status, headers, exc_info)
 
-        var = recorder.caller_var
-        token = var.set(visit.node)
-        try:
+        with visit:
             body.inner = self.app(environ, start)
-        except Exception:
-            body.fail()
-            raise
-        finally:
-            var.reset(token)
         return body
 
-    def _referer_route(self, environ: Environ, path: str) -> tuple[str | None, str | None]:
+    def _referer_route(self, environ: Environ, path: str) -> Route:
         script = environ.get("SCRIPT_NAME", "")
         if script:
             if path != script and not path.startswith(script + "/"):
@@ -140,34 +97,23 @@ class PymetrixWSGIMiddleware:
 
 
 class _Body:
-    """The response body, passed through; the hit is recorded after its last byte."""
+    """The response body, passed through; the request is recorded after its last byte."""
 
-    __slots__ = ("done", "inner", "recorder", "status", "visit")
+    __slots__ = ("inner", "status", "visit")
 
-    def __init__(self, recorder: Recorder, visit: Visit) -> None:
-        self.recorder = recorder
+    def __init__(self, visit: Visit) -> None:
         self.visit = visit
         self.status: int | None = None
         self.inner: Iterable[bytes] = ()
-        self.done = False
 
     def __iter__(self) -> Iterator[bytes]:
         try:
             yield from self.inner
         except Exception:
-            self.fail()
+            self.visit.finish(500)
             raise
         # The last byte is out: a server that never calls close() still gets a hit.
-        self.finish()
-
-    def fail(self) -> None:
-        self.status = 500
-        self.finish()
-
-    def finish(self) -> None:
-        if not self.done:
-            self.done = True
-            self.recorder.finish(self.visit, self.status)
+        self.visit.finish(self.status)
 
     def close(self) -> None:
         try:
@@ -175,13 +121,13 @@ class _Body:
             if close is not None:
                 close()
         finally:
-            self.finish()
+            self.visit.finish(self.status)
 
 
-def _headers(environ: Environ, recorder: Recorder) -> RequestHeaders | None:
+def request_headers(environ: Environ, recorder: Recorder) -> RequestHeaders | None:
+    """What the caller sources need from a WSGI environ; None if nothing could name one."""
     if recorder.visitor is None and "HTTP_REFERER" not in environ:
         return None  # only a Referer could name a caller, and there is none
-    cookie_name = recorder.cookie_name
     cookie_header = environ.get("HTTP_COOKIE")
     host = environ.get("HTTP_HOST")
     if not host:
@@ -190,7 +136,7 @@ def _headers(environ: Environ, recorder: Recorder) -> RequestHeaders | None:
         host=host,
         scheme=environ.get("wsgi.url_scheme", "http"),
         referer=environ.get("HTTP_REFERER"),
-        cookie=None if cookie_header is None else parse_cookie(cookie_header, cookie_name),
+        cookie=None if cookie_header is None else parse_cookie(cookie_header, recorder.cookie_name),
         ip=environ.get("REMOTE_ADDR"),
         user_agent=environ.get("HTTP_USER_AGENT"),
     )
