@@ -32,6 +32,7 @@ from pymetrix.store import (
     Subscription,
     register_scheme,
 )
+from pymetrix.store._rollup import Horizons, Rollups
 
 __all__ = ["JsonLinesStore", "open_jsonl"]
 
@@ -68,6 +69,12 @@ class JsonLinesStore:
 
     def subscribe(self, after: int | None = None) -> Subscription:
         return self._memory.subscribe(after)
+
+    def rollups(self, size: int, lo: int, hi: int, ids: frozenset[str] | None) -> Rollups:
+        return self._memory.rollups(size, lo, hi, ids)
+
+    def horizons(self) -> Horizons:
+        return self._memory.horizons()
 
     @property
     def dropped(self) -> int:

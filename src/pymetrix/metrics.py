@@ -14,18 +14,20 @@ from contextvars import ContextVar, Token
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any, Literal, TypeVar, overload
 
-from . import _export
+from . import _export, _series
 from ._timefmt import TimeFormatter, parse_time
 from ._validation import check_duration, check_id, check_status
 from .clock import Clock, SystemClock
 from .errors import InvalidArgument, InvalidQuery, MissingArgument, StoreClosed
 from .pipeline import LiveStream, SnapshotStream, TimeSeriesStream
 from .store import Backlog, QuarantinedBatch, Query, Store, StoreOptions, open_store
+from .store._rollup import Rollups
 from .types import (
     AggregateEntry,
     AggregateStatsEntry,
     Envelope,
     FlowEntry,
+    Series,
     TimeSeries,
     TimeSeriesDetail,
     TimeSeriesNode,
@@ -62,7 +64,9 @@ class Metrics:
         tz: the zone export times are shown in: a ``tzinfo`` or a name (default UTC).
         max_nodes: distinct ids kept; hits on further new ids count under ``__overflow__``.
         max_id_length: the longest id accepted.
-        retention: per-hit entries older than this are dropped (counts stay exact).
+        retention: per-hit entries older than this are dropped (counts stay exact, and so
+            do windowed counts, flows, series and percentiles, read from rollups).
+        rollup_retention: rollups older than this are dropped (default: kept).
         max_events: per-hit entries kept at most (counts stay exact).
     """
 
@@ -78,6 +82,7 @@ class Metrics:
         max_id_length: int = 256,
         retention: timedelta | None = None,
         max_events: int = 10_000_000,
+        rollup_retention: timedelta | None = None,
     ) -> None:
         if id is None:
             id = loc
@@ -95,6 +100,12 @@ class Metrics:
             not isinstance(retention, timedelta) or retention <= timedelta(0)
         ):
             raise InvalidArgument("retention", retention, "a positive timedelta or None")
+        if rollup_retention is not None and (
+            not isinstance(rollup_retention, timedelta) or rollup_retention <= timedelta(0)
+        ):
+            raise InvalidArgument(
+                "rollup_retention", rollup_retention, "a positive timedelta or None"
+            )
         if not isinstance(max_events, int) or max_events < 1:
             raise InvalidArgument("max_events", max_events, "an int >= 1")
         self._id = id
@@ -107,7 +118,11 @@ class Metrics:
         self._owns_store = isinstance(store, str)
         if isinstance(store, str):
             options = StoreOptions(
-                app=id, clock=self._clock, retention=retention, max_events=max_events
+                app=id,
+                clock=self._clock,
+                retention=retention,
+                max_events=max_events,
+                rollup_retention=rollup_retention,
             )
             store = open_store(store, options)
         self._store: Store = store
@@ -472,7 +487,13 @@ class Metrics:
         """
         query = self._query(since, until, ids)
         if stats:
-            return _export.aggregate_stats(self._store.snapshot(query))
+            # Percentiles and errors from rollups; all-time hits from the exact counts.
+            exact = None
+            if not query.windowed:
+                exact = {count.node: count.hits for count in self._store.counts(query)}
+            return _series.aggregate_stats(self._rollups(query, None), exact)
+        if query.windowed:
+            return _export.aggregate(_series.counts(self._rollups(query, None)))
         return _export.aggregate(self._store.counts(query))
 
     def flow(
@@ -483,7 +504,58 @@ class Metrics:
         ids: Iterable[str] | None = None,
     ) -> list[FlowEntry]:
         """Caller -> node hit counts; ``ids`` filters on the node hit."""
-        return _export.flow(self._store.edges(self._query(since, until, ids)))
+        query = self._query(since, until, ids)
+        if query.windowed:
+            return _export.flow(_series.edges(self._rollups(query, None)))
+        return _export.flow(self._store.edges(query))
+
+    def series(
+        self,
+        *,
+        step: float | timedelta | str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        ids: Iterable[str] | None = None,
+        top: int | None = None,
+    ) -> Series:
+        """Hits, errors and latency (p50/p95/p99) per node per time bucket.
+
+        Read from rollups: it costs what the buckets cost, whatever the hit count.
+
+        Args:
+            step: the bucket width: seconds, a ``timedelta`` or ``"30s"``, ``"5m"``,
+                ``"1h"``, ``"1d"``; by default chosen from the range (at most 300).
+            since: the range's start (default: the first hit); widened to a bucket start.
+            until: the range's end (default: now); widened to a bucket end.
+            ids: only these nodes.
+            top: only the ``top`` nodes with the most hits in the range.
+        """
+        if top is not None and (not isinstance(top, int) or isinstance(top, bool) or top < 1):
+            raise InvalidArgument("top", top, "an int >= 1, or None")
+        size = _series.parse_step(step)
+        query = self._query(since, until, ids)
+        hi = query.until_ns if query.until_ns is not None else self._now() + 1
+        lo = query.since_ns
+        if lo is None:
+            firsts = [count.first_ns for count in self._store.counts(Query())]
+            lo = min(firsts) if firsts else hi - 3_600_000_000_000
+        lo = min(lo, hi - 1)
+        if size is None:
+            size = _series.choose_step(lo, hi)
+        lo -= lo % size
+        hi += -hi % size
+        if (hi - lo) // size > 10_000:
+            raise InvalidArgument("step", step, "a step giving at most 10,000 buckets")
+        rollups = _series.read(self._store, lo, hi, query.ids, size)
+        return _series.series(self._id, rollups, lo, hi, size, self._formatter(), top)
+
+    def _rollups(self, query: Query, step: int | None) -> Rollups:
+        lo, hi = _series.ALL_TIME
+        if query.since_ns is not None:
+            lo = query.since_ns
+        if query.until_ns is not None:
+            hi = query.until_ns
+        return _series.read(self._store, lo, hi, query.ids, step)
 
     def export(self, data: str = "time_series", **filters: Any) -> Envelope:
         """One of the exports wrapped as ``{"message": ..., "response": 200}``.

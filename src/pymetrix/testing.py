@@ -221,9 +221,10 @@ class StoreContract:
     def test_aggregate_stats_reports_percentiles_and_errors(self, metrics: Metrics) -> None:
         record_visit(metrics)
         stats = {row["id"]: row for row in metrics.aggregate(stats=True)}
-        assert stats["Blog"]["p50"] == 0.5
+        # Percentiles come from sketches: within 1 % of the exact nearest-rank values.
+        assert stats["Blog"]["p50"] == pytest.approx(0.5, rel=0.01)
         assert stats["Blog"]["errors"] == 1
-        assert stats["About"]["p99"] == 0.25
+        assert stats["About"]["p99"] == pytest.approx(0.25, rel=0.01)
         assert stats["Home"]["p50"] is None
 
     def test_flow_counts_caller_to_node_edges_in_order_of_appearance(

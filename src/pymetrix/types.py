@@ -13,6 +13,8 @@ __all__ = [
     "Envelope",
     "FlowEntry",
     "Mode",
+    "Series",
+    "SeriesNode",
     "TimeSeries",
     "TimeSeriesDetail",
     "TimeSeriesDetailNode",
@@ -91,6 +93,37 @@ class FlowEntry(TypedDict):
     caller: str | None
     id: str
     hits: int
+
+
+class SeriesNode(TypedDict):
+    """One node of a bucketed series: a value per bucket, in the series' bucket order.
+
+    ``p50``/``p95``/``p99`` are seconds (None for a bucket with no timed hit), within 1 %
+    of the exact nearest-rank values; ``total`` is the node's hits over the range.
+    """
+
+    id: str
+    total: int
+    hits: list[int]
+    errors: list[int]
+    p50: list[float | None]
+    p95: list[float | None]
+    p99: list[float | None]
+
+
+class Series(TypedDict):
+    """``series()``: hits, errors and latency per node per time bucket.
+
+    ``step`` is the bucket width in seconds; ``buckets`` the start of each bucket;
+    ``since``/``until`` the range, widened to whole buckets. Nodes in first-hit order.
+    """
+
+    id: str
+    step: int
+    since: str
+    until: str
+    buckets: list[str]
+    nodes: list[SeriesNode]
 
 
 class Envelope(TypedDict):

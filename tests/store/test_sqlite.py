@@ -63,7 +63,7 @@ def test_sqlite_url_opens_a_sqlite_store_in_wal_mode(db: Path) -> None:
         assert metrics.flush(timeout=10)
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == ("3",)
+        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == ("4",)
 
 
 def test_relative_sqlite_urls_name_files_in_the_working_directory(
@@ -285,7 +285,7 @@ def test_a_schema_version_1_database_is_upgraded_and_its_chunks_still_stream(db:
             oldest.close()
             live.close()
     with closing(sqlite3.connect(db)) as conn:
-        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == ("3",)
+        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == ("4",)
 
 
 def test_a_schema_version_2_database_gets_batch_ids_and_keeps_its_hits(db: Path) -> None:
@@ -299,7 +299,7 @@ def test_a_schema_version_2_database_gets_batch_ids_and_keeps_its_hits(db: Path)
         assert metrics.aggregate() == [{"id": "Home", "hits": 2}, {"id": "Blog", "hits": 1}]
         assert len(metrics.time_series()["nodes"][0]["callers"]) == 2
     with closing(sqlite3.connect(db)) as conn:
-        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == ("3",)
+        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == ("4",)
         batches = [row[0] for row in conn.execute("SELECT batch FROM pymetrix_chunks ORDER BY id")]
         assert batches[0] is None
         assert isinstance(batches[-1], int)
@@ -310,6 +310,8 @@ def test_a_schema_version_2_database_gets_batch_ids_and_keeps_its_hits(db: Path)
 def make_version_2(db: Path) -> None:
     """Turn a database of this version into one as version 2 wrote it: no batch ids."""
     with closing(sqlite3.connect(db)) as conn:
+        conn.execute("DROP TABLE pymetrix_rollups")
+        conn.execute("DROP TABLE pymetrix_rollup_edges")
         conn.execute("DROP INDEX pymetrix_chunks_batch")
         conn.execute("ALTER TABLE pymetrix_chunks DROP COLUMN batch")
         conn.execute("UPDATE pymetrix_meta SET value = '2' WHERE key = 'schema_version'")

@@ -18,6 +18,7 @@ import pytest
 
 from pymetrix import InvalidArgument, ManualClock, Metrics, StoreError
 from pymetrix.store import Backlog, MemoryStore, Query, Snapshot
+from pymetrix.store._rollup import Horizons, Rollups
 from pymetrix.store.base import EdgeCount, NodeCount, Subscription
 from pymetrix.web import stats_app
 from pymetrix.web.sse import resumable
@@ -318,6 +319,12 @@ class PositionlessStore:
 
     def backlog(self) -> Backlog:
         return self._inner.backlog()
+
+    def rollups(self, size: int, lo: int, hi: int, ids: frozenset[str] | None) -> Rollups:
+        return self._inner.rollups(size, lo, hi, ids)
+
+    def horizons(self) -> Horizons:
+        return self._inner.horizons()
 
     def flush(self, timeout: float | None = None) -> bool:
         return True

@@ -53,11 +53,13 @@ class StoreOptions:
         clock: Clock,
         retention: timedelta | None,
         max_events: int,
+        rollup_retention: timedelta | None = None,
     ) -> None:
         self.app = app
         self.clock = clock
         self.retention = retention
         self.max_events = max_events
+        self.rollup_retention = rollup_retention
 
 
 StoreFactory = Callable[[str, StoreOptions], Store]
@@ -71,6 +73,7 @@ def _memory(url: str, options: StoreOptions) -> Store:
         retention=options.retention,
         max_events=settings.get("max_events", options.max_events),
         clock=options.clock,
+        rollup_retention=options.rollup_retention,
     )
 
 

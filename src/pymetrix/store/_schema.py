@@ -23,14 +23,30 @@ from typing import Any
 
 from ..errors import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bumped on every change of the tables; a database from a newer version is refused.
 
 Version 2 adds the app's hit count before each chunk to its ``bases``; version 1 readers
 would take it for a node, so a version 1 database is marked 2 when opened. Version 3
 gives each chunk the id of the batch it was written from, unique per app, so that a
 batch retried after a lost reply to its COMMIT is recognised and not stored twice.
+Version 4 adds the rollup tables, back-filled from the chunks on upgrade.
 """
+
+# Rollups (see ``_rollup``): ``tier`` is the bucket width and ``bucket`` its start, both
+# in seconds (UTC, since the epoch), so that plain SQL can chart them; ``node`` and
+# ``caller`` are numbers of ``pymetrix_names`` (-1: no caller); ``sketch`` holds the
+# latency sketch in the encoding ``_sketch.encode`` documents (NULL: no timed hit).
+_ROLLUPS = (
+    "CREATE TABLE IF NOT EXISTS pymetrix_rollups (app INTEGER NOT NULL, tier INTEGER NOT NULL, "
+    "bucket BIGINT NOT NULL, node INTEGER NOT NULL, hits BIGINT NOT NULL, "
+    "errors BIGINT NOT NULL, timed BIGINT NOT NULL, duration_sum DOUBLE PRECISION NOT NULL, "
+    "first_ns BIGINT NOT NULL, sketch {blob}, PRIMARY KEY (app, tier, bucket, node))",
+    "CREATE TABLE IF NOT EXISTS pymetrix_rollup_edges (app INTEGER NOT NULL, "
+    "tier INTEGER NOT NULL, bucket BIGINT NOT NULL, caller INTEGER NOT NULL, "
+    "node INTEGER NOT NULL, hits BIGINT NOT NULL, first_ns BIGINT NOT NULL, "
+    "PRIMARY KEY (app, tier, bucket, caller, node))",
+)
 
 # What brings a database of each older version to the next one, in both dialects.
 _UPGRADES: dict[int, tuple[str, ...]] = {
@@ -39,19 +55,33 @@ _UPGRADES: dict[int, tuple[str, ...]] = {
         "ALTER TABLE pymetrix_chunks ADD COLUMN batch BIGINT",
         "CREATE UNIQUE INDEX IF NOT EXISTS pymetrix_chunks_batch ON pymetrix_chunks (app, batch)",
     ),
+    3: _ROLLUPS,
 }
+_CHUNKS_OF_APP = "SELECT hits, data FROM pymetrix_chunks WHERE app = ? ORDER BY id"
 _MARK = "UPDATE pymetrix_meta SET value = {mark} WHERE key = 'schema_version'"
 
 
-def upgrade(conn: Any, version: int, mark: str) -> None:
+def upgrade(conn: Any, version: int, mark: str, blob: str) -> None:
     """Bring a database of an older ``version`` to this one, inside the caller's transaction.
 
-    ``mark`` is the dialect's parameter placeholder.
+    ``mark`` is the dialect's parameter placeholder, ``blob`` its binary column type.
     """
     for step in range(version, SCHEMA_VERSION):
         for statement in _UPGRADES[step]:
-            conn.execute(statement)
+            conn.execute(statement.format(blob=blob))
+    if version < 4:
+        backfill_rollups(conn, mark)
     conn.execute(_MARK.format(mark=mark), (str(SCHEMA_VERSION),))
+
+
+def backfill_rollups(conn: Any, mark: str) -> None:
+    """Fill the rollup tables from every chunk still held (a database from before them)."""
+    from ._sql_rollups import backfill
+
+    apps = [row[0] for row in conn.execute("SELECT id FROM pymetrix_apps").fetchall()]
+    for app in apps:
+        chunks = conn.execute(_CHUNKS_OF_APP.replace("?", mark), (app,)).fetchall()
+        backfill(conn, app, [(hits, bytes(data)) for hits, data in chunks], mark)
 
 
 # An edge's ``caller`` is -1 for none, as in HitColumns, so it can be part of the key.
@@ -73,6 +103,7 @@ SQLITE_DDL = (
     "CREATE TABLE IF NOT EXISTS pymetrix_edges (app INTEGER NOT NULL, caller INTEGER NOT NULL, "
     "node INTEGER NOT NULL, hits INTEGER NOT NULL, first_ns INTEGER NOT NULL, "
     "seq INTEGER NOT NULL, PRIMARY KEY (app, caller, node)) WITHOUT ROWID",
+    *(statement.format(blob="BLOB") for statement in _ROLLUPS),
 )
 
 POSTGRES_DDL = (
@@ -95,6 +126,7 @@ POSTGRES_DDL = (
     "CREATE TABLE IF NOT EXISTS pymetrix_edges (app INTEGER NOT NULL, caller INTEGER NOT NULL, "
     "node INTEGER NOT NULL, hits BIGINT NOT NULL, first_ns BIGINT NOT NULL, "
     "seq INTEGER NOT NULL, PRIMARY KEY (app, caller, node))",
+    *(statement.format(blob="BYTEA") for statement in _ROLLUPS),
 )
 
 

@@ -27,11 +27,13 @@ from typing import Any, TypeVar
 from .._timefmt import MAX_NS, MIN_NS
 from ..clock import Clock, SystemClock
 from ..errors import InvalidArgument, StoreError
+from . import _sql_rollups
 from ._buffer import BatchWriter, Columns, QuarantinedBatch, check_options
 from ._chunks import ALL_NODES, Chunk, decode, decode_bases
 from ._codec import KEY_MASK, KEY_SHIFT
 from ._dialect import Connection, Dialect
 from ._lifecycle import manage
+from ._rollup import DAY, HORIZONS, HOUR, MINUTE, TIERS, Horizons, Rollups
 from ._sql_live import LIVE_CHUNKS, SqlSubscription
 from ._sql_writer import ChunkWriter
 from ._waiting import Waiters
@@ -97,6 +99,7 @@ class SqlStore:
         batch_size: int,
         max_buffer: int,
         overflow: str = "drop",
+        rollup_retention: timedelta | None = None,
     ) -> None:
         if not isinstance(app, str) or not app:
             raise InvalidArgument("app", app, "a non-empty str")
@@ -106,9 +109,8 @@ class SqlStore:
         self._dialect = dialect
         self.kind = dialect.kind
         self._clock = clock or SystemClock()
-        self._retention_ns = (
-            None if retention is None else retention // timedelta(microseconds=1) * 1000
-        )
+        self._retention_ns = _nanoseconds(retention)
+        self._rollup_retention_ns = _nanoseconds(rollup_retention)
         self._closed = False
         self._read_lock = threading.Lock()
         self._names: list[str] = []
@@ -172,13 +174,24 @@ class SqlStore:
         )
 
     def _maintain(self) -> None:
-        if self._retention_ns is None:
-            return
         now = time.monotonic()
         if now < self._next_retention:
             return
         self._next_retention = now + _RETENTION_EVERY
-        self._chunk_writer.delete_before(self._clock.time_ns() - self._retention_ns)
+        cutoff = None
+        if self._retention_ns is not None:
+            cutoff = self._clock.time_ns() - self._retention_ns
+        # Tiers age by the time of the hits written, not the clock: a store that is not
+        # written to keeps what it has.
+        latest = self._chunk_writer.last_ns
+        tiers = {size: self._tier_horizon(size, latest) for size in TIERS}
+        self._chunk_writer.delete_before(
+            cutoff, {size: before for size, before in tiers.items() if before > MIN_NS}
+        )
+
+    def _tier_horizon(self, size: int, now: int) -> int:
+        kept = [h for h in (HORIZONS[size], self._rollup_retention_ns) if h is not None]
+        return MIN_NS if not kept or now == MIN_NS else now - min(kept)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -295,6 +308,32 @@ class SqlStore:
             ]
 
         return self._read(read)
+
+    # -- rollups ---------------------------------------------------------------------
+
+    def rollups(self, size: int, lo: int, hi: int, ids: frozenset[str] | None) -> Rollups:
+        def read(conn: Any) -> Rollups:
+            names = self._load_names(conn)
+            rows = _sql_rollups.read(conn, self._sql, self._app_id, size, lo, hi).named(names)
+            if ids is not None:
+                rows.nodes = {k: v for k, v in rows.nodes.items() if k[1] in ids}
+                rows.edges = {k: v for k, v in rows.edges.items() if k[2] in ids}
+            return rows
+
+        return self._read(read)
+
+    def horizons(self) -> Horizons:
+        # Retention deletes whole chunks older than its cutoff: every hit after it stays.
+        raw = MIN_NS
+        if self._retention_ns is not None:
+            raw = self._clock.time_ns() - self._retention_ns
+        now = self._chunk_writer.last_ns
+        return Horizons(
+            raw=raw,
+            minute=self._tier_horizon(MINUTE, now),
+            hour=self._tier_horizon(HOUR, now),
+            day=self._tier_horizon(DAY, now),
+        )
 
     # -- live ------------------------------------------------------------------------
 
@@ -499,3 +538,7 @@ class SqlStore:
         self._watcher = None
         self._subscriptions = weakref.WeakSet()
         self._writer._after_fork_in_child()
+
+
+def _nanoseconds(delta: timedelta | None) -> int | None:
+    return None if delta is None else delta // timedelta(microseconds=1) * 1000

@@ -15,10 +15,12 @@ from collections import Counter
 from operator import itemgetter
 from typing import Any
 
+from . import _sql_rollups
 from ._buffer import Columns
 from ._chunks import Chunk, encode, encode_bases
 from ._codec import KEY_MASK, KEY_SHIFT
 from ._dialect import Connection, Dialect
+from ._rollup import MINUTE, roll_indexed
 
 __all__ = ["ChunkWriter"]
 
@@ -44,6 +46,8 @@ class ChunkWriter:
         # Name -> number, and name -> its number's part of a key as caller.
         self._names: dict[str | None, int] = {None: -1}
         self._callers: dict[str | None, int] = {None: 0}
+        # The time of the newest hit this writer stored: what rollup tiers age by.
+        self.last_ns = -(1 << 63)
 
     def write(self, batch_id: int, batch: Columns) -> int:
         """Store ``batch`` under ``batch_id`` in one transaction.
@@ -55,7 +59,9 @@ class ChunkWriter:
         added: list[str] = []
         try:
             with self._dialect.write_txn(conn, self._app):
-                return self._write(conn, batch_id, batch, added)
+                chunk_id = self._write(conn, batch_id, batch, added)
+            self.last_ns = max(self.last_ns, batch[0][-1])
+            return chunk_id
         except Exception as exc:
             self._forget(added)
             self.disconnect()
@@ -67,12 +73,16 @@ class ChunkWriter:
             self.disconnect()
             raise
 
-    def delete_before(self, cutoff_ns: int) -> None:
-        """Delete the chunks whose hits are all older than ``cutoff_ns``."""
+    def delete_before(self, cutoff_ns: int | None, tiers: dict[int, int]) -> None:
+        """Delete the chunks whose hits are all older than ``cutoff_ns`` (None: none),
+        and each tier's rollups of buckets that ended before ``tiers[size]``."""
         conn = self._connection()
         try:
             with self._dialect.write_txn(conn, self._app):
-                conn.execute(self._dialect.sql(_RETAIN), (self._app, cutoff_ns))
+                if cutoff_ns is not None:
+                    conn.execute(self._dialect.sql(_RETAIN), (self._app, cutoff_ns))
+                for size, before in tiers.items():
+                    _sql_rollups.expire(conn, self._dialect.sql, self._app, size, before)
         except BaseException:
             self.disconnect()
             raise
@@ -156,6 +166,12 @@ class ChunkWriter:
                 ((key >> KEY_SHIFT) - 1, key & KEY_MASK, edge_hits[key], times[at])
                 for key, at in edges
             ],
+        )
+        _sql_rollups.upsert(
+            conn,
+            dialect.sql,
+            app,
+            roll_indexed(chunk.times, chunk.keys, chunk.durations, chunk.statuses, MINUTE),
         )
         dialect.announce(conn, app)
         return chunk_id

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ._codec import KEY_MASK, KEY_SHIFT, STATUS_BITS, STATUS_MASK, pack_extra
+
+if TYPE_CHECKING:
+    from ._rollup import Horizons, Rollups
 
 __all__ = [
     "Backlog",
@@ -313,6 +316,13 @@ class Store(Protocol):
 
     def backlog(self) -> Backlog:
         """Hits queued on their way to storage, their age, and hits lost."""
+
+    def rollups(self, size: int, lo: int, hi: int, ids: frozenset[str] | None) -> Rollups:
+        """The rollup rows of the tier of buckets of ``size`` ns (a ``_rollup.TIERS``)
+        whose buckets start in ``[lo, hi)``, on nodes ``ids`` if given."""
+
+    def horizons(self) -> Horizons:
+        """From when per-hit data and each tier of rollups are complete."""
 
     def flush(self, timeout: float | None = None) -> bool:
         """Make every hit appended so far durable; False if ``timeout`` ran out first."""

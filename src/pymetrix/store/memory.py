@@ -13,12 +13,14 @@ from ..clock import Clock, SystemClock
 from ..errors import InvalidArgument, StoreClosed
 from ._codec import KEY_MASK, KEY_SHIFT, STATUS_MASK, pack_extra, unpack_duration
 from ._lifecycle import after_fork
+from ._rollup import DAY, HOUR, MINUTE, Horizons, Rollups, Tiers, roll
 from ._waiting import Waiters, WaitingSubscription
 from .base import Backlog, EdgeCount, HitColumns, LiveHit, NodeCount, Query, Snapshot
 
 __all__ = ["MemoryStore"]
 
 _NEVER = 1 << 62
+_MIN_NS = -(1 << 63)
 # Hits staged before they move to the columns: a bound on the work one append may do.
 _STAGE = 1024
 _time_of = itemgetter(0)
@@ -39,6 +41,8 @@ class MemoryStore:
         retention: drop per-hit entries older than this (counts stay exact).
         max_events: keep at most this many per-hit entries (counts stay exact).
         clock: the clock retention is measured against.
+        rollup_retention: drop rollups older than this (default: keep them; see
+            ``_rollup`` for each tier's own bound).
     """
 
     resumable = True
@@ -50,12 +54,14 @@ class MemoryStore:
         retention: timedelta | None = None,
         max_events: int = 10_000_000,
         clock: Clock | None = None,
+        rollup_retention: timedelta | None = None,
     ) -> None:
         if not isinstance(max_events, int) or isinstance(max_events, bool) or max_events < 1:
             raise InvalidArgument("max_events", max_events, "an int >= 1")
-        self._retention_ns = (
-            None if retention is None else retention // timedelta(microseconds=1) * 1000
-        )
+        self._tiers = Tiers(_nanoseconds(rollup_retention))
+        self._rolled = 0  # position up to which the tiers include hits
+        self._next_expiry = 0
+        self._retention_ns = _nanoseconds(retention)
         self._max_events = max_events
         self._clock = clock or SystemClock()
         self._lock = threading.Lock()
@@ -178,6 +184,22 @@ class MemoryStore:
             nodes[key & _MASK] += hits
         self._counted = self._base + len(self._keys)
 
+    def _roll(self) -> None:
+        """Add the hits recorded since the last roll to the tiers. Lock held."""
+        self._drain()
+        start = self._rolled - self._base
+        if start >= len(self._times):
+            return
+        columns = HitColumns.packed(
+            self._names, self._times[start:], self._keys[start:], self._extras[start:]
+        )
+        self._tiers.add(roll(columns, MINUTE))
+        self._rolled = self._base + len(self._times)
+        now = self._last
+        if now >= self._next_expiry:
+            self._tiers.expire(now)
+            self._next_expiry = now + MINUTE
+
     def _check_after(self, length: int) -> int:
         if self._retention_ns is None:
             return self._max_events + 1
@@ -196,6 +218,7 @@ class MemoryStore:
             drop = max(drop, bisect_left(times, now_ns - self._retention_ns))
         if drop:
             self._sync()
+            self._roll()
             drop = min(drop, len(times))
             trimmed = self._trimmed
             for key, hits in Counter(self._keys[:drop]).items():
@@ -277,6 +300,33 @@ class MemoryStore:
             c = (key >> _SHIFT) - 1
             result.append(EdgeCount(None if c < 0 else names[c], names[n], hits))
         return result
+
+    # -- rollups ---------------------------------------------------------------------
+
+    def rollups(self, size: int, lo: int, hi: int, ids: frozenset[str] | None) -> Rollups:
+        with self._lock:
+            self._roll()
+            return self._tiers.read(size, lo, hi, ids)
+
+    def horizons(self) -> Horizons:
+        with self._lock:
+            self._drain()
+            if self._retention_ns is not None:
+                self._maintain(self._clock.time_ns())
+            # Per-hit data is whole from the oldest retained hit on, once some were
+            # trimmed (hits of that very time may have gone with them).
+            raw = self._times[0] + 1 if self._base and len(self._times) else _MIN_NS
+            if self._base and not len(self._times):
+                raw = self._last + 1
+            # Tiers age by the time of the hits recorded, not the clock.
+            now = self._last
+            tiers = self._tiers
+            return Horizons(
+                raw=raw,
+                minute=tiers.horizon(MINUTE, now),
+                hour=tiers.horizon(HOUR, now),
+                day=tiers.horizon(DAY, now),
+            )
 
     # -- live ------------------------------------------------------------------------
 
@@ -392,6 +442,10 @@ class _MemorySubscription(WaitingSubscription):
     def _pending(self) -> bool:
         store = self._store
         return self.closed or self._cursor < store._base + len(store._times) + len(store._stage)
+
+
+def _nanoseconds(delta: timedelta | None) -> int | None:
+    return None if delta is None else delta // timedelta(microseconds=1) * 1000
 
 
 class _ClosedStage(list[tuple[int, int, int]]):

@@ -100,7 +100,7 @@ class PostgresDialect(Dialect[PgConnection]):
                 if version is not None and version > SCHEMA_VERSION:
                     raise too_new(version, self.url)
                 if version is not None and version < SCHEMA_VERSION:
-                    upgrade(conn, version, "%s")
+                    upgrade(conn, version, "%s", "BYTEA")
                 if version is None:
                     for statement in POSTGRES_DDL:
                         conn.execute(statement)
@@ -226,6 +226,8 @@ class PostgresStore(SqlStore):
         app: the app whose hits these are; apps share a database without mixing.
         clock: the clock retention is measured against.
         retention: per-hit data older than this is deleted (counts stay exact).
+        rollup_retention: rollups older than this are deleted (default: kept; each
+            tier also has a bound of its own, see ``_rollup``).
         flush_interval: seconds between writes of queued hits.
         batch_size: hits written per transaction at most.
         max_buffer: hits kept in memory at most while the database is unreachable.
@@ -246,6 +248,7 @@ class PostgresStore(SqlStore):
         batch_size: int = 50_000,
         max_buffer: int = 1_000_000,
         overflow: str = "drop",
+        rollup_retention: timedelta | None = None,
         connect_timeout: float = 5.0,
         shown_url: str | None = None,
     ) -> None:
@@ -262,6 +265,7 @@ class PostgresStore(SqlStore):
             batch_size=batch_size,
             max_buffer=max_buffer,
             overflow=overflow,
+            rollup_retention=rollup_retention,
         )
 
 
@@ -280,6 +284,7 @@ def open_postgres(url: str, options: Any) -> PostgresStore:
         app=options.app,
         clock=options.clock,
         retention=options.retention,
+        rollup_retention=options.rollup_retention,
         shown_url=mask_url(url),
         **settings,
     )

@@ -96,7 +96,7 @@ class SQLiteDialect(Dialect[sqlite3.Connection]):
                 elif version > SCHEMA_VERSION:
                     raise too_new(version, self.url)
                 elif version < SCHEMA_VERSION:
-                    upgrade(conn, version, "?")
+                    upgrade(conn, version, "?", "BLOB")
         except BaseException:
             conn.close()
             raise
@@ -200,6 +200,8 @@ class SQLiteStore(SqlStore):
         app: the app whose hits these are; apps share a file without mixing.
         clock: the clock retention is measured against.
         retention: per-hit data older than this is deleted (counts stay exact).
+        rollup_retention: rollups older than this are deleted (default: kept; each
+            tier also has a bound of its own, see ``_rollup``).
         flush_interval: seconds between writes of queued hits.
         batch_size: hits written per transaction at most.
         max_buffer: hits kept in memory at most while the file cannot be written.
@@ -220,6 +222,7 @@ class SQLiteStore(SqlStore):
         batch_size: int = 50_000,
         max_buffer: int = 1_000_000,
         overflow: str = "drop",
+        rollup_retention: timedelta | None = None,
         busy_timeout: float = 5.0,
         url: str | None = None,
     ) -> None:
@@ -237,6 +240,7 @@ class SQLiteStore(SqlStore):
             batch_size=batch_size,
             max_buffer=max_buffer,
             overflow=overflow,
+            rollup_retention=rollup_retention,
         )
 
 
@@ -271,6 +275,7 @@ def open_sqlite(url: str, options: Any) -> SQLiteStore:
         app=options.app,
         clock=options.clock,
         retention=options.retention,
+        rollup_retention=options.rollup_retention,
         url=url,
         **settings,
     )

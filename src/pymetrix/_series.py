@@ -1,0 +1,204 @@
+"""Reads answered from rollups: windowed counts and flows, percentiles, bucketed series.
+
+Each read plans the pieces of its range (``store._rollup.plan``: whole days, hours and
+minutes from the tiers, the edges from per-hit data), reads them from the store and
+merges them, so it costs what the range's buckets cost, not its hits.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from ._timefmt import MAX_NS, MIN_NS, TimeFormatter
+from .errors import InvalidArgument
+from .store import Query, Store
+from .store._rollup import (
+    DAY,
+    HOUR,
+    MINUTE,
+    RAW,
+    SECOND,
+    Rollups,
+    nice_step,
+    percentile,
+    plan,
+    roll,
+)
+from .store.base import EdgeCount, NodeCount
+from .types import AggregateStatsEntry, Series, SeriesNode
+
+__all__ = [
+    "ALL_TIME",
+    "STEPS",
+    "aggregate_stats",
+    "counts",
+    "edges",
+    "parse_step",
+    "read",
+    "series",
+]
+
+# Hit times fit int64 nanoseconds; whole days inside that range stand for "all time".
+ALL_TIME = (-(-MIN_NS // DAY) * DAY, MAX_NS // DAY * DAY)
+
+STEPS = tuple(
+    n * unit
+    for n, unit in (
+        (1, SECOND),
+        (5, SECOND),
+        (15, SECOND),
+        (30, SECOND),
+        (1, MINUTE),
+        (5, MINUTE),
+        (15, MINUTE),
+        (30, MINUTE),
+        (1, HOUR),
+        (3, HOUR),
+        (6, HOUR),
+        (12, HOUR),
+        (1, DAY),
+        (7, DAY),
+        (30, DAY),
+    )
+)
+"""The steps a series picks from when none is given: the smallest with <= 300 buckets."""
+
+_UNITS = {"s": SECOND, "m": MINUTE, "h": HOUR, "d": DAY}
+_STEP = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+
+
+def parse_step(step: Any) -> int | None:
+    """A step in nanoseconds from seconds, a ``timedelta`` or ``"30s"``/``"5m"``/``"1h"``/
+    ``"1d"``; None stays None (chosen from the range)."""
+    if step is None:
+        return None
+    if isinstance(step, timedelta):
+        ns = step // timedelta(microseconds=1) * 1000
+    elif isinstance(step, str):
+        match = _STEP.match(step)
+        if match is None:
+            raise InvalidArgument("step", step, "seconds, or a number with s, m, h or d")
+        ns = int(match.group(1)) * _UNITS[match.group(2)]
+    elif isinstance(step, (int, float)) and not isinstance(step, bool) and step == step:
+        ns = round(step * SECOND)
+    else:
+        raise InvalidArgument("step", step, "seconds, a timedelta, or e.g. '5m'")
+    if ns < SECOND or ns % SECOND:
+        raise InvalidArgument("step", step, "a whole number of seconds, at least 1")
+    return ns
+
+
+def read(store: Store, lo: int, hi: int, ids: frozenset[str] | None, step: int | None) -> Rollups:
+    """The rollups of ``[lo, hi)``, in buckets of ``step`` (None: one bucket)."""
+    coarsest = DAY
+    if step is not None:
+        coarsest = next((size for size in (DAY, HOUR, MINUTE) if step % size == 0), RAW)
+    out = Rollups()
+    for piece in plan(lo, hi, store.horizons(), coarsest):
+        if piece.source == RAW:
+            hits = store.snapshot(Query(since_ns=piece.lo, until_ns=piece.hi, ids=ids)).hits
+            out.merge(roll(hits, step or DAY), step)
+        else:
+            out.merge(store.rollups(piece.source, piece.lo, piece.hi, ids), step)
+    return out
+
+
+def counts(rollups: Rollups) -> list[NodeCount]:
+    """Hits per node, in first-hit order."""
+    rows = sorted(rollups.nodes.items(), key=lambda item: item[1].first_ns)
+    return [NodeCount(node, row.hits, row.first_ns) for (_, node), row in rows if row.hits]
+
+
+def edges(rollups: Rollups) -> list[EdgeCount]:
+    """Hits per caller->node edge, in order of first appearance."""
+    rows = sorted(rollups.edges.items(), key=lambda item: item[1].first_ns)
+    return [EdgeCount(caller, node, edge.hits) for (_, caller, node), edge in rows if edge.hits]
+
+
+def aggregate_stats(
+    rollups: Rollups, exact: dict[str, int] | None = None
+) -> list[AggregateStatsEntry]:
+    """``aggregate(stats=True)`` entries; ``exact`` gives all-time hit counts to use."""
+    rows = sorted(rollups.nodes.items(), key=lambda item: item[1].first_ns)
+    out: list[AggregateStatsEntry] = []
+    for (_, node), row in rows:
+        hits = row.hits if exact is None else exact.pop(node, row.hits)
+        out.append(
+            {
+                "id": node,
+                "hits": hits,
+                "p50": percentile(row.sketch, 0.50),
+                "p95": percentile(row.sketch, 0.95),
+                "p99": percentile(row.sketch, 0.99),
+                "errors": row.errors,
+            }
+        )
+    # Nodes whose rollups are gone (rollup_retention) still have their exact counts.
+    for node, hits in (exact or {}).items():
+        out.append({"id": node, "hits": hits, "p50": None, "p95": None, "p99": None, "errors": 0})
+    return out
+
+
+def series(
+    app: str,
+    rollups: Rollups,
+    lo: int,
+    hi: int,
+    step: int,
+    fmt: TimeFormatter,
+    top: int | None,
+) -> Series:
+    """The bucketed series message: one entry per node, one value per bucket."""
+    starts = list(range(lo, hi, step))
+    position = {start: i for i, start in enumerate(starts)}
+    width = len(starts)
+    by_node: dict[str, list[Any]] = {}
+    totals: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for (bucket, node), row in rollups.nodes.items():
+        i = position.get(bucket)
+        if i is None:
+            continue
+        entry = by_node.get(node)
+        if entry is None:
+            entry = by_node[node] = [[0] * width, [0] * width, [None] * width, [None] * width]
+            entry.append([None] * width)
+        entry[0][i] = row.hits
+        entry[1][i] = row.errors
+        entry[2][i] = percentile(row.sketch, 0.50)
+        entry[3][i] = percentile(row.sketch, 0.95)
+        entry[4][i] = percentile(row.sketch, 0.99)
+        totals[node] = totals.get(node, 0) + row.hits
+        first[node] = min(first.get(node, row.first_ns), row.first_ns)
+    chosen = sorted(by_node, key=lambda node: first[node])
+    if top is not None:
+        kept = set(sorted(chosen, key=lambda node: -totals[node])[:top])
+        chosen = [node for node in chosen if node in kept]
+    nodes: list[SeriesNode] = []
+    for node in chosen:
+        hits, errors, p50, p95, p99 = by_node[node]
+        nodes.append(
+            {
+                "id": node,
+                "total": totals[node],
+                "hits": hits,
+                "errors": errors,
+                "p50": p50,
+                "p95": p95,
+                "p99": p99,
+            }
+        )
+    return {
+        "id": app,
+        "step": step // SECOND,
+        "since": fmt(lo),
+        "until": fmt(hi),
+        "buckets": [fmt(start) for start in starts],
+        "nodes": nodes,
+    }
+
+
+def choose_step(lo: int, hi: int) -> int:
+    return nice_step(lo, hi, STEPS)

@@ -1,0 +1,378 @@
+"""Rollups: hits, errors and latency per time bucket and node, and hits per bucket and edge.
+
+Every store keeps them in three tiers, 1-minute, 1-hour and 1-day buckets aligned to the
+epoch (UTC midnight for days), so that a read over any range costs what its buckets
+cost, not its hits: 90 days are 90 day rows per node, plus at most 23 hour rows and 59
+minute rows at each end. The tiers are kept as follows (each bounded by the store's
+``rollup_retention`` too):
+
+====== ================== ==============================
+tier   bucket             kept
+====== ================== ==============================
+minute 60 s               14 days
+hour   3,600 s            400 days
+day    86,400 s           for ever
+====== ================== ==============================
+
+A node's row holds its hits, errors (status >= 500), hits with a duration, their sum,
+its first hit's time in the bucket and a latency :class:`~pymetrix.store._sketch.Sketch`;
+an edge's row its hits and first time. All of them merge by adding (first times by
+taking the least), so rows of any number of batches and processes add up to exactly the
+rows of their hits, and a range is answered by merging the rows that cover it.
+
+Reading a range ``[since, until)`` (:func:`plan`): the whole days inside it come from the
+day tier, the whole hours around them from the hour tier, the whole minutes from the
+minute tier, and the edges finer than a minute from the per-hit data, so the answer is
+exact while that data is retained. Where a source is gone (retention), the next coarser
+one answers, at its granularity: a bucket then belongs to the range when its start does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import compress
+
+from ._codec import KEY_MASK, KEY_SHIFT
+from ._sketch import Sketch, index_of
+from .base import HitColumns
+
+__all__ = [
+    "DAY",
+    "HORIZONS",
+    "HOUR",
+    "MINUTE",
+    "RAW",
+    "TIERS",
+    "EdgeRollup",
+    "Horizons",
+    "Indexed",
+    "NodeRollup",
+    "Piece",
+    "Rollups",
+    "plan",
+    "roll",
+    "roll_indexed",
+]
+
+SECOND = 1_000_000_000
+MINUTE = 60 * SECOND
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+TIERS = (MINUTE, HOUR, DAY)
+RAW = 0
+"""The source of a piece read from per-hit data."""
+HORIZONS = {MINUTE: 14 * DAY, HOUR: 400 * DAY, DAY: None}
+"""How long each tier is kept (None: for ever), before ``rollup_retention``."""
+
+_MIN_NS = -(1 << 63)
+_MAX_NS = (1 << 63) - 1
+
+
+@dataclass(slots=True)
+class NodeRollup:
+    """One node's hits in one bucket (or merged over many)."""
+
+    hits: int = 0
+    errors: int = 0
+    timed: int = 0
+    duration_sum: float = 0.0
+    first_ns: int = _MAX_NS
+    sketch: Sketch = field(default_factory=Sketch)
+
+    def merge(self, other: NodeRollup) -> None:
+        self.hits += other.hits
+        self.errors += other.errors
+        self.timed += other.timed
+        self.duration_sum += other.duration_sum
+        self.first_ns = min(self.first_ns, other.first_ns)
+        self.sketch.merge(other.sketch)
+
+
+@dataclass(slots=True)
+class EdgeRollup:
+    """One caller->node edge's hits in one bucket (or merged over many)."""
+
+    hits: int = 0
+    first_ns: int = _MAX_NS
+
+    def merge(self, other: EdgeRollup) -> None:
+        self.hits += other.hits
+        self.first_ns = min(self.first_ns, other.first_ns)
+
+
+@dataclass(slots=True)
+class Rollups:
+    """Rows by ``(bucket start, node)`` and ``(bucket start, caller, node)``, names as str."""
+
+    nodes: dict[tuple[int, str], NodeRollup] = field(default_factory=dict)
+    edges: dict[tuple[int, str | None, str], EdgeRollup] = field(default_factory=dict)
+
+    def merge(self, other: Rollups, step: int | None = None) -> None:
+        """Add ``other``'s rows, re-bucketed to ``step`` (None: all in one bucket, 0)."""
+        nodes, edges = self.nodes, self.edges
+        for (bucket, node), row in other.nodes.items():
+            key = (_rebucket(bucket, step), node)
+            mine = nodes.get(key)
+            if mine is None:
+                nodes[key] = mine = NodeRollup()
+            mine.merge(row)
+        for (bucket, caller, node), edge in other.edges.items():
+            edge_key = (_rebucket(bucket, step), caller, node)
+            found = edges.get(edge_key)
+            if found is None:
+                edges[edge_key] = found = EdgeRollup()
+            found.merge(edge)
+
+
+def _rebucket(bucket: int, step: int | None) -> int:
+    return 0 if step is None else bucket - bucket % step
+
+
+@dataclass(frozen=True, slots=True)
+class Horizons:
+    """From when each source is complete: per-hit data and each tier (ns)."""
+
+    raw: int = _MIN_NS
+    minute: int = _MIN_NS
+    hour: int = _MIN_NS
+    day: int = _MIN_NS
+
+    def of(self, source: int) -> int:
+        return {RAW: self.raw, MINUTE: self.minute, HOUR: self.hour, DAY: self.day}[source]
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """Read ``[lo, hi)`` from ``source``: the hits in it (``RAW``), or the rows of a tier
+    (its bucket size) whose buckets start in it."""
+
+    source: int
+    lo: int
+    hi: int
+
+
+@dataclass(slots=True)
+class Indexed:
+    """Rollups keyed by name numbers, as stores keep them: ``(bucket, node)`` and
+    ``(bucket, key)`` with the packed caller->node key (see ``_codec``)."""
+
+    nodes: dict[tuple[int, int], NodeRollup] = field(default_factory=dict)
+    edges: dict[tuple[int, int], EdgeRollup] = field(default_factory=dict)
+
+    def coarsen(self, size: int) -> Indexed:
+        """These rows in buckets of ``size`` ns (a multiple of theirs)."""
+        out = Indexed()
+        for (bucket, node), row in self.nodes.items():
+            key = (bucket - bucket % size, node)
+            mine = out.nodes.get(key)
+            if mine is None:
+                out.nodes[key] = mine = NodeRollup()
+            mine.merge(row)
+        for (bucket, packed), edge in self.edges.items():
+            edge_key = (bucket - bucket % size, packed)
+            found = out.edges.get(edge_key)
+            if found is None:
+                out.edges[edge_key] = found = EdgeRollup()
+            found.merge(edge)
+        return out
+
+    def merge(self, other: Indexed) -> None:
+        """Add ``other``'s rows (in the same buckets)."""
+        for key, row in other.nodes.items():
+            mine = self.nodes.get(key)
+            if mine is None:
+                self.nodes[key] = mine = NodeRollup()
+            mine.merge(row)
+        for edge_key, edge in other.edges.items():
+            found = self.edges.get(edge_key)
+            if found is None:
+                self.edges[edge_key] = found = EdgeRollup()
+            found.merge(edge)
+
+    def named(self, names: Sequence[str]) -> Rollups:
+        out = Rollups()
+        for (bucket, node), row in self.nodes.items():
+            out.nodes[bucket, names[node]] = row
+        for (bucket, key), edge in self.edges.items():
+            caller = (key >> KEY_SHIFT) - 1
+            out.edges[bucket, None if caller < 0 else names[caller], names[key & KEY_MASK]] = edge
+        return out
+
+
+def roll_indexed(
+    times: Sequence[int],
+    keys: Sequence[int],
+    durations: Sequence[float],
+    statuses: Sequence[int],
+    size: int,
+) -> Indexed:
+    """The rollups of hits in time order, in buckets of ``size`` ns; durations NaN and
+    statuses 0 for none.
+
+    Every step is a C-level bulk operation (zip, Counter, compress) but the sketch
+    index and duration sum of the hits that have a duration.
+    """
+    out = Indexed()
+    if not len(times):
+        return out
+    buckets = [t - t % size for t in times]
+    nodes = [key & KEY_MASK for key in keys]
+    node_keys = list(zip(buckets, nodes))
+    rows = out.nodes
+    first = dict(zip(reversed(node_keys), reversed(times)))
+    for node_key, hits in Counter(node_keys).items():
+        rows[node_key] = NodeRollup(hits=hits, first_ns=first[node_key])
+    for node_key, errors in Counter(compress(node_keys, [s >= 500 for s in statuses])).items():
+        rows[node_key].errors = errors
+    timed = [d == d for d in durations]
+    for node_key, duration in zip(compress(node_keys, timed), compress(durations, timed)):
+        row = rows[node_key]
+        row.timed += 1
+        row.duration_sum += duration
+        row.sketch.bins[index_of(duration)] += 1
+    edge_keys = list(zip(buckets, keys))
+    edge_first = dict(zip(reversed(edge_keys), reversed(times)))
+    edges = out.edges
+    for edge_key, hits in Counter(edge_keys).items():
+        edges[edge_key] = EdgeRollup(hits=hits, first_ns=edge_first[edge_key])
+    return out
+
+
+def roll(columns: HitColumns, size: int) -> Rollups:
+    """The rollups of ``columns`` (in time order) in buckets of ``size`` ns, by name."""
+    indexed = roll_indexed(columns.times, columns.keys, columns.durations, columns.statuses, size)
+    return indexed.named(columns.names)
+
+
+def coarsen(rollups: Rollups, size: int) -> Rollups:
+    """``rollups`` re-bucketed into buckets of ``size`` ns (a multiple of theirs)."""
+    out = Rollups()
+    out.merge(rollups, size)
+    return out
+
+
+def plan(lo: int, hi: int, horizons: Horizons, coarsest: int = DAY) -> list[Piece]:
+    """The pieces to read ``[lo, hi)`` from: the coarsest tier (up to ``coarsest``)
+    wherever it fits whole, per-hit data for what is finer than a minute, coarser
+    buckets where finer sources are gone (a bucket then counts when its start is in
+    the range)."""
+    pieces: list[Piece] = []
+    _cover(lo, hi, coarsest, horizons, pieces)
+    return pieces
+
+
+def _cover(lo: int, hi: int, size: int, horizons: Horizons, pieces: list[Piece]) -> None:
+    if lo >= hi:
+        return
+    if size == RAW:
+        if lo >= horizons.raw:
+            pieces.append(Piece(RAW, lo, hi))
+        else:
+            # Per-hit data is gone: the minute (or coarser) bucket holding ``lo`` counts
+            # if it starts in the range, which only the first one in it does not.
+            _widen(lo, hi, horizons, pieces)
+        return
+    first = _ceil(lo, size)
+    last = _floor(hi, size)
+    finer = _finer(size)
+    if first >= last:
+        _cover(lo, hi, finer, horizons, pieces)
+        return
+    start = max(first, _ceil(horizons.of(size), size)) if horizons.of(size) > lo else first
+    if start >= last:
+        _cover(lo, hi, finer, horizons, pieces)
+        return
+    _cover(lo, start, finer, horizons, pieces)
+    pieces.append(Piece(size, start, last))
+    _cover(last, hi, finer, horizons, pieces)
+
+
+def _widen(lo: int, hi: int, horizons: Horizons, pieces: list[Piece]) -> None:
+    """``[lo, hi)`` where the finer sources are gone: the rows of the finest tier still
+    kept whose buckets start in it."""
+    for size in TIERS:
+        start = _ceil(lo, size)
+        if start >= horizons.of(size):
+            if start < hi:
+                pieces.append(Piece(size, start, hi))
+            return
+
+
+def _finer(size: int) -> int:
+    return {DAY: HOUR, HOUR: MINUTE, MINUTE: RAW}[size]
+
+
+def _floor(t: int, size: int) -> int:
+    return t - t % size
+
+
+def _ceil(t: int, size: int) -> int:
+    return -((-t) // size) * size
+
+
+def merge_all(parts: Iterable[Rollups], step: int | None = None) -> Rollups:
+    """One ``Rollups`` from many, re-bucketed to ``step`` (None: one bucket)."""
+    out = Rollups()
+    for part in parts:
+        out.merge(part, step)
+    return out
+
+
+def percentile(sketch: Sketch, q: float) -> float | None:
+    """``sketch``'s ``q``-quantile, rounded to the microsecond Pymetrix keeps."""
+    value = sketch.quantile(q)
+    return None if value is None else round(value, 6)
+
+
+def nice_step(lo: int, hi: int, steps: Sequence[int]) -> int:
+    """The smallest step of ``steps`` giving at most 300 buckets over ``[lo, hi)``."""
+    span = max(1, hi - lo)
+    for step in steps:
+        if math.ceil(span / step) <= 300:
+            return step
+    return steps[-1]
+
+
+class Tiers:
+    """The three tiers of rollups kept in memory (the memory store's)."""
+
+    def __init__(self, rollup_retention_ns: int | None = None) -> None:
+        self._retention = rollup_retention_ns
+        self._tiers = {size: Rollups() for size in TIERS}
+
+    def add(self, minutes: Rollups) -> None:
+        """Add rollups in minute buckets to every tier."""
+        for size in TIERS:
+            self._tiers[size].merge(minutes, size)
+
+    def read(self, size: int, lo: int, hi: int, ids: frozenset[str] | None) -> Rollups:
+        """Copies of the rows of tier ``size`` whose buckets start in ``[lo, hi)``."""
+        tier = self._tiers[size]
+        out = Rollups()
+        for (bucket, node), row in tier.nodes.items():
+            if lo <= bucket < hi and (ids is None or node in ids):
+                copy = NodeRollup()
+                copy.merge(row)
+                out.nodes[bucket, node] = copy
+        for (bucket, caller, node), edge in tier.edges.items():
+            if lo <= bucket < hi and (ids is None or node in ids):
+                out.edges[bucket, caller, node] = EdgeRollup(edge.hits, edge.first_ns)
+        return out
+
+    def horizon(self, size: int, now: int) -> int:
+        """From when tier ``size`` is complete, ``now`` being the newest hit's time."""
+        kept = [h for h in (HORIZONS[size], self._retention) if h is not None]
+        return _MIN_NS if not kept or now <= _MIN_NS + DAY else now - min(kept)
+
+    def expire(self, now: int) -> None:
+        """Delete the rows of buckets that ended before their tier's horizon."""
+        for size in TIERS:
+            horizon = self.horizon(size, now)
+            if horizon == _MIN_NS:
+                continue
+            tier = self._tiers[size]
+            tier.nodes = {k: v for k, v in tier.nodes.items() if k[0] + size > horizon}
+            tier.edges = {k: v for k, v in tier.edges.items() if k[0] + size > horizon}

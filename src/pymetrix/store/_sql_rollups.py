@@ -1,0 +1,161 @@
+"""Rollups in SQL: kept by the writer's transaction, read by any range of buckets.
+
+Counters are added by upserts (``hits = hits + excluded.hits``), so the rows of any
+number of batches and processes add up exactly. A latency sketch cannot be added in
+SQL: the writer reads the sketches of the rows its batch touches, merges them and
+writes them back, inside the batch's transaction, which holds the app's write lock
+(SQLite's file lock, PostgreSQL's advisory lock): no other writer can interleave, so
+that is no read-modify-write race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ._chunks import decode
+from ._rollup import DAY, HOUR, MINUTE, SECOND, EdgeRollup, Indexed, NodeRollup, roll_indexed
+from ._sketch import Sketch
+from ._sketch import decode as decode_sketch
+from ._sketch import encode as encode_sketch
+
+__all__ = ["backfill", "expire", "read", "tiers", "upsert"]
+
+_INSERT_NODE = (
+    "INSERT INTO pymetrix_rollups (app, tier, bucket, node, hits, errors, timed, "
+    "duration_sum, first_ns, sketch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_NODE = (
+    _INSERT_NODE + " ON CONFLICT (app, tier, bucket, node) DO UPDATE SET "
+    "hits = pymetrix_rollups.hits + excluded.hits, "
+    "errors = pymetrix_rollups.errors + excluded.errors, "
+    "timed = pymetrix_rollups.timed + excluded.timed, "
+    "duration_sum = pymetrix_rollups.duration_sum + excluded.duration_sum, "
+    "first_ns = {least}(pymetrix_rollups.first_ns, excluded.first_ns), "
+    "sketch = COALESCE(excluded.sketch, pymetrix_rollups.sketch)"
+)
+_INSERT_EDGE = (
+    "INSERT INTO pymetrix_rollup_edges (app, tier, bucket, caller, node, hits, first_ns) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_EDGE = (
+    _INSERT_EDGE + " ON CONFLICT (app, tier, bucket, caller, node) DO UPDATE SET "
+    "hits = pymetrix_rollup_edges.hits + excluded.hits, "
+    "first_ns = {least}(pymetrix_rollup_edges.first_ns, excluded.first_ns)"
+)
+_SKETCHES = (
+    "SELECT bucket, node, sketch FROM pymetrix_rollups WHERE app = ? AND tier = ? "
+    "AND bucket >= ? AND bucket <= ? AND sketch IS NOT NULL"
+)
+_READ_NODES = (
+    "SELECT bucket, node, hits, errors, timed, duration_sum, first_ns, sketch "
+    "FROM pymetrix_rollups WHERE app = ? AND tier = ? AND bucket >= ? AND bucket < ?"
+)
+_READ_EDGES = (
+    "SELECT bucket, caller, node, hits, first_ns FROM pymetrix_rollup_edges "
+    "WHERE app = ? AND tier = ? AND bucket >= ? AND bucket < ?"
+)
+_EXPIRE = (
+    "DELETE FROM pymetrix_rollups WHERE app = ? AND tier = ? AND bucket < ?",
+    "DELETE FROM pymetrix_rollup_edges WHERE app = ? AND tier = ? AND bucket < ?",
+)
+
+Sql = Callable[[str], str]
+
+
+def tiers(minutes: Indexed) -> list[tuple[int, Indexed]]:
+    """The rows of every tier, from rows in minute buckets."""
+    return [(MINUTE, minutes), (HOUR, minutes.coarsen(HOUR)), (DAY, minutes.coarsen(DAY))]
+
+
+def _node_rows(app: int, size: int, rows: Indexed, sketches: dict[Any, Sketch]) -> list[Any]:
+    out = []
+    tier = size // SECOND
+    for (bucket_ns, node), row in rows.nodes.items():
+        bucket = bucket_ns // SECOND
+        sketch = None
+        if row.timed:
+            merged = sketches.get((bucket, node))
+            if merged is not None:
+                merged.merge(row.sketch)
+            sketch = encode_sketch(merged or row.sketch)
+        out.append(
+            (
+                app,
+                tier,
+                bucket,
+                node,
+                row.hits,
+                row.errors,
+                row.timed,
+                row.duration_sum,
+                row.first_ns,
+                sketch,
+            )
+        )
+    return out
+
+
+def _edge_rows(app: int, size: int, rows: Indexed) -> list[Any]:
+    tier = size // SECOND
+    return [
+        (app, tier, bucket_ns // SECOND, (key >> 32) - 1, key & 0xFFFFFFFF, e.hits, e.first_ns)
+        for (bucket_ns, key), e in rows.edges.items()
+    ]
+
+
+def upsert(conn: Any, sql: Sql, app: int, minutes: Indexed) -> None:
+    """Add a batch's rollups (in minute buckets) to every tier; the app's lock is held."""
+    for size, rows in tiers(minutes):
+        sketches: dict[Any, Sketch] = {}
+        timed = [bucket for (bucket, _), row in rows.nodes.items() if row.timed]
+        if timed:
+            bounds = (app, size // SECOND, min(timed) // SECOND, max(timed) // SECOND)
+            for bucket, node, data in conn.execute(sql(_SKETCHES), bounds).fetchall():
+                sketches[bucket, node] = decode_sketch(data)
+        cursor = conn.cursor()
+        cursor.executemany(sql(_UPSERT_NODE), _node_rows(app, size, rows, sketches))
+        cursor.executemany(sql(_UPSERT_EDGE), _edge_rows(app, size, rows))
+
+
+def read(conn: Any, sql: Sql, app: int, size: int, lo: int, hi: int) -> Indexed:
+    """The rows of tier ``size`` whose buckets start in ``[lo, hi)`` (ns)."""
+    out = Indexed()
+    bounds = (app, size // SECOND, -(-lo // SECOND), -(-hi // SECOND))
+    for bucket, node, hits, errors, timed, total, first_ns, sketch in conn.execute(
+        sql(_READ_NODES), bounds
+    ):
+        out.nodes[bucket * SECOND, node] = NodeRollup(
+            hits, errors, timed, total, first_ns, decode_sketch(sketch)
+        )
+    for bucket, caller, node, hits, first_ns in conn.execute(sql(_READ_EDGES), bounds):
+        out.edges[bucket * SECOND, (caller + 1) << 32 | node] = EdgeRollup(hits, first_ns)
+    return out
+
+
+def expire(conn: Any, sql: Sql, app: int, size: int, before_ns: int) -> None:
+    """Delete tier ``size``'s rows of buckets that ended before ``before_ns``."""
+    bucket = (before_ns - size) // SECOND
+    for statement in _EXPIRE:
+        conn.execute(sql(statement), (app, size // SECOND, bucket))
+
+
+def backfill(conn: Any, app: int, chunks: Iterable[tuple[int, bytes]], mark: str) -> None:
+    """Write the rollups of ``chunks`` (hits, data) into empty rollup tables."""
+    minutes = Indexed()
+    for hits, data in chunks:
+        chunk = decode(data, hits)
+        part = roll_indexed(chunk.times, chunk.keys, chunk.durations, chunk.statuses, MINUTE)
+        minutes.merge(part)
+
+    def sql(statement: str) -> str:
+        return statement.replace("?", mark)
+
+    for size, rows in tiers(minutes):
+        cursor = conn.cursor()
+        node_rows = _node_rows(app, size, rows, {})
+        if node_rows:
+            cursor.executemany(sql(_INSERT_NODE), node_rows)
+        edge_rows = _edge_rows(app, size, rows)
+        if edge_rows:
+            cursor.executemany(sql(_INSERT_EDGE), edge_rows)
