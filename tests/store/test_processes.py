@@ -8,13 +8,16 @@ import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pymetrix import Metrics
+from pymetrix._timefmt import MAX_NS, MIN_NS
 from pymetrix.store import Query
+from pymetrix.store._rollup import TIERS
 
 from .conftest import MakeMetrics
 
@@ -70,6 +73,23 @@ def test_four_processes_write_one_exact_truth(
     hits = metrics.store.snapshot(Query()).hits
     assert len(hits) == 200_000
     assert list(hits.times) == sorted(hits.times)
+    # The rollups the four writers upserted add up exactly too: every tier, every read.
+    assert metrics.aggregate(since="1970-01-02") == rows
+    windowed_edges = {(e["caller"], e["id"]): e["hits"] for e in metrics.flow(since="1970-01-02")}
+    assert windowed_edges == edges
+    stats = metrics.aggregate(stats=True, since="1970-01-02")
+    assert {row["id"]: row["hits"] for row in stats} == {f"node-{k}": 20_000 for k in range(10)}
+    first = datetime.fromtimestamp(hits.times[0] / 1e9, timezone.utc)
+    last = datetime.fromtimestamp(hits.times[-1] / 1e9, timezone.utc)
+    for step in ("1s", "1m", "1h", "1d"):
+        series = metrics.series(step=step, since=first, until=last + timedelta(seconds=1))
+        assert {node["id"]: node["total"] for node in series["nodes"]} == {
+            f"node-{k}": 20_000 for k in range(10)
+        }
+    for size in TIERS:
+        rollups = metrics.store.rollups(size, MIN_NS, MAX_NS, None)
+        assert sum(row.hits for row in rollups.nodes.values()) == 200_000
+        assert sum(edge.hits for edge in rollups.edges.values()) == 200_000
 
 
 def test_kill_9_after_flush_loses_nothing(
