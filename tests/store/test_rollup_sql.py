@@ -1,0 +1,76 @@
+"""The rollup tables read with plain SQL: docs/storage.md's Grafana query on PostgreSQL,
+and the documented sketch encoding decoded by hand."""
+
+from __future__ import annotations
+
+import re
+import struct
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pymetrix import ManualClock, Metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+START = datetime(2022, 1, 9, 18, 26, 51, tzinfo=timezone.utc)
+
+
+def grafana_query() -> str:
+    text = (ROOT / "docs" / "storage.md").read_text(encoding="utf-8")
+    after = text.split("as a Grafana time series on PostgreSQL:", 1)[1]
+    match = re.search(r"```sql\n(.*?)```", after, re.S)
+    assert match is not None
+    return match.group(1)
+
+
+def test_the_documented_grafana_query_charts_what_series_gives(postgres_url: str) -> None:
+    clock = ManualClock(START)
+    with Metrics("shop", store=postgres_url, clock=clock) as metrics:
+        for k in range(300):
+            clock.set(START + timedelta(seconds=k * 97))
+            metrics.hit(f"/page/{k % 3}", status=500 if k % 10 == 0 else 200)
+        metrics.flush()
+        series = metrics.series(step="1h", since=START, until=START + timedelta(hours=9))
+    sql = (
+        grafana_query()
+        .replace("$__timeFrom()", "'2022-01-09T18:00:00Z'::timestamptz")
+        .replace("$__timeTo()", "'2022-01-10T03:00:00Z'::timestamptz")
+    )
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute(sql).fetchall()
+    charted: dict[str, list[int]] = {}
+    errors: dict[str, int] = {}
+    for time, metric, hits, errs in rows:
+        charted.setdefault(metric, []).append(hits)
+        errors[metric] = errors.get(metric, 0) + errs
+        assert time.minute == time.second == 0
+    for node in series["nodes"]:
+        assert charted[node["id"]] == [h for h in node["hits"] if h]
+        assert errors[node["id"]] == sum(node["errors"])
+    assert sum(map(sum, charted.values())) == 300
+
+
+def test_a_stored_sketch_decodes_by_its_documented_encoding(tmp_path: Path) -> None:
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path}/p.db"
+    clock = ManualClock(START)
+    with Metrics("shop", store=url, clock=clock) as metrics:
+        for duration in (0.0000001, 0.010, 0.010, 0.250):
+            metrics.hit("Home", duration=duration)
+    with sqlite3.connect(tmp_path / "p.db") as conn:
+        (blob,) = conn.execute("SELECT sketch FROM pymetrix_rollups WHERE tier = 60").fetchone()
+    pairs = [struct.unpack_from("<iq", blob, at) for at in range(0, len(blob), 12)]
+    gamma = 1.01 / 0.99
+    values = {
+        index: 0.0 if index == -(2**31) else 2 * gamma**index / (gamma + 1) for index, _ in pairs
+    }
+    assert [count for _, count in pairs] == [1, 2, 1]
+    # Each within the sketch's 1 % of the durations recorded.
+    assert [values[index] for index, _ in pairs] == [
+        0.0,
+        pytest.approx(0.010, rel=0.01),
+        pytest.approx(0.250, rel=0.01),
+    ]
