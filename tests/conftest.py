@@ -14,12 +14,9 @@ from collections.abc import Iterator
 from datetime import datetime
 from urllib.parse import urlsplit
 
-import psycopg
 import pytest
 
 from pymetrix import ManualClock, Metrics
-
-from .pgcluster import Cluster
 
 # The first time of the seed's example: 2022-01-09 18:26:51.410001 (UTC).
 SEED_START = datetime(2022, 1, 9, 18, 26, 51, 410001)
@@ -44,6 +41,8 @@ def postgres_server() -> Iterator[str]:
     if existing:
         yield existing
         return
+    from .pgcluster import Cluster  # imports psycopg: only where PostgreSQL is tested
+
     cluster = Cluster()
     try:
         yield cluster.url
@@ -60,6 +59,8 @@ def database_url(server: str, name: str) -> str:
 @pytest.fixture
 def postgres_url(postgres_server: str) -> Iterator[str]:
     """A new, empty database for one test; dropped afterwards."""
+    import psycopg  # only where PostgreSQL is tested
+
     name = f"pymetrix_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(postgres_server, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

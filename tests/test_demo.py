@@ -24,6 +24,7 @@ import pytest
 
 from pymetrix import InvalidArgument
 from pymetrix.demo import ENTRIES, PAGES, run
+from pymetrix.testing import wait_until
 
 CLI = "from pymetrix.cli import main; raise SystemExit(main())"
 # The site's route templates, and a regex for each, written here rather than taken from
@@ -107,17 +108,6 @@ def api(base: str, data: str) -> Any:
     return envelope["message"]
 
 
-def wait_for(condition: Any, timeout: float = 20.0) -> Any:
-    """Poll ``condition()`` until it returns something truthy, or fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.2)
-
-
 def template_of(path: str) -> str | None:
     """The route template ``path`` matches, or None."""
     found = [route for route, pattern in PATTERNS.items() if pattern.fullmatch(path)]
@@ -173,7 +163,7 @@ def test_demo_serves_site_and_dashboard_records_visitor_flows_and_stops_after_du
                 return []
             return [edge for edge in edges if edge["caller"] is not None]
 
-        followed = wait_for(followed_links)
+        followed = wait_until(followed_links)
         edges = api(dashboard, "flow")
         recorded = {(edge["caller"], edge["id"]) for edge in edges}
         # Callers come from the Referer of the page visitors were on, resolved to its route:
@@ -248,7 +238,7 @@ def test_demo_records_failures_and_unknown_paths_by_route_in_sqlite_by_default(
             )
             return rows if done else {}
 
-        rows = wait_for(recorded)
+        rows = wait_until(recorded)
         assert set(rows) <= TEMPLATES | {"<unmatched>"}
         assert rows["<unmatched>"]["hits"] == 1
         assert rows["<unmatched>"]["errors"] == 0  # a 404 is not a server error
@@ -263,7 +253,7 @@ def test_demo_records_failures_and_unknown_paths_by_route_in_sqlite_by_default(
 def test_demo_stops_cleanly_on_ctrl_c() -> None:
     with demo("--store", "memory://") as running:
         dashboard = running.url("dashboard:")
-        wait_for(lambda: api(dashboard, "aggregate"))
+        wait_until(lambda: api(dashboard, "aggregate"))
         running.process.send_signal(signal.SIGINT)
         assert running.process.wait(15) == 0
         assert running.wait_for_line("Stopped after")

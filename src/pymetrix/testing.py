@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import pytest
 
@@ -41,7 +41,10 @@ __all__ = [
     "record_visit",
     "resumable",
     "shown",
+    "wait_until",
 ]
+
+T = TypeVar("T")
 
 START = datetime(2022, 1, 9, 18, 26, 51)
 T0 = "2022-01-09 18:26:51.000000"
@@ -74,12 +77,16 @@ def record_visit(metrics: Metrics) -> None:
 # -- resuming a subscription from a hit's seq ---------------------------------------
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+def wait_until(condition: Callable[[], T], timeout: float = 10.0, interval: float = 0.01) -> T:
+    """Poll ``condition()`` until it returns something truthy, and return that; fail with
+    ``AssertionError`` once ``timeout`` seconds have passed."""
     deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        pause.wait(0.02)
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"condition not met within {timeout} s"
+        time.sleep(interval)
 
 
 def read_live(subscription: Subscription, count: int, timeout: float = 10.0) -> list[LiveHit]:

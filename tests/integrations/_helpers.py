@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from pymetrix import Metrics
 
 
@@ -24,12 +21,3 @@ def details(metrics: Metrics, node: str) -> list[tuple[str | None, float | None,
         if entry["id"] == node:
             return [(c["caller"], c["duration"], c["status"]) for c in entry["callers"]]
     return []
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.01)

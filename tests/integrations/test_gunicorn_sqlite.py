@@ -16,8 +16,9 @@ import pytest
 
 from pymetrix import Metrics
 from pymetrix.integrations import UNMATCHED
+from pymetrix.testing import wait_until
 
-from ._helpers import hits, wait_for
+from ._helpers import hits
 
 HERE = Path(__file__).parent
 
@@ -51,7 +52,7 @@ def gunicorn(tmp_path: Path) -> Iterator[tuple[str, str]]:
     sock.close()
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: process.poll() is not None or _ready(base), timeout=30)
+        wait_until(lambda: process.poll() is not None or _ready(base), timeout=30)
         assert process.poll() is None, "gunicorn exited at start"
         yield base, store
     finally:
@@ -88,5 +89,5 @@ def test_four_workers_count_every_request_exactly_once(gunicorn: tuple[str, str]
 
     expected = {"/items/<int:item_id>": 400, UNMATCHED: 80}
     with Metrics("gunicorn", store=store) as reader:
-        wait_for(lambda: hits(reader) == expected, timeout=30)
+        wait_until(lambda: hits(reader) == expected, timeout=30)
         assert hits(reader) == expected

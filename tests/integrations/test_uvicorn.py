@@ -16,8 +16,9 @@ from fastapi.responses import StreamingResponse
 from pymetrix import Metrics
 from pymetrix.integrations import UNMATCHED
 from pymetrix.integrations.asgi import PymetrixMiddleware
+from pymetrix.testing import wait_until
 
-from ._helpers import details, edges, hits, wait_for
+from ._helpers import details, edges, hits
 
 
 def make_app(metrics: Metrics) -> FastAPI:
@@ -59,7 +60,7 @@ def server(metrics: Metrics) -> Iterator[str]:
     thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
-        wait_for(lambda: instance.started)
+        wait_until(lambda: instance.started)
         yield f"http://127.0.0.1:{port}"
     finally:
         instance.should_exit = True
@@ -79,7 +80,7 @@ def test_requests_over_http_are_counted_exactly_per_route(server: str, metrics: 
         for n in range(5):
             assert client.get(f"/missing/{n}").status_code == 404
         assert client.get("/health").status_code == 200
-    wait_for(lambda: total(metrics) == 25)
+    wait_until(lambda: total(metrics) == 25)
     assert hits(metrics) == {"/items/{item_id}": 20, UNMATCHED: 5}
 
 
@@ -90,7 +91,7 @@ def test_concurrent_clients_are_counted_exactly(server: str, metrics: Metrics) -
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         assert sum(pool.map(fetch, range(8))) == 200 * 200
-    wait_for(lambda: total(metrics) == 200)
+    wait_until(lambda: total(metrics) == 200)
     assert hits(metrics) == {"/items/{item_id}": 200}
 
 
@@ -100,7 +101,7 @@ def test_same_origin_referer_over_http_names_the_previous_route(
     with httpx.Client(base_url=server) as client:
         client.get("/stream", headers={"referer": f"{server}/items/5"})
         client.get("/stream", headers={"referer": "http://127.0.0.1:1/items/5"})
-    wait_for(lambda: total(metrics) == 2)
+    wait_until(lambda: total(metrics) == 2)
     assert edges(metrics) == {("/items/{item_id}", "/stream"): 1, (None, "/stream"): 1}
 
 
@@ -109,6 +110,6 @@ def test_streamed_body_and_view_errors_get_their_status(server: str, metrics: Me
         response = client.get("/stream")
         assert response.text == "".join(f"{n}," for n in range(100))
         assert client.get("/boom").status_code == 500
-    wait_for(lambda: total(metrics) == 2)
+    wait_until(lambda: total(metrics) == 2)
     assert [status for _, _, status in details(metrics, "/stream")] == [200]
     assert [status for _, _, status in details(metrics, "/boom")] == [500]

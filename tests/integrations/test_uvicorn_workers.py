@@ -25,8 +25,9 @@ import httpx
 import pytest
 
 from pymetrix import Metrics
+from pymetrix.testing import wait_until
 
-from ._helpers import hits, wait_for
+from ._helpers import hits
 
 HERE = Path(__file__).parent
 STARLETTE = "_uvicorn_starlette:app"
@@ -100,7 +101,7 @@ def serve(tmp_path: Path, command: Command, options: str) -> Iterator[Served]:
     )
     sock.close()
     try:
-        wait_for(lambda: process.poll() is not None or ready(base), timeout=30)
+        wait_until(lambda: process.poll() is not None or ready(base), timeout=30)
         assert process.poll() is None, "the server exited at start"
         yield Served(base, store, process)
     finally:
@@ -185,7 +186,7 @@ def test_workers_write_every_hit_of_a_load_cut_by_sigterm_beside_a_busy_neighbou
         ):
             answered: list[int] = []
             clients = [pool.submit(fetch_until_refused, served.base, answered) for _ in range(8)]
-            wait_for(lambda: len(answered) >= 300)
+            wait_until(lambda: len(answered) >= 300)
             code, _ = served.stop()
             for client in clients:
                 client.result()

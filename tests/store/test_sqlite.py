@@ -17,6 +17,7 @@ from pymetrix import InvalidArgument, ManualClock, Metrics, StoreError
 from pymetrix.store import NodeCount, Query, Store
 from pymetrix.store._chunks import ALL_NODES, decode_bases, encode_bases
 from pymetrix.store.sqlite import SQLiteStore
+from pymetrix.testing import wait_until
 
 from .conftest import START, MakeMetrics
 
@@ -43,16 +44,6 @@ def write_locked(path: Path) -> Iterator[None]:
             yield
         finally:
             conn.execute("ROLLBACK")
-
-
-def wait_until(condition: object, timeout: float = 10.0) -> bool:
-    assert callable(condition)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return bool(condition())
 
 
 def test_sqlite_url_opens_a_sqlite_store_in_wal_mode(db: Path) -> None:
