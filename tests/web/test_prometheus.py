@@ -142,3 +142,34 @@ def test_the_writers_lag_is_exposed_before_a_scrape_writes_it(serve: Any, tmp_pa
     assert second[("pymetrix_queued_oldest_age_seconds", app)] == 0
     assert second[("pymetrix_quarantined_hits_total", app)] == 0
     assert second[("pymetrix_dropped_hits_total", app)] == 0
+
+
+def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
+    """Prometheus's histogram_quantile: linear within the bucket holding rank q."""
+    total = buckets[-1][1]
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for upper, count in buckets:
+        if count >= rank:
+            if upper == float("inf"):
+                return lower
+            return lower + (upper - lower) * (rank - below) / (count - below)
+        lower, below = upper, count
+    raise AssertionError("unreachable")
+
+
+def test_default_buckets_resolve_sub_millisecond_latencies(metrics: Metrics, serve: Any) -> None:
+    # Most requests take about 0.11 ms, a few 0.75 ms: what Prometheus computes from
+    # the buckets must be of that order, not milliseconds.
+    for k in range(100):
+        metrics.hit("Fast", duration=0.00075 if k % 10 == 0 else 0.00011)
+    got = samples(serve(stats_app(metrics)).get("/metrics").body.decode())
+    buckets = sorted(
+        (float(dict(labels)["le"]), value)
+        for (name, labels), value in got.items()
+        if name == "pymetrix_hit_duration_seconds_bucket" and dict(labels)["node"] == "Fast"
+    )
+    p50 = histogram_quantile(0.50, buckets)
+    p95 = histogram_quantile(0.95, buckets)
+    assert 0.0001 <= p50 <= 0.00025
+    assert 0.0005 <= p95 <= 0.001

@@ -35,9 +35,12 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 __all__ = ["DEFAULT_BUCKETS", "Exposition", "PymetrixCollector"]
 
 DEFAULT_BUCKETS: tuple[float, ...] = (
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
-"""prometheus_client's default latency buckets, in seconds."""
+"""Latency buckets in seconds, from 100 µs to 10 s, 1-2.5-5 per decade: a web endpoint
+answering in a fraction of a millisecond is resolved as well as one taking seconds
+(prometheus_client's defaults start at 5 ms)."""
 
 
 class _Durations:
