@@ -30,6 +30,7 @@ one answers, at its granularity: a bucket then belongs to the range when its sta
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -208,36 +209,49 @@ def roll_indexed(
     durations: Sequence[float],
     statuses: Sequence[int],
     size: int,
+    *,
+    timed: bool = True,
+    errors: bool = True,
 ) -> Indexed:
     """The rollups of hits in time order, in buckets of ``size`` ns; durations NaN and
-    statuses 0 for none.
+    statuses 0 for none (``timed``/``errors`` False: the caller knows there are none).
 
-    Every step is a C-level bulk operation (zip, Counter, compress) but the sketch
-    index and duration sum of the hits that have a duration.
+    Hits are in time order, so each bucket's hits are one slice, found by bisection;
+    within it, every step is a C-level bulk operation (Counter, zip, compress), but the
+    sketch index and duration sum of the hits that have a duration.
     """
     out = Indexed()
-    if not len(times):
-        return out
-    buckets = [t - t % size for t in times]
-    nodes = [key & KEY_MASK for key in keys]
-    node_keys = list(zip(buckets, nodes))
-    rows = out.nodes
-    first = dict(zip(reversed(node_keys), reversed(times)))
-    for node_key, hits in Counter(node_keys).items():
-        rows[node_key] = NodeRollup(hits=hits, first_ns=first[node_key])
-    for node_key, errors in Counter(compress(node_keys, [s >= 500 for s in statuses])).items():
-        rows[node_key].errors = errors
-    timed = [d == d for d in durations]
-    for node_key, duration in zip(compress(node_keys, timed), compress(durations, timed)):
-        row = rows[node_key]
-        row.timed += 1
-        row.duration_sum += duration
-        row.sketch.bins[index_of(duration)] += 1
-    edge_keys = list(zip(buckets, keys))
-    edge_first = dict(zip(reversed(edge_keys), reversed(times)))
-    edges = out.edges
-    for edge_key, hits in Counter(edge_keys).items():
-        edges[edge_key] = EdgeRollup(hits=hits, first_ns=edge_first[edge_key])
+    count = len(times)
+    nodes, edges = out.nodes, out.edges
+    start = 0
+    while start < count:
+        bucket = times[start] - times[start] % size
+        end = bisect_left(times, bucket + size, start)
+        part_keys = keys[start:end]
+        first = dict(zip(reversed(part_keys), reversed(times[start:end])))
+        for key, hits in Counter(part_keys).items():
+            at = first[key]
+            edges[bucket, key] = EdgeRollup(hits, at)
+            node_key = (bucket, key & KEY_MASK)
+            row = nodes.get(node_key)
+            if row is None:
+                nodes[node_key] = NodeRollup(hits=hits, first_ns=at)
+            else:
+                row.hits += hits
+                row.first_ns = min(row.first_ns, at)
+        if errors:
+            failed = [s >= 500 for s in statuses[start:end]]
+            for key in compress(part_keys, failed):
+                nodes[bucket, key & KEY_MASK].errors += 1
+        if timed:
+            part = durations[start:end]
+            has = [d == d for d in part]
+            for key, duration in zip(compress(part_keys, has), compress(part, has)):
+                row = nodes[bucket, key & KEY_MASK]
+                row.timed += 1
+                row.duration_sum += duration
+                row.sketch.bins[index_of(duration)] += 1
+        start = end
     return out
 
 

@@ -143,17 +143,19 @@ class ChunkWriter:
         bases, chunk_id = dialect.upsert_counts(
             conn, app, [(node, node_hits[node], times[at]) for node, at in node_first.items()]
         )
+        untimed = durations.count(None) == count
+        unstatused = statuses.count(None) == count
         chunk = Chunk(
             times=array("q", times),
             keys=array("q", keys),
             durations=(
                 array("d", [_NAN]) * count
-                if durations.count(None) == count
+                if untimed
                 else array("d", [_NAN if d is None else d for d in durations])
             ),
             statuses=(
                 array("H", bytes(2 * count))
-                if statuses.count(None) == count
+                if unstatused
                 else array("H", [s or 0 for s in statuses])
             ),
         )
@@ -171,7 +173,15 @@ class ChunkWriter:
             conn,
             dialect.sql,
             app,
-            roll_indexed(chunk.times, chunk.keys, chunk.durations, chunk.statuses, MINUTE),
+            roll_indexed(
+                times,
+                keys,
+                chunk.durations,
+                chunk.statuses,
+                MINUTE,
+                timed=not untimed,
+                errors=not unstatused,
+            ),
         )
         dialect.announce(conn, app)
         return chunk_id
