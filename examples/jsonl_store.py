@@ -70,8 +70,16 @@ class JsonLinesStore:
     def subscribe(self, after: int | None = None) -> Subscription:
         return self._memory.subscribe(after)
 
-    def rollups(self, size: int, lo: int, hi: int, ids: frozenset[str] | None) -> Rollups:
-        return self._memory.rollups(size, lo, hi, ids)
+    def rollups(
+        self,
+        size: int,
+        lo: int,
+        hi: int,
+        ids: frozenset[str] | None,
+        *,
+        sketches: bool = True,
+    ) -> Rollups:
+        return self._memory.rollups(size, lo, hi, ids, sketches=sketches)
 
     def horizons(self) -> Horizons:
         return self._memory.horizons()

@@ -90,8 +90,17 @@ def parse_step(step: Any) -> int | None:
     return ns
 
 
-def read(store: Store, lo: int, hi: int, ids: frozenset[str] | None, step: int | None) -> Rollups:
-    """The rollups of ``[lo, hi)``, in buckets of ``step`` (None: one bucket)."""
+def read(
+    store: Store,
+    lo: int,
+    hi: int,
+    ids: frozenset[str] | None,
+    step: int | None,
+    *,
+    sketches: bool = True,
+) -> Rollups:
+    """The rollups of ``[lo, hi)``, in buckets of ``step`` (None: one bucket); latency
+    sketches only if ``sketches``."""
     coarsest = DAY
     if step is not None:
         coarsest = next((size for size in (DAY, HOUR, MINUTE) if step % size == 0), RAW)
@@ -101,7 +110,8 @@ def read(store: Store, lo: int, hi: int, ids: frozenset[str] | None, step: int |
             hits = store.snapshot(Query(since_ns=piece.lo, until_ns=piece.hi, ids=ids)).hits
             out.merge(roll(hits, step or DAY), step)
         else:
-            out.merge(store.rollups(piece.source, piece.lo, piece.hi, ids), step)
+            part = store.rollups(piece.source, piece.lo, piece.hi, ids, sketches=sketches)
+            out.merge(part, step)
     return out
 
 
@@ -149,6 +159,7 @@ def series(
     step: int,
     fmt: TimeFormatter,
     top: int | None,
+    latency: bool = True,
 ) -> Series:
     """The bucketed series message: one entry per node, one value per bucket."""
     starts = list(range(lo, hi, step))
@@ -167,9 +178,10 @@ def series(
             entry.append([None] * width)
         entry[0][i] = row.hits
         entry[1][i] = row.errors
-        entry[2][i] = percentile(row.sketch, 0.50)
-        entry[3][i] = percentile(row.sketch, 0.95)
-        entry[4][i] = percentile(row.sketch, 0.99)
+        if latency:
+            entry[2][i] = percentile(row.sketch, 0.50)
+            entry[3][i] = percentile(row.sketch, 0.95)
+            entry[4][i] = percentile(row.sketch, 0.99)
         totals[node] = totals.get(node, 0) + row.hits
         first[node] = min(first.get(node, row.first_ns), row.first_ns)
     chosen = sorted(by_node, key=lambda node: first[node])
@@ -179,17 +191,10 @@ def series(
     nodes: list[SeriesNode] = []
     for node in chosen:
         hits, errors, p50, p95, p99 = by_node[node]
-        nodes.append(
-            {
-                "id": node,
-                "total": totals[node],
-                "hits": hits,
-                "errors": errors,
-                "p50": p50,
-                "p95": p95,
-                "p99": p99,
-            }
-        )
+        entry_out: SeriesNode = {"id": node, "total": totals[node], "hits": hits, "errors": errors}
+        if latency:
+            entry_out = {**entry_out, "p50": p50, "p95": p95, "p99": p99}  # type: ignore[typeddict-unknown-key]
+        nodes.append(entry_out)
     return {
         "id": app,
         "step": step // SECOND,

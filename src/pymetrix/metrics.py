@@ -491,9 +491,9 @@ class Metrics:
             exact = None
             if not query.windowed:
                 exact = {count.node: count.hits for count in self._store.counts(query)}
-            return _series.aggregate_stats(self._rollups(query, None), exact)
+            return _series.aggregate_stats(self._rollups(query), exact)
         if query.windowed:
-            return _export.aggregate(_series.counts(self._rollups(query, None)))
+            return _export.aggregate(_series.counts(self._rollups(query, sketches=False)))
         return _export.aggregate(self._store.counts(query))
 
     def flow(
@@ -506,7 +506,7 @@ class Metrics:
         """Caller -> node hit counts; ``ids`` filters on the node hit."""
         query = self._query(since, until, ids)
         if query.windowed:
-            return _export.flow(_series.edges(self._rollups(query, None)))
+            return _export.flow(_series.edges(self._rollups(query, sketches=False)))
         return _export.flow(self._store.edges(query))
 
     def series(
@@ -517,6 +517,7 @@ class Metrics:
         until: datetime | str | None = None,
         ids: Iterable[str] | None = None,
         top: int | None = None,
+        latency: bool = True,
     ) -> Series:
         """Hits, errors and latency (p50/p95/p99) per node per time bucket.
 
@@ -529,6 +530,8 @@ class Metrics:
             until: the range's end (default: now); widened to a bucket end.
             ids: only these nodes.
             top: only the ``top`` nodes with the most hits in the range.
+            latency: add ``p50``, ``p95`` and ``p99`` per bucket (False: hits and errors
+                only, without reading latency sketches: cheaper for wide charts).
         """
         if top is not None and (not isinstance(top, int) or isinstance(top, bool) or top < 1):
             raise InvalidArgument("top", top, "an int >= 1, or None")
@@ -546,16 +549,17 @@ class Metrics:
         hi += -hi % size
         if (hi - lo) // size > 10_000:
             raise InvalidArgument("step", step, "a step giving at most 10,000 buckets")
-        rollups = _series.read(self._store, lo, hi, query.ids, size)
-        return _series.series(self._id, rollups, lo, hi, size, self._formatter(), top)
+        rollups = _series.read(self._store, lo, hi, query.ids, size, sketches=latency)
+        return _series.series(self._id, rollups, lo, hi, size, self._formatter(), top, latency)
 
-    def _rollups(self, query: Query, step: int | None) -> Rollups:
+    def _rollups(self, query: Query, *, sketches: bool = True) -> Rollups:
+        """The rollups of the query's range, merged into one bucket."""
         lo, hi = _series.ALL_TIME
         if query.since_ns is not None:
             lo = query.since_ns
         if query.until_ns is not None:
             hi = query.until_ns
-        return _series.read(self._store, lo, hi, query.ids, step)
+        return _series.read(self._store, lo, hi, query.ids, None, sketches=sketches)
 
     def export(self, data: str = "time_series", **filters: Any) -> Envelope:
         """One of the exports wrapped as ``{"message": ..., "response": 200}``.

@@ -14,6 +14,7 @@ __all__ = [
     "FlowEntry",
     "Mode",
     "Series",
+    "SeriesLatencyNode",
     "SeriesNode",
     "TimeSeries",
     "TimeSeriesDetail",
@@ -96,16 +97,19 @@ class FlowEntry(TypedDict):
 
 
 class SeriesNode(TypedDict):
-    """One node of a bucketed series: a value per bucket, in the series' bucket order.
-
-    ``p50``/``p95``/``p99`` are seconds (None for a bucket with no timed hit), within 1 %
-    of the exact nearest-rank values; ``total`` is the node's hits over the range.
-    """
+    """One node of a bucketed series: a value per bucket, in the series' bucket order;
+    ``total`` is the node's hits over the range."""
 
     id: str
     total: int
     hits: list[int]
     errors: list[int]
+
+
+class SeriesLatencyNode(SeriesNode):
+    """A series node with latency: ``p50``/``p95``/``p99`` per bucket in seconds (None for
+    a bucket with no timed hit), within 1 % of the exact nearest-rank values."""
+
     p50: list[float | None]
     p95: list[float | None]
     p99: list[float | None]

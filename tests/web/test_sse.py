@@ -320,8 +320,16 @@ class PositionlessStore:
     def backlog(self) -> Backlog:
         return self._inner.backlog()
 
-    def rollups(self, size: int, lo: int, hi: int, ids: frozenset[str] | None) -> Rollups:
-        return self._inner.rollups(size, lo, hi, ids)
+    def rollups(
+        self,
+        size: int,
+        lo: int,
+        hi: int,
+        ids: frozenset[str] | None,
+        *,
+        sketches: bool = True,
+    ) -> Rollups:
+        return self._inner.rollups(size, lo, hi, ids, sketches=sketches)
 
     def horizons(self) -> Horizons:
         return self._inner.horizons()

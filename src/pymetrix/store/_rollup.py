@@ -362,14 +362,17 @@ class Tiers:
         for size in TIERS:
             self._tiers[size].merge(minutes, size)
 
-    def read(self, size: int, lo: int, hi: int, ids: frozenset[str] | None) -> Rollups:
+    def read(
+        self, size: int, lo: int, hi: int, ids: frozenset[str] | None, sketches: bool = True
+    ) -> Rollups:
         """Copies of the rows of tier ``size`` whose buckets start in ``[lo, hi)``."""
         tier = self._tiers[size]
         out = Rollups()
         for (bucket, node), row in tier.nodes.items():
             if lo <= bucket < hi and (ids is None or node in ids):
-                copy = NodeRollup()
-                copy.merge(row)
+                copy = NodeRollup(row.hits, row.errors, row.timed, row.duration_sum, row.first_ns)
+                if sketches:
+                    copy.sketch.merge(row.sketch)
                 out.nodes[bucket, node] = copy
         for (bucket, caller, node), edge in tier.edges.items():
             if lo <= bucket < hi and (ids is None or node in ids):

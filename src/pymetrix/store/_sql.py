@@ -311,14 +311,21 @@ class SqlStore:
 
     # -- rollups ---------------------------------------------------------------------
 
-    def rollups(self, size: int, lo: int, hi: int, ids: frozenset[str] | None) -> Rollups:
+    def rollups(
+        self,
+        size: int,
+        lo: int,
+        hi: int,
+        ids: frozenset[str] | None,
+        *,
+        sketches: bool = True,
+    ) -> Rollups:
         def read(conn: Any) -> Rollups:
             names = self._load_names(conn)
-            rows = _sql_rollups.read(conn, self._sql, self._app_id, size, lo, hi).named(names)
-            if ids is not None:
-                rows.nodes = {k: v for k, v in rows.nodes.items() if k[1] in ids}
-                rows.edges = {k: v for k, v in rows.edges.items() if k[2] in ids}
-            return rows
+            wanted = self._wanted(Query(ids=ids), names)
+            nodes = None if wanted is None else sorted(wanted)
+            rows = _sql_rollups.read(conn, self._sql, self._app_id, size, lo, hi, nodes, sketches)
+            return rows.named(names)
 
         return self._read(read)
 

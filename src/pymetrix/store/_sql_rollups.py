@@ -10,7 +10,7 @@ that is no read-modify-write race.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ._chunks import decode
@@ -118,17 +118,37 @@ def upsert(conn: Any, sql: Sql, app: int, minutes: Indexed) -> None:
         cursor.executemany(sql(_UPSERT_EDGE), _edge_rows(app, size, rows))
 
 
-def read(conn: Any, sql: Sql, app: int, size: int, lo: int, hi: int) -> Indexed:
-    """The rows of tier ``size`` whose buckets start in ``[lo, hi)`` (ns)."""
+def read(
+    conn: Any,
+    sql: Sql,
+    app: int,
+    size: int,
+    lo: int,
+    hi: int,
+    nodes: Sequence[int] | None = None,
+    sketches: bool = True,
+) -> Indexed:
+    """The rows of tier ``size`` whose buckets start in ``[lo, hi)`` (ns), of ``nodes``
+    only if given; without their sketches unless ``sketches``."""
     out = Indexed()
-    bounds = (app, size // SECOND, -(-lo // SECOND), -(-hi // SECOND))
+    bounds: tuple[int, ...] = (app, size // SECOND, -(-lo // SECOND), -(-hi // SECOND))
+    read_nodes, read_edges = _READ_NODES, _READ_EDGES
+    if not sketches:
+        read_nodes = read_nodes.replace(", sketch ", ", NULL ")
+    if nodes is not None:
+        if not nodes:
+            return out
+        marks = ", ".join("?" * len(nodes))
+        read_nodes += f" AND node IN ({marks})"
+        read_edges += f" AND node IN ({marks})"
+        bounds = (*bounds, *nodes)
     for bucket, node, hits, errors, timed, total, first_ns, sketch in conn.execute(
-        sql(_READ_NODES), bounds
+        sql(read_nodes), bounds
     ):
         out.nodes[bucket * SECOND, node] = NodeRollup(
             hits, errors, timed, total, first_ns, decode_sketch(sketch)
         )
-    for bucket, caller, node, hits, first_ns in conn.execute(sql(_READ_EDGES), bounds):
+    for bucket, caller, node, hits, first_ns in conn.execute(sql(read_edges), bounds):
         out.edges[bucket * SECOND, (caller + 1) << 32 | node] = EdgeRollup(hits, first_ns)
     return out
 

@@ -317,9 +317,18 @@ class Store(Protocol):
     def backlog(self) -> Backlog:
         """Hits queued on their way to storage, their age, and hits lost."""
 
-    def rollups(self, size: int, lo: int, hi: int, ids: frozenset[str] | None) -> Rollups:
+    def rollups(
+        self,
+        size: int,
+        lo: int,
+        hi: int,
+        ids: frozenset[str] | None,
+        *,
+        sketches: bool = True,
+    ) -> Rollups:
         """The rollup rows of the tier of buckets of ``size`` ns (a ``_rollup.TIERS``)
-        whose buckets start in ``[lo, hi)``, on nodes ``ids`` if given."""
+        whose buckets start in ``[lo, hi)``, on nodes ``ids`` if given; their latency
+        sketches may be left empty unless ``sketches``."""
 
     def horizons(self) -> Horizons:
         """From when per-hit data and each tier of rollups are complete."""

@@ -303,10 +303,18 @@ class MemoryStore:
 
     # -- rollups ---------------------------------------------------------------------
 
-    def rollups(self, size: int, lo: int, hi: int, ids: frozenset[str] | None) -> Rollups:
+    def rollups(
+        self,
+        size: int,
+        lo: int,
+        hi: int,
+        ids: frozenset[str] | None,
+        *,
+        sketches: bool = True,
+    ) -> Rollups:
         with self._lock:
             self._roll()
-            return self._tiers.read(size, lo, hi, ids)
+            return self._tiers.read(size, lo, hi, ids, sketches)
 
     def horizons(self) -> Horizons:
         with self._lock:
