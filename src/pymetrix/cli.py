@@ -27,6 +27,7 @@ from .errors import MissingDependency, PymetrixError
 from .metrics import Metrics
 from .store import mask_url
 from .store.base import NodeCount, Query
+from .types import DATA_TYPES
 from .web._cursor import Hit, HitCursor
 from .web.auth import is_loopback
 
@@ -35,7 +36,6 @@ __all__ = ["DEFAULT_APP", "main"]
 DEFAULT_APP = "default"
 """The app id read when neither ``--app`` nor ``PYMETRIX_APP`` names one."""
 
-_DATA = ("time_series", "aggregate", "flow")
 _FORMATS = ("json", "ndjson", "csv")
 
 
@@ -200,7 +200,7 @@ def _filter_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _data(text: str) -> str:
-    if text not in _DATA:
+    if text not in DATA_TYPES:
         raise argparse.ArgumentTypeError(
             f"unknown data type {text!r}: expected time_series, aggregate or flow"
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -16,13 +15,14 @@ from typing import Any, Literal, TypeVar, overload
 
 from . import _export, _series
 from ._timefmt import TimeFormatter, parse_time
-from ._validation import check_duration, check_id, check_status
+from ._validation import check_duration, check_id, check_status, is_positive
 from .clock import Clock, SystemClock
 from .errors import InvalidArgument, InvalidQuery, MissingArgument, StoreClosed
 from .pipeline import LiveStream, SnapshotStream, TimeSeriesStream
 from .store import Backlog, QuarantinedBatch, Query, Store, StoreOptions, open_store
 from .store._rollup import Rollups
 from .types import (
+    DATA_TYPES,
     AggregateEntry,
     AggregateStatsEntry,
     Envelope,
@@ -50,7 +50,6 @@ class _FromContext:
 
 _FROM_CONTEXT: Any = _FromContext()
 
-_DATA = ("time_series", "aggregate", "flow")
 _MODES = ("snapshot", "live")
 
 
@@ -571,7 +570,7 @@ class Metrics:
         elif data == "flow":
             message = self.flow(**filters)
         else:
-            raise InvalidArgument("data", data, _one_of(_DATA))
+            raise InvalidArgument("data", data, _one_of(DATA_TYPES))
         return {"message": message, "response": 200}
 
     def pipeline(
@@ -590,13 +589,13 @@ class Metrics:
             interval: live aggregate/flow: seconds between checks for a change.
             duration: live: seconds after which iteration ends (None: until closed).
         """
-        if data not in _DATA:
-            raise InvalidArgument("data", data, _one_of(_DATA))
+        if data not in DATA_TYPES:
+            raise InvalidArgument("data", data, _one_of(DATA_TYPES))
         if mode not in _MODES:
             raise InvalidArgument("mode", mode, _one_of(_MODES))
-        if not _positive(interval):
+        if not is_positive(interval):
             raise InvalidArgument("interval", interval, "a number of seconds > 0")
-        if duration is not None and not _positive(duration):
+        if duration is not None and not is_positive(duration):
             raise InvalidArgument("duration", duration, "a number of seconds > 0, or None")
         if mode == "snapshot":
             return self.export(data)["message"]
@@ -645,7 +644,7 @@ class Metrics:
             return SnapshotStream(self.aggregate, interval, duration, self._offload)
         if data == "flow":
             return SnapshotStream(self.flow, interval, duration, self._offload)
-        raise InvalidArgument("data", data, _one_of(_DATA))
+        raise InvalidArgument("data", data, _one_of(DATA_TYPES))
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -700,15 +699,6 @@ class Metrics:
         print(f"{'id':<{width}}  hits")
         for row in rows:
             print(f"{row['id']:<{width}}  {row['hits']}")
-
-
-def _positive(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
 
 
 def _one_of(values: Iterable[str]) -> str:

@@ -19,8 +19,10 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from .._json import dumps
+from .._validation import is_positive
 from ..errors import InvalidArgument, InvalidQuery, MissingDependency, PymetrixError, StoreError
 from ..metrics import Metrics
+from ..types import DATA_TYPES
 from .auth import COOKIE, Access
 from .sse import EventStream, SnapshotEvents, TimeSeriesEvents
 
@@ -33,7 +35,6 @@ __all__ = ["Request", "Response", "StatsService", "Traversable"]
 
 logger = logging.getLogger("pymetrix.web")
 
-_DATA = ("time_series", "aggregate", "flow")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 _CONTENT_TYPES = {
@@ -142,7 +143,7 @@ class StatsService:
         retry: int = 2000,
         static: Traversable | None = None,
     ) -> None:
-        if not _positive(heartbeat):
+        if not is_positive(heartbeat):
             raise InvalidArgument("heartbeat", heartbeat, "a number of seconds > 0")
         self.metrics = metrics
         self.access = Access(token=token, allow_public=allow_public)
@@ -201,7 +202,7 @@ class StatsService:
             return self._stream(request)
         if path.startswith("/api/"):
             data = path[len("/api/") :]
-            if data in _DATA:
+            if data in DATA_TYPES:
                 return self._export(data, request)
             return envelope(
                 f"not found: {path}; the API serves time_series, aggregate, flow and stream", 404
@@ -224,7 +225,7 @@ class StatsService:
 
     def _stream(self, request: Request) -> Response:
         data = request.param("data") or "time_series"
-        if data not in _DATA:
+        if data not in DATA_TYPES:
             return envelope(f"unknown data type {data!r}", 400)
         interval = _interval(request)
         ids = _ids(request)
@@ -359,15 +360,6 @@ def _interval(request: Request) -> float:
         value = float(raw)
     except ValueError:
         value = math.nan
-    if not _positive(value) or value > 3600:
+    if not is_positive(value) or value > 3600:
         raise InvalidArgument("interval", raw, "a number of seconds in (0, 3600]")
     return value
-
-
-def _positive(value: Any) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
