@@ -26,9 +26,9 @@ from ._timefmt import TimeFormatter, parse_time
 from .errors import MissingDependency, PymetrixError
 from .metrics import Metrics
 from .store import mask_url
+from .store._cursor import Hit, HitCursor
 from .store.base import NodeCount, Query
 from .types import DATA_TYPES
-from .web._cursor import Hit, HitCursor
 from .web.auth import is_loopback
 
 __all__ = ["DEFAULT_APP", "main"]

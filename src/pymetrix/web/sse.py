@@ -24,8 +24,8 @@ from .._json import dumps
 from .._timefmt import TimeFormatter
 from ..errors import PymetrixError
 from ..metrics import Metrics
+from ..store._cursor import Hit, HitCursor, Position, format_position, parse_position, parse_seq
 from ..store.base import LiveHit, Query, Store, Subscription
-from ._cursor import Hit, HitCursor, Position, format_position, parse_position, parse_seq
 
 __all__ = [
     "HEARTBEAT",
@@ -205,9 +205,9 @@ class TimeSeriesEvents(EventStream):
         self._position: Position | None = None
         if last_event_id is not None:
             if self._resumable:
-                self._after = parse_seq(last_event_id)
+                self._after = parse_seq(last_event_id, "Last-Event-ID")
             else:
-                self._position = parse_position(last_event_id)
+                self._position = parse_position(last_event_id, "Last-Event-ID")
         self._subscription: Subscription | None = None
         self._cursor: HitCursor | None = None
         self._shown: dict[str, int] = {}
