@@ -22,9 +22,10 @@ from .._json import dumps
 from .._validation import is_positive
 from ..errors import InvalidArgument, InvalidQuery, MissingDependency, PymetrixError, StoreError
 from ..metrics import Metrics
+from ..pipeline import LiveStream
 from ..types import DATA_TYPES
 from .auth import COOKIE, Access
-from .sse import EventStream, SnapshotEvents, TimeSeriesEvents
+from .sse import EventStream
 
 if sys.version_info >= (3, 11):
     from importlib.resources.abc import Traversable
@@ -227,45 +228,22 @@ class StatsService:
         data = request.param("data") or "time_series"
         if data not in DATA_TYPES:
             return envelope(f"unknown data type {data!r}", 400)
-        interval = _interval(request)
-        ids = _ids(request)
-        id_set = None if ids is None else frozenset(ids)
-        stream: EventStream
+        options: dict[str, Any] = {"ids": _ids(request), "interval": _interval(request)}
         if data == "time_series":
+            options["detail"] = _flag(request, "detail")
             last = request.headers.get("last-event-id") or request.param("last_event_id")
-            stream = TimeSeriesEvents(
-                self.metrics,
-                last_event_id=last or None,
-                ids=id_set,
-                detail=_flag(request, "detail"),
-                interval=interval,
-                heartbeat=self.heartbeat,
-                retry=self.retry,
-            )
-        else:
-            metrics = self.metrics
-            if data == "aggregate":
-                stats = _flag(request, "stats")
-
-                def compute() -> Any:
-                    return metrics.aggregate(ids=ids, stats=stats)  # type: ignore[call-overload]
-            else:
-
-                def compute() -> Any:
-                    return metrics.flow(ids=ids)
-
-            stream = SnapshotEvents(
-                compute,
-                interval=interval,
-                heartbeat=self.heartbeat,
-                retry=self.retry,
-                offload=metrics.store.blocking_reads,
-            )
+            options["after"] = last or None
+            options["resumable"] = True
+        elif data == "aggregate":
+            options["stats"] = _flag(request, "stats")
         try:
-            stream.start()
-        except BaseException:
-            stream.close()
-            raise
+            live: LiveStream[Any] = self.metrics.stream(data, **options)
+        except InvalidQuery as exc:
+            if exc.name != "after":
+                raise
+            # The client sent it as Last-Event-ID: say so.
+            raise InvalidQuery("Last-Event-ID", exc.value, exc.reason) from None
+        stream = EventStream(live, heartbeat=self.heartbeat, retry=self.retry)
         headers = [
             ("content-type", "text/event-stream; charset=utf-8"),
             ("cache-control", "no-store"),
