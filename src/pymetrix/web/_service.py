@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 import mimetypes
-import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,18 +20,13 @@ from urllib.parse import parse_qs, quote
 from .._json import dumps
 from .._validation import is_positive
 from ..errors import InvalidArgument, InvalidQuery, MissingDependency, PymetrixError, StoreError
-from ..metrics import Metrics
 from ..pipeline import LiveStream
 from ..types import DATA_TYPES
+from ._config import StatsConfig
 from .auth import COOKIE, Access
 from .sse import EventStream
 
-if sys.version_info >= (3, 11):
-    from importlib.resources.abc import Traversable
-else:  # pragma: no cover - depends on the Python version
-    from importlib.abc import Traversable
-
-__all__ = ["Request", "Response", "StatsService", "Traversable"]
+__all__ = ["Request", "Response", "StatsService"]
 
 logger = logging.getLogger("pymetrix.web")
 
@@ -123,34 +117,13 @@ def envelope(
 
 
 class StatsService:
-    """Routes a :class:`Request` to the API, the dashboard or a live stream.
+    """Routes a :class:`Request` to the API, the dashboard or a live stream."""
 
-    Args:
-        metrics: the :class:`~pymetrix.Metrics` whose data is served.
-        token: require this bearer token on every route.
-        allow_public: without a token, also serve clients that are not on loopback.
-        heartbeat: seconds of silence before an SSE heartbeat comment.
-        retry: milliseconds an SSE client waits before reconnecting.
-        static: the dashboard's directory (default: the one shipped in the package).
-    """
-
-    def __init__(
-        self,
-        metrics: Metrics,
-        token: str | None = None,
-        allow_public: bool = False,
-        *,
-        heartbeat: float = 15.0,
-        retry: int = 2000,
-        static: Traversable | None = None,
-    ) -> None:
-        if not is_positive(heartbeat):
-            raise InvalidArgument("heartbeat", heartbeat, "a number of seconds > 0")
-        self.metrics = metrics
-        self.access = Access(token=token, allow_public=allow_public)
-        self.heartbeat = heartbeat
-        self.retry = retry
-        self._static = static or resources.files("pymetrix.web") / "static"
+    def __init__(self, config: StatsConfig) -> None:
+        self.config = config
+        self.metrics = config.metrics
+        self.access = Access(token=config.token, allow_public=config.allow_public)
+        self._static = config.static or resources.files("pymetrix.web") / "static"
         self._prometheus: Any = None
         self._prometheus_lock = threading.Lock()
 
@@ -243,7 +216,8 @@ class StatsService:
                 raise
             # The client sent it as Last-Event-ID: say so.
             raise InvalidQuery("Last-Event-ID", exc.value, exc.reason) from None
-        stream = EventStream(live, heartbeat=self.heartbeat, retry=self.retry)
+        config = self.config
+        stream = EventStream(live, heartbeat=config.heartbeat, retry=config.retry)
         headers = [
             ("content-type", "text/event-stream; charset=utf-8"),
             ("cache-control", "no-store"),
