@@ -26,7 +26,7 @@ from pymetrix._timefmt import TimeFormatter
 from pymetrix.cli import _hit_record, _hits
 from pymetrix.store import Query
 from pymetrix.web import stats_app
-from pymetrix.web.sse import TimeSeriesEvents
+from pymetrix.web.sse import EventStream
 
 NODES = [f"/page/{i}" for i in range(50)]
 HITS = 200_000
@@ -98,10 +98,7 @@ def bench_api(metrics: Metrics) -> None:
 
 def bench_stream() -> None:
     metrics = Metrics("bench")
-    stream = TimeSeriesEvents(
-        metrics, last_event_id=None, ids=None, detail=False, interval=1.0, heartbeat=60, retry=0
-    )
-    stream.start()
+    stream = EventStream(metrics.stream("time_series"), heartbeat=60, retry=0)
     for i in range(STREAMED):
         metrics.hit(NODES[i % len(NODES)])
     start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Checks at the boundary: what a node id, duration and status may be."""
+"""Checks at the boundary: what a node id, duration, status and interval may be."""
 
 from __future__ import annotations
 
@@ -51,3 +51,13 @@ def check_status(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
         raise InvalidStatus(value)
     return int(value)
+
+
+def is_positive(value: Any) -> bool:
+    """Whether ``value`` is a finite number > 0 (a bool is not a number here)."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )

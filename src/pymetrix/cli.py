@@ -15,7 +15,6 @@ import os
 import signal
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any, NoReturn
@@ -25,9 +24,11 @@ from ._json import dumps
 from ._timefmt import TimeFormatter, parse_time
 from .errors import MissingDependency, PymetrixError
 from .metrics import Metrics
+from .pipeline import LiveFault
 from .store import mask_url
+from .store._cursor import Hit, HitCursor
 from .store.base import NodeCount, Query
-from .web._cursor import Hit, HitCursor
+from .types import DATA_TYPES
 from .web.auth import is_loopback
 
 __all__ = ["DEFAULT_APP", "main"]
@@ -35,7 +36,6 @@ __all__ = ["DEFAULT_APP", "main"]
 DEFAULT_APP = "default"
 """The app id read when neither ``--app`` nor ``PYMETRIX_APP`` names one."""
 
-_DATA = ("time_series", "aggregate", "flow")
 _FORMATS = ("json", "ndjson", "csv")
 
 
@@ -200,7 +200,7 @@ def _filter_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _data(text: str) -> str:
-    if text not in _DATA:
+    if text not in DATA_TYPES:
         raise argparse.ArgumentTypeError(
             f"unknown data type {text!r}: expected time_series, aggregate or flow"
         )
@@ -552,57 +552,24 @@ class _Progress:
 
 
 def _stream(args: argparse.Namespace) -> int:
-    from .web.sse import EventStream, SnapshotEvents, TimeSeriesEvents
-
     metrics = _open(args)
-    ids = args.ids
-    stream: EventStream
-    if args.data == "time_series":
-        stream = TimeSeriesEvents(
-            metrics,
-            last_event_id=None,
-            ids=ids,
-            detail=True,
-            interval=args.interval,
-            heartbeat=3600.0,
-            retry=0,
-        )
-    elif args.data == "aggregate":
-        stream = SnapshotEvents(
-            lambda: metrics.aggregate(ids=ids),
-            interval=args.interval,
-            heartbeat=3600.0,
-            retry=0,
-            offload=False,
-        )
-    else:
-        stream = SnapshotEvents(
-            lambda: metrics.flow(ids=ids),
-            interval=args.interval,
-            heartbeat=3600.0,
-            retry=0,
-            offload=False,
-        )
-    timer = None
-    if args.duration is not None:
-        timer = threading.Timer(args.duration, stream.close)
-        timer.daemon = True
-        timer.start()
-    # SIGTERM ends the stream as Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: stream.close())
-    out = sys.stdout.buffer
     try:
-        stream.start()
-        for envelope in stream.envelopes():
-            if envelope["response"] != 200:
-                print(f"pymetrix stream: {envelope['message']}", file=sys.stderr)
-                continue
-            out.write(dumps(envelope["message"]) + b"\n")
-            out.flush()
+        options: dict[str, Any] = {"detail": True} if args.data == "time_series" else {}
+        stream = metrics.stream(
+            args.data, ids=args.ids, interval=args.interval, duration=args.duration, **options
+        )
+        # SIGTERM ends the stream as Ctrl-C does.
+        signal.signal(signal.SIGTERM, lambda *_: stream.close())
+        out = sys.stdout.buffer
+        with stream:
+            while events := stream.read():
+                for event in events:
+                    if isinstance(event, LiveFault):
+                        print(f"pymetrix stream: {event.message}", file=sys.stderr)
+                        continue
+                    out.write(dumps(event.data) + b"\n")
+                out.flush()
     finally:
-        stream.close()
-        if timer is not None:
-            timer.cancel()
         metrics.close()
     return 0
 

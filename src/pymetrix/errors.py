@@ -94,6 +94,7 @@ class InvalidQuery(PymetrixError, ValueError):
     def __init__(self, name: str, value: Any, reason: str) -> None:
         self.name = name
         self.value = value
+        self.reason = reason
         # Values come from clients too: a long one is cut short, not echoed whole.
         shown = value if not isinstance(value, str) or len(value) <= 80 else value[:77] + "..."
         super().__init__(f"invalid {name} {shown!r}: {reason}")

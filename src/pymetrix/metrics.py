@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -16,13 +15,14 @@ from typing import Any, Literal, TypeVar, overload
 
 from . import _export, _series
 from ._timefmt import TimeFormatter, parse_time
-from ._validation import check_duration, check_id, check_status
+from ._validation import check_duration, check_id, check_status, is_positive
 from .clock import Clock, SystemClock
 from .errors import InvalidArgument, InvalidQuery, MissingArgument, StoreClosed
-from .pipeline import LiveStream, SnapshotStream, TimeSeriesStream
+from .pipeline import LiveStream, snapshot_stream, time_series_stream
 from .store import Backlog, QuarantinedBatch, Query, Store, StoreOptions, open_store
 from .store._rollup import Rollups
 from .types import (
+    DATA_TYPES,
     AggregateEntry,
     AggregateStatsEntry,
     Envelope,
@@ -50,7 +50,6 @@ class _FromContext:
 
 _FROM_CONTEXT: Any = _FromContext()
 
-_DATA = ("time_series", "aggregate", "flow")
 _MODES = ("snapshot", "live")
 
 
@@ -575,7 +574,7 @@ class Metrics:
         elif data == "flow":
             message = self.flow(**filters)
         else:
-            raise InvalidArgument("data", data, _one_of(_DATA))
+            raise InvalidArgument("data", data, _one_of(DATA_TYPES))
         return {"message": message, "response": 200}
 
     def pipeline(
@@ -594,14 +593,11 @@ class Metrics:
             interval: live aggregate/flow: seconds between checks for a change.
             duration: live: seconds after which iteration ends (None: until closed).
         """
-        if data not in _DATA:
-            raise InvalidArgument("data", data, _one_of(_DATA))
+        if data not in DATA_TYPES:
+            raise InvalidArgument("data", data, _one_of(DATA_TYPES))
         if mode not in _MODES:
             raise InvalidArgument("mode", mode, _one_of(_MODES))
-        if not _positive(interval):
-            raise InvalidArgument("interval", interval, "a number of seconds > 0")
-        if duration is not None and not _positive(duration):
-            raise InvalidArgument("duration", duration, "a number of seconds > 0, or None")
+        _check_live(interval, duration)
         if mode == "snapshot":
             return self.export(data)["message"]
         return self.stream(data, interval=interval, duration=duration)
@@ -611,8 +607,12 @@ class Metrics:
         self,
         data: Literal["time_series"],
         *,
+        ids: Iterable[str] | None = ...,
+        detail: bool = ...,
         interval: float = ...,
         duration: float | None = ...,
+        after: str | None = ...,
+        resumable: bool = ...,
     ) -> LiveStream[TimeSeriesNode]: ...
 
     @overload
@@ -620,6 +620,8 @@ class Metrics:
         self,
         data: Literal["aggregate"],
         *,
+        ids: Iterable[str] | None = ...,
+        stats: Literal[False] = ...,
         interval: float = ...,
         duration: float | None = ...,
     ) -> LiveStream[list[AggregateEntry]]: ...
@@ -627,29 +629,108 @@ class Metrics:
     @overload
     def stream(
         self,
-        data: str,
+        data: Literal["aggregate"],
         *,
+        ids: Iterable[str] | None = ...,
+        stats: Literal[True],
         interval: float = ...,
         duration: float | None = ...,
+    ) -> LiveStream[list[AggregateStatsEntry]]: ...
+
+    @overload
+    def stream(
+        self,
+        data: Literal["flow"],
+        *,
+        ids: Iterable[str] | None = ...,
+        interval: float = ...,
+        duration: float | None = ...,
+    ) -> LiveStream[list[FlowEntry]]: ...
+
+    @overload
+    def stream(
+        self,
+        data: str,
+        *,
+        ids: Iterable[str] | None = ...,
+        detail: bool = ...,
+        stats: bool = ...,
+        interval: float = ...,
+        duration: float | None = ...,
+        after: str | None = ...,
+        resumable: bool = ...,
     ) -> LiveStream[Any]: ...
 
     def stream(
         self,
         data: str,
         *,
+        ids: Iterable[str] | None = None,
+        detail: bool = False,
+        stats: bool = False,
         interval: float = 1.0,
         duration: float | None = None,
+        after: str | None = None,
+        resumable: bool = False,
     ) -> LiveStream[Any]:
-        """``pipeline(data, mode="live")``, typed."""
+        """A live export: ``pipeline(data, mode="live")`` with more options, typed.
+
+        A time series yields one node record per hit recorded from now on, with the
+        node's total so far and the hit as its single callers entry; an aggregate or
+        flow yields the whole export at once, then again whenever it changed.
+
+        Args:
+            data: ``"time_series"``, ``"aggregate"`` or ``"flow"``.
+            ids: only these nodes.
+            detail: time series: add ``duration`` and ``status`` to each callers entry.
+            stats: aggregate: add ``p50``, ``p95``, ``p99`` and ``errors``.
+            interval: seconds between checks of the store (for aggregate and flow,
+                between computations).
+            duration: seconds after which iteration ends (None: until closed).
+            after: time series: start right after the hit of this
+                :attr:`LiveEvent.id <pymetrix.pipeline.LiveEvent.id>` (from
+                :meth:`LiveStream.read <pymetrix.pipeline.LiveStream.read>`), with every
+                later hit the store still holds.
+            resumable: time series: give every event an id for ``after`` even where the
+                store is not ``resumable`` (whose events otherwise have none): its
+                ``(time, ordinal)`` position, the hits then read by snapshot queries.
+
+        Raises:
+            InvalidArgument: an unknown ``data``, a bad ``interval`` or ``duration``, or an
+                option that ``data`` does not take.
+            InvalidQuery: ``ids`` that are not node ids, an ``after`` that is not an id
+                this store's streams give.
+        """
+        if data not in DATA_TYPES:
+            raise InvalidArgument("data", data, _one_of(DATA_TYPES))
+        _check_live(interval, duration)
+        if detail and data != "time_series":
+            raise InvalidArgument("detail", detail, "False: only a time series has detail")
+        if stats and data != "aggregate":
+            raise InvalidArgument("stats", stats, "False: only an aggregate has stats")
+        if after is not None and data != "time_series":
+            raise InvalidArgument("after", after, "None: only a time series resumes")
+        if resumable and data != "time_series":
+            raise InvalidArgument("resumable", resumable, "False: only a time series resumes")
+        id_set = self._query(None, None, ids).ids
         if data == "time_series":
-            return TimeSeriesStream(
-                self._store.subscribe(), self._formatter(), duration, self._offload
+            return time_series_stream(
+                self._store,
+                self._formatter(),
+                self._clock,
+                ids=id_set,
+                detail=detail,
+                after=after,
+                resumable=resumable,
+                interval=interval,
+                duration=duration,
             )
+        compute: Callable[[], Any]
         if data == "aggregate":
-            return SnapshotStream(self.aggregate, interval, duration, self._offload)
-        if data == "flow":
-            return SnapshotStream(self.flow, interval, duration, self._offload)
-        raise InvalidArgument("data", data, _one_of(_DATA))
+            compute = functools.partial(self.aggregate, ids=id_set, stats=stats)
+        else:
+            compute = functools.partial(self.flow, ids=id_set)
+        return snapshot_stream(compute, interval=interval, duration=duration, offload=self._offload)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -706,13 +787,11 @@ class Metrics:
             print(f"{row['id']:<{width}}  {row['hits']}")
 
 
-def _positive(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
+def _check_live(interval: Any, duration: Any) -> None:
+    if not is_positive(interval):
+        raise InvalidArgument("interval", interval, "a number of seconds > 0")
+    if duration is not None and not is_positive(duration):
+        raise InvalidArgument("duration", duration, "a number of seconds > 0, or None")
 
 
 def _one_of(values: Iterable[str]) -> str:

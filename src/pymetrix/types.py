@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, get_args
 
 __all__ = [
     "AggregateEntry",
     "AggregateStatsEntry",
     "CallerDetail",
     "CallerEntry",
+    "DATA_TYPES",
     "DataType",
     "Envelope",
     "FlowEntry",
@@ -23,6 +24,8 @@ __all__ = [
 ]
 
 DataType = Literal["time_series", "aggregate", "flow"]
+DATA_TYPES: tuple[DataType, ...] = get_args(DataType)
+"""The data types every export, stream and command takes, in the order they are listed."""
 Mode = Literal["snapshot", "live"]
 
 

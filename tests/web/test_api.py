@@ -150,8 +150,11 @@ def test_root_serves_the_dashboard_page_with_a_strict_policy(server: Any) -> Non
     assert reply.headers["content-type"] == "text/html; charset=utf-8"
     assert b"<html" in reply.body.lower()
     policy = reply.headers["content-security-policy"]
-    assert "script-src 'self'" in policy
-    assert "unsafe-eval" not in policy
+    assert "script-src 'self';" in policy
+    assert "style-src 'self';" in policy
+    assert "unsafe" not in policy
+    # One policy, in the header: none in the page to disagree with it.
+    assert b"http-equiv" not in reply.body
 
 
 @pytest.mark.parametrize(

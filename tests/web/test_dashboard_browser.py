@@ -340,6 +340,53 @@ def test_a_hostile_node_id_is_shown_as_text_and_runs_nothing(
     assert watched.errors == []
 
 
+# Run before the page's own scripts: every load or script the policy refuses, kept.
+RECORD_VIOLATIONS_JS = """window.__violations = [];
+document.addEventListener("securitypolicyviolation",
+    e => window.__violations.push([e.effectiveDirective, e.blockedURI]));"""
+
+# What the browser reports when the page tries to run an inline script or style.
+REFUSED_JS = """kind => new Promise(resolve => {
+    document.addEventListener("securitypolicyviolation",
+        e => resolve([e.effectiveDirective, e.originalPolicy]), {once: true});
+    if (kind === "script") {
+        const script = document.createElement("script");
+        script.textContent = "window.__inline = true";
+        document.head.append(script);
+    } else {
+        document.body.setAttribute("style", "color: red");
+    }
+})"""
+
+
+def test_the_page_loads_under_its_policy_header_which_is_the_one_in_force(
+    watched: Watched, metrics: Metrics
+) -> None:
+    metrics.hit("Home", caller=None)
+    page = watched.page
+    page.add_init_script(RECORD_VIOLATIONS_JS)
+    with serve(mounted(metrics)) as base:
+        response = page.goto(f"{base}/pymetrix/")
+        try:
+            assert response is not None
+            policy = response.headers["content-security-policy"]
+            # Its script ran and its stylesheet applies, with nothing refused.
+            wait_for_row(page, "Home", 1)
+            wait_until_live(page)
+            assert page.evaluate("getComputedStyle(document.querySelector('.topbar')).display") == (
+                "flex"
+            )
+            assert page.evaluate("window.__violations") == []
+            assert watched.errors == []
+            # The header is the page's only policy, and the one the browser enforces.
+            assert page.locator("meta[http-equiv]").count() == 0
+            assert page.evaluate(REFUSED_JS, "script") == ["script-src-elem", policy]
+            assert page.evaluate("window.__inline === undefined") is True
+            assert page.evaluate(REFUSED_JS, "style") == ["style-src-attr", policy]
+        finally:
+            page.goto("about:blank")
+
+
 def test_clicking_the_hits_header_sorts_ascending_then_descending(
     watched: Watched, metrics: Metrics
 ) -> None:

@@ -21,7 +21,6 @@ from pymetrix.store import Backlog, MemoryStore, Query, Snapshot
 from pymetrix.store._rollup import Horizons, Rollups
 from pymetrix.store.base import EdgeCount, NodeCount, Subscription
 from pymetrix.web import stats_app
-from pymetrix.web.sse import resumable
 
 from .conftest import START, EventReader
 
@@ -510,7 +509,7 @@ def test_last_event_id_resumes_a_sqlite_stream_whose_batches_committed_out_of_ti
     server = serve(app)
     holder: subprocess.Popen[str] | None = None
     try:
-        assert resumable(metrics.store)
+        assert metrics.store.resumable
         reader = open_stream(server, "/api/stream")
         # One process records "Early" and holds it queued while another records a
         # later hit and commits it first.

@@ -1,15 +1,25 @@
 """The stats HTTP API, live Server-Sent Events, Prometheus metrics and the dashboard.
 
 ``stats_app`` is an ASGI application; ``wsgi_app`` the same for WSGI;
-``pymetrix.web.django.stats_urls`` the same as Django URL patterns. None needs anything
-beyond the standard library, except ``GET /metrics`` (``pymetrix[prometheus]``) and the
-Django patterns (``pymetrix[django]``).
+``pymetrix.web.django.stats_urls`` the same as Django URL patterns; all three take the
+arguments of :class:`StatsConfig`. None needs anything beyond the standard library,
+except ``GET /metrics`` (``pymetrix[prometheus]``) and the Django patterns
+(``pymetrix[django]``).
 """
 
 from __future__ import annotations
 
+from ._config import StatsConfig
 from .app import StatsApp, stats_app
 from .auth import Access, is_loopback
 from .wsgi import WSGIStatsApp, wsgi_app
 
-__all__ = ["Access", "StatsApp", "WSGIStatsApp", "is_loopback", "stats_app", "wsgi_app"]
+__all__ = [
+    "Access",
+    "StatsApp",
+    "StatsConfig",
+    "WSGIStatsApp",
+    "is_loopback",
+    "stats_app",
+    "wsgi_app",
+]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 import mimetypes
-import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,21 +18,18 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from .._json import dumps
+from .._validation import is_positive
 from ..errors import InvalidArgument, InvalidQuery, MissingDependency, PymetrixError, StoreError
-from ..metrics import Metrics
+from ..pipeline import LiveStream
+from ..types import DATA_TYPES
+from ._config import StatsConfig
 from .auth import COOKIE, Access
-from .sse import EventStream, SnapshotEvents, TimeSeriesEvents
+from .sse import EventStream
 
-if sys.version_info >= (3, 11):
-    from importlib.resources.abc import Traversable
-else:  # pragma: no cover - depends on the Python version
-    from importlib.abc import Traversable
-
-__all__ = ["Request", "Response", "StatsService", "Traversable"]
+__all__ = ["Request", "Response", "StatsService"]
 
 logger = logging.getLogger("pymetrix.web")
 
-_DATA = ("time_series", "aggregate", "flow")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 _CONTENT_TYPES = {
@@ -49,12 +45,12 @@ _CONTENT_TYPES = {
     ".woff2": "font/woff2",
     ".txt": "text/plain; charset=utf-8",
 }
-# The dashboard loads nothing from elsewhere and runs no inline script: a node id that
-# slipped through unescaped still could not run.
+# The dashboard's one policy, sent as a header: only its own files load, no inline
+# script or style runs, nothing frames it. A node id that slipped through unescaped
+# still could not run.
 _CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-    "frame-ancestors 'none'; form-action 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 _JSON = "application/json"
 
@@ -121,34 +117,13 @@ def envelope(
 
 
 class StatsService:
-    """Routes a :class:`Request` to the API, the dashboard or a live stream.
+    """Routes a :class:`Request` to the API, the dashboard or a live stream."""
 
-    Args:
-        metrics: the :class:`~pymetrix.Metrics` whose data is served.
-        token: require this bearer token on every route.
-        allow_public: without a token, also serve clients that are not on loopback.
-        heartbeat: seconds of silence before an SSE heartbeat comment.
-        retry: milliseconds an SSE client waits before reconnecting.
-        static: the dashboard's directory (default: the one shipped in the package).
-    """
-
-    def __init__(
-        self,
-        metrics: Metrics,
-        token: str | None = None,
-        allow_public: bool = False,
-        *,
-        heartbeat: float = 15.0,
-        retry: int = 2000,
-        static: Traversable | None = None,
-    ) -> None:
-        if not _positive(heartbeat):
-            raise InvalidArgument("heartbeat", heartbeat, "a number of seconds > 0")
-        self.metrics = metrics
-        self.access = Access(token=token, allow_public=allow_public)
-        self.heartbeat = heartbeat
-        self.retry = retry
-        self._static = static or resources.files("pymetrix.web") / "static"
+    def __init__(self, config: StatsConfig) -> None:
+        self.config = config
+        self.metrics = config.metrics
+        self.access = Access(token=config.token, allow_public=config.allow_public)
+        self._static = config.static or resources.files("pymetrix.web") / "static"
         self._prometheus: Any = None
         self._prometheus_lock = threading.Lock()
 
@@ -201,7 +176,7 @@ class StatsService:
             return self._stream(request)
         if path.startswith("/api/"):
             data = path[len("/api/") :]
-            if data in _DATA:
+            if data in DATA_TYPES:
                 return self._export(data, request)
             return envelope(
                 f"not found: {path}; the API serves time_series, aggregate, flow and stream", 404
@@ -224,47 +199,25 @@ class StatsService:
 
     def _stream(self, request: Request) -> Response:
         data = request.param("data") or "time_series"
-        if data not in _DATA:
+        if data not in DATA_TYPES:
             return envelope(f"unknown data type {data!r}", 400)
-        interval = _interval(request)
-        ids = _ids(request)
-        id_set = None if ids is None else frozenset(ids)
-        stream: EventStream
+        options: dict[str, Any] = {"ids": _ids(request), "interval": _interval(request)}
         if data == "time_series":
+            options["detail"] = _flag(request, "detail")
             last = request.headers.get("last-event-id") or request.param("last_event_id")
-            stream = TimeSeriesEvents(
-                self.metrics,
-                last_event_id=last or None,
-                ids=id_set,
-                detail=_flag(request, "detail"),
-                interval=interval,
-                heartbeat=self.heartbeat,
-                retry=self.retry,
-            )
-        else:
-            metrics = self.metrics
-            if data == "aggregate":
-                stats = _flag(request, "stats")
-
-                def compute() -> Any:
-                    return metrics.aggregate(ids=ids, stats=stats)  # type: ignore[call-overload]
-            else:
-
-                def compute() -> Any:
-                    return metrics.flow(ids=ids)
-
-            stream = SnapshotEvents(
-                compute,
-                interval=interval,
-                heartbeat=self.heartbeat,
-                retry=self.retry,
-                offload=metrics.store.blocking_reads,
-            )
+            options["after"] = last or None
+            options["resumable"] = True
+        elif data == "aggregate":
+            options["stats"] = _flag(request, "stats")
         try:
-            stream.start()
-        except BaseException:
-            stream.close()
-            raise
+            live: LiveStream[Any] = self.metrics.stream(data, **options)
+        except InvalidQuery as exc:
+            if exc.name != "after":
+                raise
+            # The client sent it as Last-Event-ID: say so.
+            raise InvalidQuery("Last-Event-ID", exc.value, exc.reason) from None
+        config = self.config
+        stream = EventStream(live, heartbeat=config.heartbeat, retry=config.retry)
         headers = [
             ("content-type", "text/event-stream; charset=utf-8"),
             ("cache-control", "no-store"),
@@ -359,15 +312,6 @@ def _interval(request: Request) -> float:
         value = float(raw)
     except ValueError:
         value = math.nan
-    if not _positive(value) or value > 3600:
+    if not is_positive(value) or value > 3600:
         raise InvalidArgument("interval", raw, "a number of seconds in (0, 3600]")
     return value
-
-
-def _positive(value: Any) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )

@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from ..metrics import Metrics
-from ._service import Request, Response, StatsService, Traversable
+from ._config import StatsConfig, entry_point
+from ._service import Request, Response, StatsService
 from .sse import EventStream
 
 __all__ = ["StatsApp", "stats_app"]
@@ -108,36 +109,15 @@ class StatsApp:
             self._streams.discard(stream)
 
 
-def stats_app(
-    metrics: Metrics,
-    token: str | None = None,
-    allow_public: bool = False,
-    *,
-    heartbeat: float = 15.0,
-    retry: int = 2000,
-    static: Traversable | None = None,
-) -> StatsApp:
+@entry_point(StatsConfig)
+def stats_app(config: StatsConfig) -> StatsApp:
     """The stats API, live streams, Prometheus metrics and dashboard as an ASGI app.
 
-    Mount it under a prefix, e.g. ``app.mount("/pymetrix", stats_app(metrics, token=...))``.
-
-    Args:
-        metrics: the :class:`~pymetrix.Metrics` to serve.
-        token: require ``Authorization: Bearer <token>`` (or ``?token=``) on every route.
-        allow_public: without a token, also serve clients that are not on loopback.
-        heartbeat: seconds of silence before a live stream sends a heartbeat comment.
-        retry: milliseconds a disconnected browser waits before reconnecting a stream.
-        static: a directory to serve the dashboard from instead of the packaged one.
+    ``stats_app(metrics, token=None, allow_public=False, *, heartbeat=15.0, retry=2000,
+    static=None)``: the arguments of :class:`~pymetrix.web.StatsConfig`. Mount it under a
+    prefix, e.g. ``app.mount("/pymetrix", stats_app(metrics, token=...))``.
     """
-    service = StatsService(
-        metrics,
-        token,
-        allow_public,
-        heartbeat=heartbeat,
-        retry=retry,
-        static=static,
-    )
-    return StatsApp(service)
+    return StatsApp(StatsService(config))
 
 
 def _request(scope: Scope) -> Request:

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import MissingDependency
-from ..metrics import Metrics
-from ._service import Request, StatsService, Traversable
+from ._config import StatsConfig, entry_point
+from ._service import Request, StatsService
 
 try:
     from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -68,22 +68,7 @@ def stats_view(service: StatsService) -> Any:
     return view
 
 
-def stats_urls(
-    metrics: Metrics,
-    token: str | None = None,
-    allow_public: bool = False,
-    *,
-    heartbeat: float = 15.0,
-    retry: int = 2000,
-    static: Traversable | None = None,
-) -> list[URLPattern]:
+@entry_point(StatsConfig)
+def stats_urls(config: StatsConfig) -> list[URLPattern]:
     """URL patterns serving the stats app; arguments as for :func:`~pymetrix.web.stats_app`."""
-    service = StatsService(
-        metrics,
-        token,
-        allow_public,
-        heartbeat=heartbeat,
-        retry=retry,
-        static=static,
-    )
-    return [re_path(r"^(?P<rest>.*)$", stats_view(service))]
+    return [re_path(r"^(?P<rest>.*)$", stats_view(StatsService(config)))]

@@ -17,9 +17,8 @@ from typing import Any
 
 from ..errors import InvalidArgument, MissingDependency
 from ..metrics import Metrics
+from ..store._cursor import HitCursor
 from ..store.base import Query
-from ._cursor import HitCursor
-from .sse import resumable
 
 try:
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -74,7 +73,7 @@ class PymetrixCollector(Collector):
         store = metrics.store
         # Read from the oldest hit held: through a resumable subscription where the store
         # has one (exact whatever order processes commit in), else by time position.
-        self._subscription = store.subscribe(after=0) if resumable(store) else None
+        self._subscription = store.subscribe(after=0) if store.resumable else None
         self._cursor = HitCursor(store)
         self._durations: dict[str, _Durations] = {}
         self._lock = threading.Lock()

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from ..metrics import Metrics
-from ._service import Request, StatsService, Traversable
+from ._config import StatsConfig, entry_point
+from ._service import Request, StatsService
 from .sse import EventStream
 
 __all__ = ["WSGIStatsApp", "wsgi_app"]
@@ -75,25 +75,10 @@ class WSGIStatsApp:
         return [b"" if request.method == "HEAD" else body]
 
 
-def wsgi_app(
-    metrics: Metrics,
-    token: str | None = None,
-    allow_public: bool = False,
-    *,
-    heartbeat: float = 15.0,
-    retry: int = 2000,
-    static: Traversable | None = None,
-) -> WSGIStatsApp:
+@entry_point(StatsConfig)
+def wsgi_app(config: StatsConfig) -> WSGIStatsApp:
     """The stats app as a WSGI application; arguments as for :func:`~pymetrix.web.stats_app`."""
-    service = StatsService(
-        metrics,
-        token,
-        allow_public,
-        heartbeat=heartbeat,
-        retry=retry,
-        static=static,
-    )
-    return WSGIStatsApp(service)
+    return WSGIStatsApp(StatsService(config))
 
 
 def _request(environ: Environ) -> Request:

@@ -6,7 +6,7 @@ import pytest
 
 from pymetrix import InvalidQuery
 from pymetrix.store import MemoryStore
-from pymetrix.web._cursor import HitCursor, format_position, parse_position
+from pymetrix.store._cursor import HitCursor, format_position, parse_position
 
 
 def store_with(*hits: tuple[int, str]) -> MemoryStore:
@@ -54,10 +54,8 @@ def test_ids_restrict_the_hits_and_their_ordinals() -> None:
 
 
 def test_positions_round_trip_through_event_ids() -> None:
-    assert parse_position(format_position((1_700_000_000_123_456_789, 3))) == (
-        1_700_000_000_123_456_789,
-        3,
-    )
+    position = (1_700_000_000_123_456_789, 3)
+    assert parse_position(format_position(position), "after") == position
     for bad in ("", "12", "a-b", "-1-2", "1--2"):
-        with pytest.raises(InvalidQuery):
-            parse_position(bad)
+        with pytest.raises(InvalidQuery, match=r"^invalid after "):
+            parse_position(bad, "after")

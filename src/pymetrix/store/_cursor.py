@@ -1,11 +1,12 @@
-"""A resumable position in a store's hits, read through ordinary snapshot queries.
+"""Reading a store's hits after a position, through ordinary snapshot queries.
 
 A position is ``(time_ns, ordinal)``: the last hit delivered was the ``ordinal``-th
 (0-based) of the hits at exactly ``time_ns``, in store order. Stores keep hits in time
 order, so everything after a position is found with ``since_ns=time_ns``, skipping the
 first ``ordinal + 1`` hits at that time. This needs nothing from a store beyond the
-:class:`~pymetrix.store.Store` protocol, works for any number of readers, and survives a
-reconnect: the position is the SSE event id.
+:class:`~pymetrix.store.Store` protocol and works for any number of readers: the CLI's
+chunked export, the ``/metrics`` histograms, and the live time series of a store that is
+not ``resumable``, whose event ids are positions.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from collections.abc import Generator
 from typing import NamedTuple
 
 from ..errors import InvalidQuery
-from ..store._codec import KEY_MASK, KEY_SHIFT, STATUS_BITS, STATUS_MASK
-from ..store.base import Query, Store
+from ._codec import KEY_MASK, KEY_SHIFT, STATUS_BITS, STATUS_MASK
+from .base import Query, Store
 
 __all__ = ["Hit", "HitCursor", "Position", "format_position", "parse_position", "parse_seq"]
 
@@ -41,20 +42,20 @@ def format_position(position: Position) -> str:
     return f"{position[0]}-{position[1]}"
 
 
-def parse_position(text: str) -> Position:
-    """The position an event id names; :class:`InvalidQuery` if it names none."""
+def parse_position(text: str, name: str) -> Position:
+    """The position an event id names; :class:`InvalidQuery` about ``name`` if none."""
     time_text, sep, ordinal_text = text.strip().partition("-")
     time_ns, ordinal = _int64(time_text), _int64(ordinal_text)
     if sep and time_ns is not None and ordinal is not None:
         return (time_ns, ordinal)
-    raise InvalidQuery("Last-Event-ID", text, "expected an event id like '1700000000000000000-0'")
+    raise InvalidQuery(name, text, "expected an event id like '1700000000000000000-0'")
 
 
-def parse_seq(text: str) -> int:
-    """The hit ``seq`` an event id names; :class:`InvalidQuery` if it names none."""
+def parse_seq(text: str, name: str) -> int:
+    """The hit ``seq`` an event id names; :class:`InvalidQuery` about ``name`` if none."""
     seq = _int64(text.strip())
     if seq is None:
-        raise InvalidQuery("Last-Event-ID", text, "expected an event id like '42'")
+        raise InvalidQuery(name, text, "expected an event id like '42'")
     return seq
 
 
