@@ -511,3 +511,45 @@ def test_the_console_script_is_installed() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("pymetrix ")
+
+
+# -- series ----------------------------------------------------------------------------
+
+
+def test_export_series_as_json_is_the_series_message(store_url: str, expected: Metrics) -> None:
+    window = ("--since", "2024-01-09 18:00", "--until", "2024-01-09 19:00")
+    result = run("export", "--store", store_url, "--data", "series", "--step", "1m", *window)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "message": expected.series(step="1m", since="2024-01-09 18:00", until="2024-01-09 19:00"),
+        "response": 200,
+    }
+
+
+def test_export_series_as_ndjson_and_csv_has_a_row_per_node_and_bucket(store_url: str) -> None:
+    window = ("--since", "2024-01-09", "--until", "2024-01-10", "--step", "1h")
+    ndjson = run("export", "--store", store_url, "--data", "series", *window, "--format", "ndjson")
+    assert ndjson.returncode == 0, ndjson.stderr
+    rows = [json.loads(line) for line in ndjson.stdout.splitlines()]
+    assert [(r["id"], r["hits"], r["errors"]) for r in rows] == [
+        ("Home", 3, 0),
+        ("Blog", 2, 1),
+        ("Post", 1, 0),
+    ]
+    assert {r["time"] for r in rows} == {"2024-01-09 18:00:00.000000"}
+    assert rows[1]["p95"] == pytest.approx(0.030, rel=0.01)
+    csv_out = run("export", "--store", store_url, "--data", "series", *window, "--format", "csv")
+    lines = csv_out.stdout.splitlines()
+    assert lines[0] == "time,id,hits,errors,p50,p95,p99"
+    assert [line.split(",")[1:4] for line in lines[1:]] == [
+        ["Home", "3", "0"],
+        ["Blog", "2", "1"],
+        ["Post", "1", "0"],
+    ]
+
+
+def test_export_series_with_a_bad_step_is_a_one_line_error(store_url: str) -> None:
+    assert_one_line_error(
+        run("export", "--store", store_url, "--data", "series", "--step", "1 fortnight"),
+        "invalid step",
+    )

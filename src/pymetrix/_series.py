@@ -76,6 +76,8 @@ def parse_step(step: Any) -> int | None:
         return None
     if isinstance(step, timedelta):
         ns = step // timedelta(microseconds=1) * 1000
+    elif isinstance(step, str) and step.strip().isdigit():
+        ns = int(step) * SECOND
     elif isinstance(step, str):
         match = _STEP.match(step)
         if match is None:

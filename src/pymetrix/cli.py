@@ -17,7 +17,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO, Any, NoReturn
+from typing import IO, Any, NoReturn, cast
 
 from . import __version__
 from ._json import dumps
@@ -28,7 +28,7 @@ from .pipeline import LiveFault
 from .store import mask_url
 from .store._cursor import Hit, HitCursor
 from .store.base import NodeCount, Query
-from .types import DATA_TYPES
+from .types import DATA_TYPES, Series, SeriesLatencyNode
 from .web.auth import is_loopback
 
 __all__ = ["DEFAULT_APP", "main"]
@@ -105,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument(
         "--stats", action="store_true", help="aggregate: add p50, p95, p99 and errors"
+    )
+    export.add_argument(
+        "--step",
+        metavar="STEP",
+        help="series: bucket width, e.g. 30s, 5m, 1h, 1d (default: chosen from the range)",
+    )
+    export.add_argument(
+        "--top", type=_positive_int, metavar="N", help="series: only the N most hit nodes"
     )
     export.add_argument(
         "--chunk-size",
@@ -187,7 +195,8 @@ def _data_option(parser: argparse.ArgumentParser, required: bool) -> None:
         required=required,
         default=None if required else "time_series",
         metavar="TYPE",
-        help="time_series, aggregate or flow" + ("" if required else " (default: time_series)"),
+        help="time_series, aggregate, flow or series"
+        + ("" if required else " (default: time_series)"),
     )
 
 
@@ -383,6 +392,9 @@ def _export(args: argparse.Namespace) -> int:
 def _write_export(args: argparse.Namespace, metrics: Metrics, query: Query, out: IO[bytes]) -> None:
     data, fmt = args.data, args.format
     filters: dict[str, Any] = {"since": args.since, "until": args.until, "ids": args.ids}
+    if data == "series":
+        _write_series(metrics.series(step=args.step, top=args.top, **filters), fmt, out)
+        return
     if data != "time_series":
         if data == "aggregate":
             rows: list[Any] = metrics.aggregate(stats=args.stats, **filters)
@@ -417,6 +429,36 @@ def _write_export(args: argparse.Namespace, metrics: Metrics, query: Query, out:
                 progress.advance()
     finally:
         progress.done()
+
+
+def _write_series(series: Series, fmt: str, out: IO[bytes]) -> None:
+    """A series as JSON (the message), NDJSON (one line per node and bucket with hits)
+    or CSV (the same rows)."""
+    if fmt == "json":
+        out.write(dumps({"message": series, "response": 200}) + b"\n")
+        return
+    fields = ["time", "id", "hits", "errors", "p50", "p95", "p99"]
+    rows: list[list[Any]] = []
+    for node in series["nodes"]:
+        latency = cast("SeriesLatencyNode", node)
+        width = len(series["buckets"])
+        percentiles: list[list[float | None]] = [
+            latency.get("p50", [None] * width),
+            latency.get("p95", [None] * width),
+            latency.get("p99", [None] * width),
+        ]
+        for i, start in enumerate(series["buckets"]):
+            if node["hits"][i]:
+                rows.append(
+                    [start, node["id"], node["hits"][i], node["errors"][i]]
+                    + [column[i] for column in percentiles]
+                )
+    rows.sort(key=lambda row: str(row[0]))
+    if fmt == "ndjson":
+        for row in rows:
+            out.write(dumps(dict(zip(fields, row))) + b"\n")
+    else:
+        _write_csv(out, None, [fields, *rows])
 
 
 _CSV_FIELDS = {

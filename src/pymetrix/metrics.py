@@ -564,7 +564,7 @@ class Metrics:
         """One of the exports wrapped as ``{"message": ..., "response": 200}``.
 
         Args:
-            data: ``"time_series"``, ``"aggregate"`` or ``"flow"``.
+            data: ``"time_series"``, ``"aggregate"``, ``"flow"`` or ``"series"``.
             filters: passed on to that export (``since``, ``until``, ``ids`` ...).
         """
         if data == "time_series":
@@ -573,6 +573,8 @@ class Metrics:
             message = self.aggregate(**filters)
         elif data == "flow":
             message = self.flow(**filters)
+        elif data == "series":
+            message = self.series(**filters)
         else:
             raise InvalidArgument("data", data, _one_of(DATA_TYPES))
         return {"message": message, "response": 200}
@@ -672,6 +674,10 @@ class Metrics:
         duration: float | None = None,
         after: str | None = None,
         resumable: bool = False,
+        step: float | timedelta | str | None = None,
+        since: datetime | str | None = None,
+        top: int | None = None,
+        latency: bool = True,
     ) -> LiveStream[Any]:
         """A live export: ``pipeline(data, mode="live")`` with more options, typed.
 
@@ -694,6 +700,8 @@ class Metrics:
             resumable: time series: give every event an id for ``after`` even where the
                 store is not ``resumable`` (whose events otherwise have none): its
                 ``(time, ordinal)`` position, the hits then read by snapshot queries.
+            step, since, top, latency: series: as for :meth:`series`, up to now at each
+                computation, so the latest bucket fills as hits arrive.
 
         Raises:
             InvalidArgument: an unknown ``data``, a bad ``interval`` or ``duration``, or an
@@ -712,6 +720,8 @@ class Metrics:
             raise InvalidArgument("after", after, "None: only a time series resumes")
         if resumable and data != "time_series":
             raise InvalidArgument("resumable", resumable, "False: only a time series resumes")
+        if data != "series" and (step is not None or since is not None or top is not None):
+            raise InvalidArgument("step", step, "None: only a series has step, since and top")
         id_set = self._query(None, None, ids).ids
         if data == "time_series":
             return time_series_stream(
@@ -728,6 +738,11 @@ class Metrics:
         compute: Callable[[], Any]
         if data == "aggregate":
             compute = functools.partial(self.aggregate, ids=id_set, stats=stats)
+        elif data == "series":
+            _series.parse_step(step)  # a bad step is refused now, not at the first read
+            compute = functools.partial(
+                self.series, step=step, since=since, ids=id_set, top=top, latency=latency
+            )
         else:
             compute = functools.partial(self.flow, ids=id_set)
         return snapshot_stream(compute, interval=interval, duration=duration, offload=self._offload)

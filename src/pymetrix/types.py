@@ -23,7 +23,7 @@ __all__ = [
     "TimeSeriesNode",
 ]
 
-DataType = Literal["time_series", "aggregate", "flow"]
+DataType = Literal["time_series", "aggregate", "flow", "series"]
 DATA_TYPES: tuple[DataType, ...] = get_args(DataType)
 """The data types every export, stream and command takes, in the order they are listed."""
 Mode = Literal["snapshot", "live"]

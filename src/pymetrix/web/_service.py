@@ -179,7 +179,9 @@ class StatsService:
             if data in DATA_TYPES:
                 return self._export(data, request)
             return envelope(
-                f"not found: {path}; the API serves time_series, aggregate, flow and stream", 404
+                f"not found: {path}; the API serves time_series, aggregate, flow, series "
+                "and stream",
+                404,
             )
         return envelope(f"not found: {path}", 404)
 
@@ -195,6 +197,8 @@ class StatsService:
             filters["detail"] = _flag(request, "detail")
         elif data == "aggregate":
             filters["stats"] = _flag(request, "stats")
+        elif data == "series":
+            filters.update(_series_options(request))
         return envelope(self.metrics.export(data, **filters)["message"])
 
     def _stream(self, request: Request) -> Response:
@@ -209,6 +213,9 @@ class StatsService:
             options["resumable"] = True
         elif data == "aggregate":
             options["stats"] = _flag(request, "stats")
+        elif data == "series":
+            options.update(_series_options(request))
+            options["since"] = request.param("since") or None
         try:
             live: LiveStream[Any] = self.metrics.stream(data, **options)
         except InvalidQuery as exc:
@@ -302,6 +309,19 @@ def _flag(request: Request, name: str) -> bool:
     if lowered in _FALSE:
         return False
     raise InvalidQuery(name, value, "expected 1 or 0")
+
+
+def _series_options(request: Request) -> dict[str, Any]:
+    """``step``, ``top`` and ``latency`` of a series request."""
+    options: dict[str, Any] = {"step": request.param("step") or None}
+    top = request.param("top")
+    if top:
+        if not top.isdigit() or int(top) < 1:
+            raise InvalidQuery("top", top, "expected a whole number >= 1")
+        options["top"] = int(top)
+    latency = request.param("latency")
+    options["latency"] = latency is None or _flag(request, "latency")
+    return options
 
 
 def _interval(request: Request) -> float:
