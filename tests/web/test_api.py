@@ -127,7 +127,9 @@ def test_an_unknown_path_under_api_is_a_404(server: Any, path: str) -> None:
     reply = server.get(path + "?since=2024-01-09")
     assert reply.status == 404
     assert reply.json() == {
-        "message": f"not found: {path}; the API serves time_series, aggregate, flow, series and stream",
+        "message": (
+            f"not found: {path}; the API serves time_series, aggregate, flow, series and stream"
+        ),
         "response": 404,
     }
 
