@@ -24,15 +24,16 @@ from pymetrix import Clock
 from pymetrix.store import (
     Backlog,
     EdgeCount,
+    Horizons,
     MemoryStore,
     NodeCount,
     Query,
+    Rollups,
     Snapshot,
     StoreOptions,
     Subscription,
     register_scheme,
 )
-from pymetrix.store._rollup import Horizons, Rollups
 
 __all__ = ["JsonLinesStore", "open_jsonl"]
 

@@ -1,4 +1,4 @@
-"""Building the seed's export shapes from what a store returns. Shared by every store."""
+"""Building the export shapes from what a store returns. Shared by every store."""
 
 from __future__ import annotations
 

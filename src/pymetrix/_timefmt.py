@@ -1,4 +1,4 @@
-"""Turning nanosecond timestamps into the seed's time strings, fast."""
+"""Turning nanosecond timestamps into the exports' time strings, fast."""
 
 from __future__ import annotations
 

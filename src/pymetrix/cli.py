@@ -529,7 +529,7 @@ def _time_series_json(
     fmt: TimeFormatter,
     progress: _Progress,
 ) -> None:
-    """The seed's time-series envelope, written node by node."""
+    """The time-series envelope, written node by node."""
     total = sum(count.hits for count in counts)
     if total <= args.chunk_size:
         # Small enough to build at once, and exactly what ``Metrics.export`` returns.

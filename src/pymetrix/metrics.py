@@ -439,7 +439,7 @@ class Metrics:
         ids: Iterable[str] | None = None,
         detail: bool = False,
     ) -> TimeSeries | TimeSeriesDetail:
-        """Every hit per node with its caller and time: the seed's time-series message.
+        """Every hit per node with its caller and time: the time-series export.
 
         Args:
             since: only hits at or after this time (a ``datetime`` or time string).
@@ -478,7 +478,7 @@ class Metrics:
         ids: Iterable[str] | None = None,
         stats: bool = False,
     ) -> list[AggregateEntry] | list[AggregateStatsEntry]:
-        """Hits per node, in first-hit order: the seed's aggregate message.
+        """Hits per node, in first-hit order: the aggregate export.
 
         Args:
             since, until, ids: filters, as for :meth:`time_series`.

@@ -17,8 +17,7 @@ from urllib.parse import quote
 import pytest
 
 from pymetrix import InvalidArgument, ManualClock, Metrics, StoreError
-from pymetrix.store import Backlog, MemoryStore, Query, Snapshot
-from pymetrix.store._rollup import Horizons, Rollups
+from pymetrix.store import Backlog, Horizons, MemoryStore, Query, Rollups, Snapshot
 from pymetrix.store.base import EdgeCount, NodeCount, Subscription
 from pymetrix.web import stats_app
 

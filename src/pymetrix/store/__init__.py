@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 from ..clock import Clock
 from ..errors import InvalidArgument
 from ._options import count, split_options
+from ._rollup import EdgeRollup, Horizons, NodeRollup, Rollups
+from ._sketch import Sketch
 from .base import (
     Backlog,
     EdgeCount,
@@ -27,12 +29,17 @@ from .memory import MemoryStore
 __all__ = [
     "Backlog",
     "EdgeCount",
+    "EdgeRollup",
     "HitColumns",
+    "Horizons",
     "LiveHit",
     "MemoryStore",
     "NodeCount",
+    "NodeRollup",
     "QuarantinedBatch",
     "Query",
+    "Rollups",
+    "Sketch",
     "Snapshot",
     "Store",
     "StoreOptions",
