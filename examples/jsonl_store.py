@@ -79,8 +79,10 @@ class JsonLinesStore:
         ids: frozenset[str] | None,
         *,
         sketches: bool = True,
+        edges: bool = True,
+        step: int | None = None,
     ) -> Rollups:
-        return self._memory.rollups(size, lo, hi, ids, sketches=sketches)
+        return self._memory.rollups(size, lo, hi, ids, sketches=sketches, edges=edges, step=step)
 
     def horizons(self) -> Horizons:
         return self._memory.horizons()

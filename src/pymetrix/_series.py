@@ -100,9 +100,10 @@ def read(
     step: int | None,
     *,
     sketches: bool = True,
+    edges: bool = True,
 ) -> Rollups:
     """The rollups of ``[lo, hi)``, in buckets of ``step`` (None: one bucket); latency
-    sketches only if ``sketches``."""
+    sketches only if ``sketches``, edges only if ``edges``."""
     coarsest = DAY
     if step is not None:
         coarsest = next((size for size in (DAY, HOUR, MINUTE) if step % size == 0), RAW)
@@ -112,7 +113,15 @@ def read(
             hits = store.snapshot(Query(since_ns=piece.lo, until_ns=piece.hi, ids=ids)).hits
             out.merge(roll(hits, step or DAY), step)
         else:
-            part = store.rollups(piece.source, piece.lo, piece.hi, ids, sketches=sketches)
+            part = store.rollups(
+                piece.source,
+                piece.lo,
+                piece.hi,
+                ids,
+                sketches=sketches,
+                edges=edges,
+                step=step if step is not None and step % piece.source == 0 else None,
+            )
             out.merge(part, step)
     return out
 

@@ -490,9 +490,10 @@ class Metrics:
             exact = None
             if not query.windowed:
                 exact = {count.node: count.hits for count in self._store.counts(query)}
-            return _series.aggregate_stats(self._rollups(query), exact)
+            return _series.aggregate_stats(self._rollups(query, edges=False), exact)
         if query.windowed:
-            return _export.aggregate(_series.counts(self._rollups(query, sketches=False)))
+            rollups = self._rollups(query, sketches=False, edges=False)
+            return _export.aggregate(_series.counts(rollups))
         return _export.aggregate(self._store.counts(query))
 
     def flow(
@@ -548,17 +549,17 @@ class Metrics:
         hi += -hi % size
         if (hi - lo) // size > 10_000:
             raise InvalidArgument("step", step, "a step giving at most 10,000 buckets")
-        rollups = _series.read(self._store, lo, hi, query.ids, size, sketches=latency)
+        rollups = _series.read(self._store, lo, hi, query.ids, size, sketches=latency, edges=False)
         return _series.series(self._id, rollups, lo, hi, size, self._formatter(), top, latency)
 
-    def _rollups(self, query: Query, *, sketches: bool = True) -> Rollups:
+    def _rollups(self, query: Query, *, sketches: bool = True, edges: bool = True) -> Rollups:
         """The rollups of the query's range, merged into one bucket."""
         lo, hi = _series.ALL_TIME
         if query.since_ns is not None:
             lo = query.since_ns
         if query.until_ns is not None:
             hi = query.until_ns
-        return _series.read(self._store, lo, hi, query.ids, None, sketches=sketches)
+        return _series.read(self._store, lo, hi, query.ids, None, sketches=sketches, edges=edges)
 
     def export(self, data: str = "time_series", **filters: Any) -> Envelope:
         """One of the exports wrapped as ``{"message": ..., "response": 200}``.

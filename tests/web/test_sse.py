@@ -326,8 +326,10 @@ class PositionlessStore:
         ids: frozenset[str] | None,
         *,
         sketches: bool = True,
+        edges: bool = True,
+        step: int | None = None,
     ) -> Rollups:
-        return self._inner.rollups(size, lo, hi, ids, sketches=sketches)
+        return self._inner.rollups(size, lo, hi, ids, sketches=sketches, edges=edges, step=step)
 
     def horizons(self) -> Horizons:
         return self._inner.horizons()

@@ -319,12 +319,16 @@ class SqlStore:
         ids: frozenset[str] | None,
         *,
         sketches: bool = True,
+        edges: bool = True,
+        step: int | None = None,
     ) -> Rollups:
         def read(conn: Any) -> Rollups:
             names = self._load_names(conn)
             wanted = self._wanted(Query(ids=ids), names)
             nodes = None if wanted is None else sorted(wanted)
-            rows = _sql_rollups.read(conn, self._sql, self._app_id, size, lo, hi, nodes, sketches)
+            rows = _sql_rollups.read(
+                conn, self._sql, self._app_id, size, lo, hi, nodes, sketches, edges, step
+            )
             return rows.named(names)
 
         return self._read(read)

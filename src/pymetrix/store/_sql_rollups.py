@@ -127,14 +127,25 @@ def read(
     hi: int,
     nodes: Sequence[int] | None = None,
     sketches: bool = True,
+    edges: bool = True,
+    step: int | None = None,
 ) -> Indexed:
     """The rows of tier ``size`` whose buckets start in ``[lo, hi)`` (ns), of ``nodes``
-    only if given; without their sketches unless ``sketches``."""
+    only if given; without their sketches unless ``sketches``, without edges unless
+    ``edges``. With a ``step`` (ns, a multiple of ``size``) and no sketches, the database
+    adds the rows up into buckets of ``step``, so that only those cross to Python."""
     out = Indexed()
     bounds: tuple[int, ...] = (app, size // SECOND, -(-lo // SECOND), -(-hi // SECOND))
     read_nodes, read_edges = _READ_NODES, _READ_EDGES
     if not sketches:
         read_nodes = read_nodes.replace(", sketch ", ", NULL ")
+        if step is not None:
+            # Seconds are whole: a literal, not a parameter, so that GROUP BY matches it.
+            whole = f"bucket - bucket % {int(step // SECOND)}"
+            read_nodes = (
+                f"SELECT {whole}, node, SUM(hits), SUM(errors), SUM(timed), "
+                "SUM(duration_sum), MIN(first_ns), NULL " + read_nodes[read_nodes.index("FROM") :]
+            )
     if nodes is not None:
         if not nodes:
             return out
@@ -142,14 +153,16 @@ def read(
         read_nodes += f" AND node IN ({marks})"
         read_edges += f" AND node IN ({marks})"
         bounds = (*bounds, *nodes)
+    grouped = step is not None and not sketches
     for bucket, node, hits, errors, timed, total, first_ns, sketch in conn.execute(
-        sql(read_nodes), bounds
+        sql(read_nodes + (" GROUP BY 1, 2" if grouped else "")), bounds
     ):
         out.nodes[bucket * SECOND, node] = NodeRollup(
-            hits, errors, timed, total, first_ns, decode_sketch(sketch)
+            int(hits), int(errors), int(timed), float(total), int(first_ns), decode_sketch(sketch)
         )
-    for bucket, caller, node, hits, first_ns in conn.execute(sql(read_edges), bounds):
-        out.edges[bucket * SECOND, (caller + 1) << 32 | node] = EdgeRollup(hits, first_ns)
+    if edges:
+        for bucket, caller, node, hits, first_ns in conn.execute(sql(read_edges), bounds):
+            out.edges[bucket * SECOND, (caller + 1) << 32 | node] = EdgeRollup(hits, first_ns)
     return out
 
 

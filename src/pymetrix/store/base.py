@@ -325,10 +325,13 @@ class Store(Protocol):
         ids: frozenset[str] | None,
         *,
         sketches: bool = True,
+        edges: bool = True,
+        step: int | None = None,
     ) -> Rollups:
         """The rollup rows of the tier of buckets of ``size`` ns (a ``_rollup.TIERS``)
-        whose buckets start in ``[lo, hi)``, on nodes ``ids`` if given; their latency
-        sketches may be left empty unless ``sketches``."""
+        whose buckets start in ``[lo, hi)``, on nodes ``ids`` if given. Hints a store may
+        follow to read less: latency sketches may be left empty unless ``sketches``, edges
+        unless ``edges``, and rows may come added up into buckets of ``step`` ns."""
 
     def horizons(self) -> Horizons:
         """From when per-hit data and each tier of rollups are complete."""

@@ -311,10 +311,15 @@ class MemoryStore:
         ids: frozenset[str] | None,
         *,
         sketches: bool = True,
+        edges: bool = True,
+        step: int | None = None,
     ) -> Rollups:
         with self._lock:
             self._roll()
-            return self._tiers.read(size, lo, hi, ids, sketches)
+            rows = self._tiers.read(size, lo, hi, ids, sketches)
+        if not edges:
+            rows.edges = {}
+        return rows
 
     def horizons(self) -> Horizons:
         with self._lock:
