@@ -19,9 +19,9 @@ from __future__ import annotations
 
 __all__ = ["POSTGRES_DDL", "SCHEMA_VERSION", "SQLITE_DDL", "too_new", "upgrade"]
 
-from typing import Any
 
 from ..errors import StoreError
+from ._dialect import Connection
 
 SCHEMA_VERSION = 4
 """Bumped on every change of the tables; a database from a newer version is refused.
@@ -61,7 +61,7 @@ _CHUNKS_OF_APP = "SELECT hits, data FROM pymetrix_chunks WHERE app = ? ORDER BY 
 _MARK = "UPDATE pymetrix_meta SET value = {mark} WHERE key = 'schema_version'"
 
 
-def upgrade(conn: Any, version: int, mark: str, blob: str) -> None:
+def upgrade(conn: Connection, version: int, mark: str, blob: str) -> None:
     """Bring a database of an older ``version`` to this one, inside the caller's transaction.
 
     ``mark`` is the dialect's parameter placeholder, ``blob`` its binary column type.
@@ -74,7 +74,7 @@ def upgrade(conn: Any, version: int, mark: str, blob: str) -> None:
     conn.execute(_MARK.format(mark=mark), (str(SCHEMA_VERSION),))
 
 
-def backfill_rollups(conn: Any, mark: str) -> None:
+def backfill_rollups(conn: Connection, mark: str) -> None:
     """Fill the rollup tables from every chunk still held (a database from before them)."""
     from ._sql_rollups import backfill
 

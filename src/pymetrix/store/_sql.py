@@ -152,7 +152,7 @@ class SqlStore:
         return self._dialect.sql(statement)
 
     @staticmethod
-    def _close_quietly(conn: Any) -> None:
+    def _close_quietly(conn: Connection | None) -> None:
         if conn is None:
             return
         with contextlib.suppress(Exception):
@@ -201,7 +201,7 @@ class SqlStore:
             self._writer.flush(_READ_FLUSH_TIMEOUT)
         return self._read_now(read)
 
-    def _load_names(self, conn: Any) -> list[str]:
+    def _load_names(self, conn: Connection) -> list[str]:
         """Every name of this app, by number. Read lock held."""
         names = self._names
         rows = conn.execute(self._sql(_NAMES), (self._app_id, len(names))).fetchall()
@@ -220,7 +220,7 @@ class SqlStore:
             return None
         return {i for i, name in enumerate(names) if name in query.ids}
 
-    def _hits(self, conn: Any, query: Query, names: list[str]) -> HitColumns:
+    def _hits(self, conn: Connection, query: Query, names: list[str]) -> HitColumns:
         """The retained hits matching ``query``, in time order. Read transaction open."""
         lo, hi = self._bounds(query, retained=True)
         times: array[int] = array("q")
@@ -264,7 +264,7 @@ class SqlStore:
         return HitColumns.packed(names, times, keys, durations=durations, statuses=statuses)
 
     def snapshot(self, query: Query) -> Snapshot:
-        def read(conn: Any) -> Snapshot:
+        def read(conn: Connection) -> Snapshot:
             names = self._load_names(conn)
             columns = self._hits(conn, query, names)
             if query.windowed:
@@ -273,7 +273,7 @@ class SqlStore:
 
         return self._read(read)
 
-    def _totals(self, conn: Any, names: list[str], query: Query) -> list[NodeCount]:
+    def _totals(self, conn: Connection, names: list[str], query: Query) -> list[NodeCount]:
         ids = query.ids
         return [
             NodeCount(names[node], hits, first_ns)
@@ -282,7 +282,7 @@ class SqlStore:
         ]
 
     def counts(self, query: Query) -> list[NodeCount]:
-        def read(conn: Any) -> list[NodeCount]:
+        def read(conn: Connection) -> list[NodeCount]:
             names = self._load_names(conn)
             if not query.windowed:
                 return self._totals(conn, names, query)
@@ -291,7 +291,7 @@ class SqlStore:
         return self._read(read)
 
     def edges(self, query: Query) -> list[EdgeCount]:
-        def read(conn: Any) -> list[EdgeCount]:
+        def read(conn: Connection) -> list[EdgeCount]:
             names = self._load_names(conn)
             if query.windowed:
                 pairs = Counter(self._hits(conn, query, names).keys)
@@ -322,7 +322,7 @@ class SqlStore:
         edges: bool = True,
         step: int | None = None,
     ) -> Rollups:
-        def read(conn: Any) -> Rollups:
+        def read(conn: Connection) -> Rollups:
             names = self._load_names(conn)
             wanted = self._wanted(Query(ids=ids), names)
             nodes = None if wanted is None else sorted(wanted)
@@ -357,7 +357,7 @@ class SqlStore:
                 dropped.
         """
 
-        def read(conn: Any) -> tuple[int, int, dict[int, int], int]:
+        def read(conn: Connection) -> tuple[int, int, dict[int, int], int]:
             latest = self._dialect.latest_id(conn, self._app_id)
             seen = {
                 node: hits for node, hits, _ in conn.execute(self._sql(_TOTALS), (self._app_id,))
@@ -376,7 +376,7 @@ class SqlStore:
         self._ensure_watcher()
         return subscription
 
-    def _chunk_before(self, conn: Any, after: int, latest: int) -> int:
+    def _chunk_before(self, conn: Connection, after: int, latest: int) -> int:
         """The id of the newest chunk holding no hit numbered above ``after`` (0: none).
 
         Chunks are numbered in id order, so this looks back from the newest; a chunk
@@ -396,7 +396,7 @@ class SqlStore:
             upto = rows[-1][0] - 1
 
     def _live_chunks(self, cursor: int, upto: int) -> list[tuple[int, Chunk, dict[int, int]]]:
-        def read(conn: Any) -> list[tuple[int, Chunk, dict[int, int]]]:
+        def read(conn: Connection) -> list[tuple[int, Chunk, dict[int, int]]]:
             rows = conn.execute(self._sql(_LIVE), (self._app_id, cursor, upto, LIVE_CHUNKS))
             return [
                 (chunk_id, decode(data, hits), decode_bases(bases))
@@ -406,7 +406,7 @@ class SqlStore:
         return self._read_now(read)
 
     def _first_times(self, nodes: Sequence[int]) -> tuple[list[str], dict[int, int]]:
-        def read(conn: Any) -> tuple[list[str], dict[int, int]]:
+        def read(conn: Connection) -> tuple[list[str], dict[int, int]]:
             names = self._load_names(conn)
             sql = self._sql(_FIRST.format(marks=self._dialect.marks(len(nodes))))
             first = dict(conn.execute(sql, (self._app_id, *nodes)).fetchall())

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ._chunks import decode
+from ._dialect import Connection
 from ._rollup import DAY, HOUR, MINUTE, SECOND, EdgeRollup, Indexed, NodeRollup, roll_indexed
 from ._sketch import Sketch
 from ._sketch import decode as decode_sketch
@@ -104,7 +105,7 @@ def _edge_rows(app: int, size: int, rows: Indexed) -> list[Any]:
     ]
 
 
-def upsert(conn: Any, sql: Sql, app: int, minutes: Indexed) -> None:
+def upsert(conn: Connection, sql: Sql, app: int, minutes: Indexed) -> None:
     """Add a batch's rollups (in minute buckets) to every tier; the app's lock is held."""
     for size, rows in tiers(minutes):
         sketches: dict[Any, Sketch] = {}
@@ -119,7 +120,7 @@ def upsert(conn: Any, sql: Sql, app: int, minutes: Indexed) -> None:
 
 
 def read(
-    conn: Any,
+    conn: Connection,
     sql: Sql,
     app: int,
     size: int,
@@ -166,14 +167,14 @@ def read(
     return out
 
 
-def expire(conn: Any, sql: Sql, app: int, size: int, before_ns: int) -> None:
+def expire(conn: Connection, sql: Sql, app: int, size: int, before_ns: int) -> None:
     """Delete tier ``size``'s rows of buckets that ended before ``before_ns``."""
     bucket = (before_ns - size) // SECOND
     for statement in _EXPIRE:
         conn.execute(sql(statement), (app, size // SECOND, bucket))
 
 
-def backfill(conn: Any, app: int, chunks: Iterable[tuple[int, bytes]], mark: str) -> None:
+def backfill(conn: Connection, app: int, chunks: Iterable[tuple[int, bytes]], mark: str) -> None:
     """Write the rollups of ``chunks`` (hits, data) into empty rollup tables."""
     minutes = Indexed()
     for hits, data in chunks:
