@@ -549,7 +549,14 @@ class Metrics:
         hi += -hi % size
         if (hi - lo) // size > 10_000:
             raise InvalidArgument("step", step, "a step giving at most 10,000 buckets")
-        rollups = _series.read(self._store, lo, hi, query.ids, size, sketches=latency, edges=False)
+        ids = query.ids
+        if top is not None:
+            # The top nodes first, from the range's coarsest rows: then only theirs are
+            # read bucket by bucket.
+            totals = _series.read(self._store, lo, hi, ids, None, sketches=False, edges=False)
+            ranked = sorted(_series.counts(totals), key=lambda count: -count.hits)
+            ids = frozenset(count.node for count in ranked[:top])
+        rollups = _series.read(self._store, lo, hi, ids, size, sketches=latency, edges=False)
         return _series.series(self._id, rollups, lo, hi, size, self._formatter(), top, latency)
 
     def _rollups(self, query: Query, *, sketches: bool = True, edges: bool = True) -> Rollups:

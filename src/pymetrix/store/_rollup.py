@@ -250,7 +250,9 @@ def roll_indexed(
                 row = nodes[bucket, key & KEY_MASK]
                 row.timed += 1
                 row.duration_sum += duration
-                row.sketch.bins[index_of(duration)] += 1
+                bins = row.sketch.bins
+                index = index_of(duration)
+                bins[index] = bins.get(index, 0) + 1
         start = end
     return out
 
