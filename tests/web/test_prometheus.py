@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pymetrix import Metrics
+from pymetrix import InvalidArgument, Metrics
 from pymetrix.web import stats_app
 from pymetrix.web.prometheus import PymetrixCollector
 
@@ -173,3 +173,22 @@ def test_default_buckets_resolve_sub_millisecond_latencies(metrics: Metrics, ser
     p95 = histogram_quantile(0.95, buckets)
     assert 0.0001 <= p50 <= 0.00025
     assert 0.0005 <= p95 <= 0.001
+
+
+def test_the_stats_app_takes_buckets_of_its_own(metrics: Metrics, serve: Any) -> None:
+    metrics.hit("Home", duration=0.3)
+    metrics.hit("Home", duration=3.0)
+    got = samples(serve(stats_app(metrics, buckets=(0.5, 2.0))).get("/metrics").body.decode())
+    assert got[bucket("Home", "0.5")] == 1
+    assert got[bucket("Home", "2.0")] == 1
+    assert got[bucket("Home", "+Inf")] == 2
+    assert not any(
+        name == "pymetrix_hit_duration_seconds_bucket" and dict(labels)["le"] == "0.005"
+        for name, labels in got
+    )
+
+
+@pytest.mark.parametrize("buckets", [(), (2.0, 1.0), (1.0, 1.0), (-1.0, 1.0)])
+def test_buckets_that_do_not_ascend_are_refused(metrics: Metrics, buckets: Any) -> None:
+    with pytest.raises(InvalidArgument, match="buckets"):
+        stats_app(metrics, buckets=buckets)

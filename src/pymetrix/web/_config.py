@@ -35,6 +35,8 @@ class StatsConfig:
         heartbeat: seconds of silence before a live stream sends a heartbeat comment.
         retry: milliseconds a disconnected browser waits before reconnecting a stream.
         static: a directory to serve the dashboard from instead of the packaged one.
+        buckets: ``/metrics`` histogram upper bounds in seconds, ascending (default:
+            100 µs to 10 s, see ``pymetrix.web.prometheus.DEFAULT_BUCKETS``).
     """
 
     metrics: Metrics
@@ -44,10 +46,22 @@ class StatsConfig:
     heartbeat: float = 15.0
     retry: int = 2000
     static: Traversable | None = None
+    buckets: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if not is_positive(self.heartbeat):
             raise InvalidArgument("heartbeat", self.heartbeat, "a number of seconds > 0")
+        if self.buckets is not None:
+            bounds = tuple(self.buckets)
+            if (
+                not bounds
+                or not all(is_positive(b) for b in bounds)
+                or list(bounds) != sorted(set(bounds))
+            ):
+                raise InvalidArgument(
+                    "buckets", self.buckets, "ascending, distinct bounds in seconds > 0"
+                )
+            object.__setattr__(self, "buckets", bounds)
 
 
 def entry_point(

@@ -239,7 +239,12 @@ class StatsService:
             if self._prometheus is None:
                 from .prometheus import Exposition
 
-                self._prometheus = Exposition(self.metrics)
+                buckets = self.config.buckets
+                self._prometheus = (
+                    Exposition(self.metrics)
+                    if buckets is None
+                    else Exposition(self.metrics, buckets)
+                )
         body, content_type = self._prometheus.render()
         return Response(200, [("content-type", content_type), ("cache-control", "no-store")], body)
 
