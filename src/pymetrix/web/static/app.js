@@ -4,18 +4,36 @@
  * node, never parsed as markup: node ids are whatever the instrumented app named them.
  * All URLs are relative to the page, so the dashboard works wherever the stats app is
  * mounted (e.g. /pymetrix/).
+ *
+ * The page never reads per-hit data: the chart is the bucketed series of the range, the
+ * table and KPIs its aggregate with stats, the flow its caller -> node counts. The server
+ * reads all three from rollups, so a refresh costs (and weighs) what the range's buckets
+ * and nodes do, whatever the number of hits behind them.
  */
 (function () {
   "use strict";
 
   var SVG_NS = "http://www.w3.org/2000/svg";
-  var PALETTE = ["#4f5bd5", "#12b76a", "#f79009", "#ee46bc", "#0ba5ec", "#7a5af8", "#98a2b3"];
-  var RANGE_BUCKETS = 60;
-  var STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
-    43200, 86400, 172800, 604800];
+  var PALETTE = ["#4f5bd5", "#12b76a", "#f79009", "#ee46bc", "#0ba5ec", "#7a5af8", "#f04438",
+    "#15b79e", "#a15c07", "#98a2b3"];
+  // The overview chart shows the busiest nodes of the range, one colour each.
+  var CHART_TOP = PALETTE.length;
+  // The live stream of the overview carries the latest buckets of this many nodes at most.
+  var LIVE_TOP = 50;
+  // Bucket widths the page picks from: the smallest giving at most MAX_BUCKETS bars.
+  // From a minute up they are whole minutes, hours or days: the server then reads them
+  // from its rollup tiers.
+  var STEPS = [1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 604800];
+  var MAX_BUCKETS = 120;
+  // Round times for axis labels, in seconds.
+  var LABEL_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800,
+    21600, 43200, 86400, 172800, 604800, 2592000];
+  // A stream is reopened at the latest bucket once it spans more buckets than this.
+  var STREAM_SPAN = 4;
   var MAX_FLOW_LINKS = 60;
-  var SLIDING_REFRESH_MS = 15000;
-  var SERIES_GAP_MS = 5000;
+  var MAX_PEERS = 10;
+  var FALLBACK_REFRESH_MS = 15000;
+  var PERCENTILES = ["p50", "p95", "p99"];
 
   var params = new URLSearchParams(window.location.search);
   var token = params.get("token");
@@ -32,25 +50,31 @@
 
   var state = {
     range: "900",
+    // The node of the node view; null for the overview.
+    node: null,
     sortKey: "hits",
     sortDir: -1,
     filter: "",
     rows: [],
-    series: null,
     flow: [],
+    // What the chart shows: {id, lo, step, stepMs, count, nodes, byId, complete, moved}.
+    chart: null,
+    // The range read: {since, until, step, stepMs, live} (ms, until null for "now").
     window: null,
     previousHits: new Map(),
     serverOffsetMs: 0,
-    inflight: false,
-    pending: false,
-    lastRefreshStart: 0,
-    lastRefreshMs: 0,
-    refreshTimer: null,
-    seriesAt: 0,
-    seriesMs: 0,
-    seriesTimer: null,
-    wantFull: false,
-    source: null
+    // Each full read takes the next number: answers to an older one are dropped.
+    generation: 0,
+    loading: false,
+    reloadPending: false,
+    tablesInflight: false,
+    tablesPending: false,
+    tablesTimer: null,
+    lastTablesStart: 0,
+    lastTablesMs: 0,
+    // The open live stream: {source, key, since, totals (of its last event)}.
+    stream: null,
+    retryTimer: null
   };
 
   // -- helpers ----------------------------------------------------------------------
@@ -83,7 +107,7 @@
   function tooltip(parent, text) {
     var title = svg("title");
     title.textContent = text;
-    parent.appendChild(title);
+    parent.insertBefore(title, parent.firstChild);
   }
 
   function truncate(text, max) {
@@ -102,25 +126,38 @@
     return s.toFixed(2) + " s";
   }
 
+  // Seconds on an axis: as few digits as tell the grid lines apart.
+  function formatAxisSeconds(s) {
+    function short(x) { return String(Number(x.toPrecision(3))); }
+    if (s >= 1) return short(s) + " s";
+    if (s >= 0.001) return short(s * 1000) + " ms";
+    return short(s * 1e6) + " µs";
+  }
+
   function pad2(n) { return n < 10 ? "0" + n : String(n); }
 
+  // An axis label: hours and minutes (seconds too under a minute), the date at midnight
+  // or for labels a day or more apart.
   function formatClock(ms, step) {
     var d = new Date(ms);
     var hm = pad2(d.getHours()) + ":" + pad2(d.getMinutes());
-    if (step >= 86400) return d.toLocaleDateString(undefined, { month: "short", day: "numeric" });
-    if (step >= 3600) return d.toLocaleDateString(undefined, { month: "short", day: "numeric" }) + " " + hm;
+    var midnight = d.getHours() === 0 && d.getMinutes() === 0 && d.getSeconds() === 0;
+    if (step >= 86400 || (step >= 3600 && midnight)) return formatDate(d);
     if (step < 60) return hm + ":" + pad2(d.getSeconds());
     return hm;
   }
 
-  // Export times are "YYYY-MM-DD HH:MM:SS.ffffff" in the app's zone, UTC by default.
-  var TIME_RE = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?/;
+  function formatDate(d) {
+    return d.toLocaleDateString(undefined, { month: "short", day: "numeric" });
+  }
 
-  function parseTime(text) {
-    var m = TIME_RE.exec(String(text));
-    if (!m) return NaN;
-    var ms = m[7] ? Math.floor(Number((m[7] + "000000").slice(0, 6)) / 1000) : 0;
-    return Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6], ms);
+  // A bucket's start, as a tooltip names it.
+  function formatBucket(ms, chart) {
+    var d = new Date(ms);
+    var hm = pad2(d.getHours()) + ":" + pad2(d.getMinutes());
+    if (chart.step >= 86400) return formatDate(d);
+    if (chart.step < 60) return hm + ":" + pad2(d.getSeconds());
+    return chart.count * chart.stepMs > 86400 * 1000 ? formatDate(d) + " " + hm : hm;
   }
 
   function isoTime(ms) {
@@ -174,98 +211,192 @@
 
   // -- time range -------------------------------------------------------------------
 
-  function currentWindow() {
-    var now = serverNow();
-    if (state.range === "all") return { since: null, until: null, start: null, end: now };
-    if (state.range === "custom") {
-      var since = Date.parse($("since").value);
-      var until = Date.parse($("until").value);
-      return {
-        since: isNaN(since) ? null : since,
-        until: isNaN(until) ? null : until,
-        start: isNaN(since) ? null : since,
-        end: isNaN(until) ? now : until
-      };
+  function pickStep(seconds) {
+    for (var i = 0; i < STEPS.length; i++) {
+      if (Math.ceil(seconds / STEPS[i]) <= MAX_BUCKETS) return STEPS[i];
     }
-    var seconds = Number(state.range);
-    return { since: now - seconds * 1000, until: null, start: now - seconds * 1000, end: now };
+    return STEPS[STEPS.length - 1];
+  }
+
+  // Seconds between live checks: a chart of quarter-hour buckets need not move every second.
+  function liveInterval(step) {
+    return Math.min(10, Math.max(1, Math.round(step / 60)));
+  }
+
+  // The range to read, in whole buckets. The server widens a series' range to bucket
+  // edges; the table and the flow are read over the same edges, so that they add up
+  // with the chart.
+  function planWindow() {
+    var now = serverNow();
+    var since;
+    var until = null;
+    if (state.range === "custom") {
+      var from = Date.parse($("since").value);
+      var to = Date.parse($("until").value);
+      until = isNaN(to) ? null : to;
+      since = isNaN(from) ? (until === null ? now : until) - 3600 * 1000 : from;
+      if (until !== null && until <= since) until = since + 1000;
+    } else {
+      since = now - Number(state.range) * 1000;
+    }
+    var step = pickStep(((until === null ? now : until) - since) / 1000);
+    var stepMs = step * 1000;
+    since = Math.floor(since / stepMs) * stepMs;
+    if (until !== null) until = Math.ceil(until / stepMs) * stepMs;
+    return { since: since, until: until, step: step, stepMs: stepMs, live: until === null || until > now };
   }
 
   function rangeQuery(win) {
-    var query = {};
-    if (win.since !== null) query.since = isoTime(win.since);
+    var query = { since: isoTime(win.since) };
     if (win.until !== null) query.until = isoTime(win.until);
     return query;
   }
 
-  // -- refresh ----------------------------------------------------------------------
+  // -- reading ----------------------------------------------------------------------
 
-  // The table, KPIs and flow follow every change; the chart needs every hit of the
-  // range, so it is re-read at most every few seconds (a trailing read catches up).
-  function refresh(full) {
-    if (full) state.wantFull = true;
-    if (state.inflight) {
-      state.pending = true;
+  // A full read of the range: the chart's series (the busiest nodes' hits per bucket in
+  // the overview; one node's hits and latency in the node view), the aggregate with
+  // stats for the KPIs and the table, and the flow.
+  function load(force) {
+    if (state.loading && !force) {
+      state.reloadPending = true;
       return;
     }
-    full = state.wantFull;
-    state.wantFull = false;
-    state.inflight = true;
-    var started = Date.now();
-    state.lastRefreshStart = started;
-    var win = currentWindow();
+    var generation = ++state.generation;
+    state.loading = true;
+    state.reloadPending = false;
+    var win = planWindow();
+    var node = state.node;
     var query = rangeQuery(win);
-    var statsQuery = Object.assign({ stats: "1" }, query);
-    var seriesDue = full || state.series === null ||
-      started - state.seriesAt >= Math.max(SERIES_GAP_MS, 4 * state.seriesMs);
+    var seriesQuery = Object.assign({ step: String(win.step), latency: node === null ? "0" : "1" }, query);
+    if (node === null) seriesQuery.top = String(CHART_TOP);
+    else seriesQuery.ids = node;
+    var started = Date.now();
     Promise.all([
-      getJSON("api/aggregate", statsQuery),
-      getJSON("api/flow", query),
-      seriesDue ? getJSON("api/time_series", query) : Promise.resolve(null)
+      getJSON("api/series", seriesQuery),
+      getJSON("api/aggregate", Object.assign({ stats: "1" }, query)),
+      getJSON("api/flow", query)
     ]).then(function (results) {
-      state.rows = Array.isArray(results[0]) ? results[0] : [];
-      state.flow = Array.isArray(results[1]) ? results[1] : [];
-      if (seriesDue) {
-        state.series = results[2] || { id: "", nodes: [] };
-        state.seriesAt = started;
-        state.seriesMs = Date.now() - started;
-        state.window = win;
-      } else if (state.seriesTimer === null) {
-        state.seriesTimer = window.setTimeout(function () {
-          state.seriesTimer = null;
-          refresh(false);
-        }, Math.max(0, state.seriesAt + Math.max(SERIES_GAP_MS, 4 * state.seriesMs) - Date.now()));
-      }
+      if (generation !== state.generation) return;
+      state.window = win;
+      state.chart = chartFrom(results[0], win, node);
+      state.rows = Array.isArray(results[1]) ? results[1] : [];
+      state.flow = Array.isArray(results[2]) ? results[2] : [];
       hideError();
-      render(seriesDue);
-      $("updated").textContent = new Date().toLocaleTimeString();
+      render();
+      stamp();
+      connect();
     }).catch(function (err) {
-      showError(err && err.message ? err.message : String(err));
+      if (generation === state.generation) showError(errorText(err));
     }).then(function () {
-      state.inflight = false;
-      state.lastRefreshMs = Date.now() - started;
-      if (state.pending) {
-        state.pending = false;
-        scheduleRefresh();
+      if (generation !== state.generation) return;
+      state.loading = false;
+      state.lastTablesStart = started;
+      state.lastTablesMs = Date.now() - started;
+      if (state.reloadPending) {
+        load(false);
+      } else if (state.tablesPending) {
+        state.tablesPending = false;
+        scheduleTables();
       }
     });
   }
 
-  // Coalesces bursts of live events: at most one refresh in flight, and a gap after a
-  // slow one so that a large store is not queried back to back.
-  function scheduleRefresh() {
-    if (state.refreshTimer !== null) return;
-    if (state.inflight) {
-      state.pending = true;
+  function chartFrom(series, win, node) {
+    var step = Number(series && series.step) || win.step;
+    var stepMs = step * 1000;
+    var count = series && Array.isArray(series.buckets) ? series.buckets.length : 0;
+    var nodes = (series && Array.isArray(series.nodes) ? series.nodes : []).map(function (entry) {
+      return lane(entry, count);
+    });
+    nodes.sort(function (a, b) { return b.total - a.total || a.id.localeCompare(b.id); });
+    return {
+      id: series && typeof series.id === "string" ? series.id : "",
+      // The server widens since to a bucket start: the page asked from one already.
+      lo: Math.floor(win.since / stepMs) * stepMs,
+      step: step,
+      stepMs: stepMs,
+      count: count,
+      nodes: nodes,
+      byId: new Map(nodes.map(function (n) { return [n.id, n]; })),
+      // Whether every node of the range is in the chart (then one new to the range can
+      // join it from the live stream, its earlier buckets being empty).
+      complete: node !== null || nodes.length < CHART_TOP,
+      // Buckets the chart moved on by itself since it was read.
+      moved: 0
+    };
+  }
+
+  function lane(entry, count) {
+    var out = { id: String(entry.id), hits: filled(entry.hits, count, 0), errors: filled(entry.errors, count, 0) };
+    PERCENTILES.forEach(function (p) { out[p] = filled(entry[p], count, null); });
+    out.total = out.hits.reduce(add, 0);
+    return out;
+  }
+
+  function filled(values, count, empty) {
+    var out = new Array(count).fill(empty);
+    if (Array.isArray(values)) {
+      for (var i = 0; i < count && i < values.length; i++) out[i] = values[i] === undefined ? empty : values[i];
+    }
+    return out;
+  }
+
+  function add(a, b) { return a + (b || 0); }
+
+  // After a live event: the KPIs, the table and the flow of the range again (a few kB:
+  // one row per node and per edge; percentiles cannot be added up from the stream), at
+  // most one read in flight, and a gap after a slow one.
+  function scheduleTables() {
+    if (state.tablesTimer !== null) return;
+    if (state.loading || state.tablesInflight) {
+      state.tablesPending = true;
       return;
     }
-    var gap = Math.max(250, 2 * state.lastRefreshMs);
-    var wait = Math.max(0, state.lastRefreshStart + gap - Date.now());
-    state.refreshTimer = window.setTimeout(function () {
-      state.refreshTimer = null;
-      refresh(false);
+    var gap = Math.max(250, 2 * state.lastTablesMs);
+    var wait = Math.max(0, state.lastTablesStart + gap - Date.now());
+    state.tablesTimer = window.setTimeout(function () {
+      state.tablesTimer = null;
+      refreshTables();
     }, wait);
   }
+
+  function refreshTables() {
+    if (state.loading || state.tablesInflight || state.window === null) {
+      state.tablesPending = true;
+      return;
+    }
+    var generation = state.generation;
+    var query = rangeQuery(state.window);
+    var started = Date.now();
+    state.tablesInflight = true;
+    state.lastTablesStart = started;
+    Promise.all([
+      getJSON("api/aggregate", Object.assign({ stats: "1" }, query)),
+      getJSON("api/flow", query)
+    ]).then(function (results) {
+      if (generation !== state.generation) return;
+      state.rows = Array.isArray(results[0]) ? results[0] : [];
+      state.flow = Array.isArray(results[1]) ? results[1] : [];
+      hideError();
+      renderKpis();
+      renderTable();
+      renderFlow();
+      if (state.node !== null) renderNodeDetails();
+      stamp();
+    }).catch(function (err) {
+      if (generation === state.generation) showError(errorText(err));
+    }).then(function () {
+      state.tablesInflight = false;
+      state.lastTablesMs = Date.now() - started;
+      if (state.tablesPending) {
+        state.tablesPending = false;
+        scheduleTables();
+      }
+    });
+  }
+
+  function errorText(err) { return err && err.message ? err.message : String(err); }
 
   function showError(message) {
     var banner = $("error");
@@ -275,58 +406,229 @@
 
   function hideError() { $("error").hidden = true; }
 
+  function stamp() { $("updated").textContent = new Date().toLocaleTimeString(); }
+
   // -- live updates -----------------------------------------------------------------
+
+  // Live updates come from a series stream (SSE) of the latest bucket or few, not from
+  // the hits: its events hold a few numbers per active node and land straight in the
+  // chart's latest bucket; when a new bucket begins, the chart moves on by itself. After
+  // an event that changed something, the KPIs, table and flow are re-read (a few kB).
+  // A stream rather than a timer: an idle site costs a heartbeat and a tiny event per
+  // bucket, a busy one an event and a small read per interval at most, and a hidden
+  // page nothing (its stream is closed).
 
   function setLive(stateName, text) {
     $("live").setAttribute("data-state", stateName);
     $("live-text").textContent = text;
   }
 
+  function streamWanted() {
+    var chart = state.chart;
+    var win = state.window;
+    if (chart === null || win === null || !win.live || document.hidden || chart.count === 0) return null;
+    if (typeof window.EventSource !== "function") return null;
+    var last = chart.lo + (chart.count - 1) * chart.stepMs;
+    var current = Math.floor(serverNow() / chart.stepMs) * chart.stepMs;
+    var query = {
+      data: "series",
+      step: String(chart.step),
+      latency: state.node === null ? "0" : "1",
+      interval: String(liveInterval(chart.step))
+    };
+    if (state.node === null) query.top = String(LIVE_TOP);
+    else query.ids = state.node;
+    return { key: JSON.stringify(query), since: Math.max(chart.lo, Math.min(last, current)), query: query };
+  }
+
+  // Opens the stream the view needs, unless the open one still serves.
   function connect() {
-    if (typeof window.EventSource !== "function") {
-      setLive("offline", "No live updates");
+    var wanted = streamWanted();
+    var open = state.stream;
+    if (wanted !== null && open !== null && open.key === wanted.key && open.since >= state.chart.lo &&
+        wanted.since - open.since <= STREAM_SPAN * state.chart.stepMs) return;
+    closeStream();
+    if (wanted === null) {
+      if (typeof window.EventSource !== "function") setLive("offline", "No live updates");
+      else if (document.hidden) setLive("paused", "Paused");
+      else if (state.window !== null && !state.window.live) setLive("paused", "Fixed range");
       return;
     }
-    var query = { data: "aggregate", interval: "1" };
+    var query = Object.assign({ since: isoTime(wanted.since) }, wanted.query);
     if (token) query.token = token;
-    var source = new EventSource(apiUrl("api/stream", query));
-    state.source = source;
-    source.onopen = function () { setLive("live", "Live"); };
-    source.onmessage = function (event) {
-      // Each event is the fresh aggregate; the page re-reads what its range shows.
-      var envelope = null;
-      try {
-        envelope = JSON.parse(event.data);
-      } catch (err) {
-        return;
-      }
-      if (envelope && envelope.response !== 200) {
-        setLive("connecting", "Store unavailable");
-        showError(String(envelope.message));
-        return;
-      }
+    var stream = { source: new EventSource(apiUrl("api/stream", query)), key: wanted.key, since: wanted.since, totals: null };
+    state.stream = stream;
+    setLive("connecting", "Connecting");
+    stream.source.onopen = function () {
+      stream.totals = null;
       setLive("live", "Live");
-      scheduleRefresh();
     };
-    source.onerror = function () {
-      if (source.readyState === EventSource.CLOSED) {
+    stream.source.onmessage = function (event) {
+      if (state.stream === stream) onEvent(stream, event);
+    };
+    stream.source.onerror = function () {
+      if (state.stream !== stream) return;
+      if (stream.source.readyState === EventSource.CLOSED) {
         setLive("offline", "Offline");
-        state.source = null;
-        window.setTimeout(connect, 5000);
+        state.stream = null;
+        window.clearTimeout(state.retryTimer);
+        state.retryTimer = window.setTimeout(function () {
+          state.retryTimer = null;
+          load(false);
+        }, 5000);
       } else {
         setLive("connecting", "Reconnecting");
       }
     };
   }
 
+  function closeStream() {
+    if (state.stream !== null) {
+      state.stream.source.close();
+      state.stream = null;
+    }
+  }
+
+  function onEvent(stream, event) {
+    var envelope = null;
+    try {
+      envelope = JSON.parse(event.data);
+    } catch (err) {
+      return;
+    }
+    if (!envelope || envelope.response !== 200) {
+      setLive("connecting", "Store unavailable");
+      showError(String(envelope && envelope.message));
+      return;
+    }
+    setLive("live", "Live");
+    // A stream's range only grows: its nodes' totals change when hits arrive, not when
+    // a new (empty) bucket begins.
+    var totals = streamTotals(envelope.message);
+    var arrived = stream.totals !== null && totals !== stream.totals;
+    stream.totals = totals;
+    var merged = merge(envelope.message, stream.since);
+    var reread = false;
+    if (merged.beyond) {
+      // A new bucket began: the range moves on.
+      var slid = slide(envelope.message, stream.since);
+      if (slid === null) {
+        load(false);
+        return;
+      }
+      merged = slid.merged;
+      reread = slid.reread;
+    }
+    if (merged.changed || merged.beyond) renderCharts();
+    // The first event after (re)connecting repeats what the last read showed, unless
+    // hits came in between (then the chart changed).
+    if (reread || arrived || merged.changed) scheduleTables();
+    connect();
+  }
+
+  function streamTotals(series) {
+    var nodes = series && Array.isArray(series.nodes) ? series.nodes : [];
+    return JSON.stringify(nodes.map(function (n) { return [n.id, n.total]; }).sort());
+  }
+
+  // Moves a range that ends now on to the buckets of a stream event: the oldest buckets
+  // leave the chart, the new ones come from the event, and nothing is read unless hits
+  // left the range with them (then the table and flow are). Returns null where the
+  // chart must be read whole instead: the step changed, or the chart shows the busiest
+  // nodes only and a quarter of it has moved on since it was read (the busiest may be
+  // others by now).
+  function slide(series, since) {
+    var chart = state.chart;
+    if (chart === null || state.window === null || state.window.until !== null) return null;
+    if (Number(series.step) !== chart.step) return null;
+    var next = planWindow();
+    if (next.until !== null || next.step !== chart.step) return null;
+    var last = since + (series.buckets.length - 1) * chart.stepMs;
+    var drop = Math.round((next.since - chart.lo) / chart.stepMs);
+    var count = Math.round((last - next.since) / chart.stepMs) + 1;
+    if (drop < 0 || drop > chart.count || count < 1) return null;
+    chart.moved = (chart.moved || 0) + drop;
+    if (!chart.complete && 4 * chart.moved >= chart.count) return null;
+    var left = 0;
+    chart.nodes.forEach(function (target) {
+      left += target.hits.slice(0, drop).reduce(add, 0);
+      ["hits", "errors"].concat(PERCENTILES).forEach(function (key) {
+        var empty = key === "hits" || key === "errors" ? 0 : null;
+        target[key] = filled(target[key].slice(drop), count, empty);
+      });
+      target.total = target.hits.reduce(add, 0);
+    });
+    chart.nodes = chart.nodes.filter(function (target) { return target.total > 0 || target.id === state.node; });
+    chart.byId = new Map(chart.nodes.map(function (n) { return [n.id, n]; }));
+    chart.lo = next.since;
+    chart.count = count;
+    state.window = next;
+    var merged = merge(series, since);
+    merged.beyond = true;
+    // Hits of nodes not in the chart may have left the range too; in the node view the
+    // table below it follows all nodes.
+    return { merged: merged, reread: left > 0 || !chart.complete || state.node !== null };
+  }
+
+  // Puts the latest buckets of a stream event into the chart. Returns whether anything
+  // changed, and whether the event reaches past the chart (a new bucket began).
+  function merge(series, since) {
+    var chart = state.chart;
+    var count = series && Array.isArray(series.buckets) ? series.buckets.length : 0;
+    if (chart === null || count === 0) return { beyond: false, changed: false };
+    if (Number(series.step) !== chart.step) return { beyond: true, changed: false };
+    var offset = Math.round((since - chart.lo) / chart.stepMs);
+    if (offset + count > chart.count) return { beyond: true, changed: false };
+    var changed = false;
+    var keys = ["hits", "errors"].concat(PERCENTILES);
+    (Array.isArray(series.nodes) ? series.nodes : []).forEach(function (entry) {
+      var id = String(entry.id);
+      var target = chart.byId.get(id);
+      if (target === undefined) {
+        // A node the last read did not show joins a chart that holds every node of the
+        // range; otherwise it waits for the next read.
+        if (!chart.complete || (state.node !== null && id !== state.node)) return;
+        if (chart.nodes.length >= CHART_TOP) {
+          chart.complete = false;
+          return;
+        }
+        target = lane({ id: id }, chart.count);
+        chart.nodes.push(target);
+        chart.byId.set(id, target);
+        changed = true;
+      }
+      keys.forEach(function (key) {
+        var values = entry[key];
+        if (!Array.isArray(values)) return;
+        for (var j = 0; j < count; j++) {
+          var i = offset + j;
+          if (i < 0) continue;
+          var value = values[j] === undefined ? null : values[j];
+          if (target[key][i] !== value) {
+            target[key][i] = value;
+            changed = true;
+          }
+        }
+      });
+      target.total = target.hits.reduce(add, 0);
+    });
+    return { beyond: false, changed: changed };
+  }
+
   // -- rendering --------------------------------------------------------------------
 
-  function render(withChart) {
-    if (state.series && typeof state.series.id === "string") $("app-id").textContent = state.series.id;
+  function render() {
+    $("app-id").textContent = state.chart ? state.chart.id : "";
     renderKpis();
     renderTable();
-    if (withChart) renderChart();
     renderFlow();
+    renderCharts();
+    if (state.node !== null) renderNodeDetails();
+  }
+
+  function renderCharts() {
+    if (state.node === null) renderChart();
+    else renderNodeCharts();
   }
 
   function renderKpis() {
@@ -361,6 +663,28 @@
     return a.id.localeCompare(b.id);
   }
 
+  // A button naming a node: it opens the node's view.
+  function nodeButton(id) {
+    var button = el("button", "node-link", id);
+    button.type = "button";
+    button.title = id;
+    button.setAttribute("data-node", id);
+    button.addEventListener("click", function () { openNode(id); });
+    return button;
+  }
+
+  // Re-rendering replaces a list's buttons: the one that had the focus gets it back.
+  function keepFocus(container, draw) {
+    var active = document.activeElement;
+    var had = active && active !== container && container.contains(active) ? active.getAttribute("data-node") : null;
+    draw();
+    if (had === null) return;
+    var again = Array.prototype.find.call(container.querySelectorAll("button[data-node]"), function (button) {
+      return button.getAttribute("data-node") === had;
+    });
+    if (again) again.focus();
+  }
+
   function renderTable() {
     var body = $("nodes-body");
     var filter = state.filter.toLowerCase();
@@ -380,9 +704,13 @@
       var tr = el("tr");
       tr.setAttribute("data-node", row.id);
       var previous = state.previousHits.get(row.id);
-      if (previous !== undefined && previous !== row.hits) tr.className = "flash";
-      var name = el("td", "node", row.id);
-      name.title = row.id;
+      if (previous !== undefined && previous !== row.hits) tr.classList.add("flash");
+      if (row.id === state.node) {
+        tr.classList.add("selected");
+        tr.setAttribute("aria-current", "true");
+      }
+      var name = el("td", "node");
+      name.appendChild(nodeButton(row.id));
       tr.appendChild(name);
       tr.appendChild(el("td", "num hits", formatCount(row.hits)));
       var share = el("td", "share");
@@ -401,7 +729,7 @@
     });
     state.rows.forEach(function (row) { seen.set(row.id, row.hits); });
     state.previousHits = seen;
-    body.replaceChildren(fragment);
+    keepFocus(body, function () { body.replaceChildren(fragment); });
     $("nodes-empty").hidden = rows.length > 0;
     document.querySelectorAll("#nodes th.sortable").forEach(function (th) {
       var key = th.getAttribute("data-key");
@@ -418,8 +746,12 @@
     container.replaceChildren(root);
   }
 
+  // The top of a count axis: 1, 2, 2.5 or 5 times a power of ten, at least 5.
   function niceMax(value) {
-    if (value <= 5) return 5;
+    return value <= 5 ? 5 : niceCeil(value);
+  }
+
+  function niceCeil(value) {
     var power = Math.pow(10, Math.floor(Math.log10(value)));
     var steps = [1, 2, 2.5, 5, 10];
     for (var i = 0; i < steps.length; i++) {
@@ -428,131 +760,136 @@
     return 10 * power;
   }
 
-  function renderChart() {
-    var container = $("chart");
-    var legend = $("chart-legend");
-    var nodes = state.series && Array.isArray(state.series.nodes) ? state.series.nodes : [];
-    var win = state.window || currentWindow();
-    var times = [];
-    var first = Infinity;
-    nodes.forEach(function (node) {
-      (node.callers || []).forEach(function (entry) {
-        var t = parseTime(entry.time);
-        if (!isNaN(t)) {
-          times.push([node.id, t]);
-          if (t < first) first = t;
-        }
-      });
-    });
-    var start = win.start !== null ? win.start : first;
-    var end = win.end;
-    if (!times.length || !isFinite(start) || end <= start) {
-      legend.replaceChildren();
-      $("chart-note").textContent = "";
-      placeholder(container, "No hits in this time range yet.");
-      return;
+  // Buckets to label on the time axis: at round local times where the buckets fall on
+  // them (whole minutes, hours, days), far enough apart to be read.
+  function axisTicks(chart, slot) {
+    var every = Math.max(1, Math.ceil(64 / slot));
+    for (var s = 0; s < LABEL_STEPS.length; s++) {
+      var labelStep = LABEL_STEPS[s];
+      if (labelStep % chart.step !== 0 || labelStep / chart.step < every) continue;
+      var found = [];
+      for (var i = 0; i < chart.count; i++) {
+        var t = chart.lo + i * chart.stepMs;
+        if ((t - new Date(t).getTimezoneOffset() * 60000) % (labelStep * 1000) === 0) found.push(i);
+      }
+      if (found.length >= 2) return { indexes: found, labelStep: labelStep };
     }
-    var span = (end - start) / 1000;
-    var step = STEPS[STEPS.length - 1];
-    for (var i = 0; i < STEPS.length; i++) {
-      if (STEPS[i] >= span / RANGE_BUCKETS) { step = STEPS[i]; break; }
-    }
-    var stepMs = step * 1000;
-    // Buckets start on round local times: whole minutes, hours, days.
-    var zoneMs = -new Date(start).getTimezoneOffset() * 60000;
-    var firstBucket = Math.floor((start + zoneMs) / stepMs) * stepMs - zoneMs;
-    var count = Math.max(1, Math.ceil((end - firstBucket) / stepMs));
+    var indexes = [];
+    for (var k = 0; k < chart.count; k += every) indexes.push(k);
+    return { indexes: indexes, labelStep: chart.step * every };
+  }
 
-    // The busiest nodes of the range get their own colour; the rest are "other".
-    var ranked = state.rows.slice().sort(function (a, b) { return b.hits - a.hits; });
-    var series = ranked.slice(0, PALETTE.length - 1).map(function (row) { return row.id; });
-    var seriesIndex = new Map(series.map(function (id, index) { return [id, index]; }));
-    // The table and the series are read at slightly different moments: a node new to
-    // the series lands in "other" too.
-    var hasOther = ranked.length > series.length || times.some(function (pair) {
-      return !seriesIndex.has(pair[0]);
-    });
-    var lanes = series.length + (hasOther ? 1 : 0);
-    var buckets = [];
-    for (var b = 0; b < count; b++) buckets.push(new Array(lanes).fill(0));
-    times.forEach(function (pair) {
-      var index = Math.floor((pair[1] - firstBucket) / stepMs);
-      if (index < 0 || index >= count) return;
-      var lane = seriesIndex.has(pair[0]) ? seriesIndex.get(pair[0]) : lanes - 1;
-      buckets[index][lane] += 1;
-    });
-    var peak = 0;
-    buckets.forEach(function (values) {
-      var sum = values.reduce(function (x, y) { return x + y; }, 0);
-      if (sum > peak) peak = sum;
-    });
-    var top = niceMax(peak);
-
+  // An SVG with the value axis (0 .. top) and the time axis of the chart's buckets.
+  function chartFrame(container, chart, top, formatValue, label, whole) {
     var width = Math.max(320, container.clientWidth);
-    var height = Math.max(160, container.clientHeight);
-    var margin = { left: 44, right: 10, top: 10, bottom: 24 };
+    var height = Math.max(140, container.clientHeight);
+    var margin = { left: 52, right: 10, top: 10, bottom: 24 };
     var plotW = width - margin.left - margin.right;
     var plotH = height - margin.top - margin.bottom;
-    var root = svg("svg", { viewBox: "0 0 " + width + " " + height, role: "img", "aria-label": "Hits over time" });
+    var root = svg("svg", { viewBox: "0 0 " + width + " " + height, role: "img", "aria-label": label });
+    root.setAttribute("data-since", isoTime(chart.lo));
+    root.setAttribute("data-step", String(chart.step));
     var axis = svg("g", { class: "axis" });
-    // Hits are whole numbers: grid lines fall on whole numbers too.
-    var divisions = top % 4 === 0 ? 4 : 5;
+    // Counts are whole numbers: grid lines fall on whole numbers too.
+    var divisions = whole && top % 4 !== 0 ? 5 : 4;
     for (var t = 0; t <= divisions; t++) {
       var value = (top * t) / divisions;
       var y = margin.top + plotH - (plotH * t) / divisions;
       axis.appendChild(svg("line", { class: "gridline", x1: margin.left, x2: width - margin.right, y1: y, y2: y }));
-      axis.appendChild(svgText({ x: margin.left - 6, y: y + 3.5, "text-anchor": "end" }, formatCount(value)));
+      axis.appendChild(svgText({ x: margin.left - 6, y: y + 3.5, "text-anchor": "end" }, t === 0 ? "0" : formatValue(value)));
     }
-    var slot = plotW / count;
-    // Tick labels at round times, far enough apart to be read.
-    var labelStep = step;
-    for (var m = 0; m < STEPS.length; m++) {
-      if (STEPS[m] % step === 0 && (STEPS[m] / step) * slot >= 80) { labelStep = STEPS[m]; break; }
-    }
-    for (var k = 0; k < count; k++) {
-      var tick = firstBucket + k * stepMs;
-      if ((tick + zoneMs) % (labelStep * 1000) !== 0) continue;
+    var slot = plotW / Math.max(1, chart.count);
+    var ticks = axisTicks(chart, slot);
+    ticks.indexes.forEach(function (k) {
+      var tick = chart.lo + k * chart.stepMs;
       var tx = margin.left + slot * k;
-      if (tx < margin.left + 20 || tx > width - margin.right - 24) continue;
+      if (tx < margin.left + 20 || tx > width - margin.right - 24) return;
       axis.appendChild(svg("line", { x1: tx, x2: tx, y1: margin.top + plotH, y2: margin.top + plotH + 4 }));
-      axis.appendChild(svgText({ x: tx, y: height - 6, "text-anchor": "middle" }, formatClock(tick, labelStep)));
-    }
-    root.appendChild(axis);
-
-    var bars = svg("g");
-    var barW = Math.max(1, slot * 0.78);
-    buckets.forEach(function (values, index) {
-      var x = margin.left + slot * index + (slot - barW) / 2;
-      var base = margin.top + plotH;
-      var total = 0;
-      values.forEach(function (n, lane) {
-        if (!n) return;
-        total += n;
-        var h = (plotH * n) / top;
-        base -= h;
-        var rect = svg("rect", { class: "bar", x: x, y: base, width: barW, height: Math.max(0.5, h), fill: PALETTE[lane < series.length ? lane : PALETTE.length - 1] });
-        var name = lane < series.length ? series[lane] : "other nodes";
-        tooltip(rect, name + ": " + formatCount(n) + " hits at " + formatClock(firstBucket + index * stepMs, Math.min(step, 59)));
-        bars.appendChild(rect);
-      });
-      if (total) bars.lastChild.setAttribute("data-total", String(total));
+      axis.appendChild(svgText({ x: tx, y: height - 6, "text-anchor": "middle" }, formatClock(tick, ticks.labelStep)));
     });
-    root.appendChild(bars);
-    container.replaceChildren(root);
-    $("chart-note").textContent = "per " + describeStep(step);
+    root.appendChild(axis);
+    return {
+      root: root,
+      slot: slot,
+      plotH: plotH,
+      bottom: margin.top + plotH,
+      x: function (i) { return margin.left + slot * i; }
+    };
+  }
+
+  // Stacked bars, one <g class="bucket"> per bucket with hits: each layer is
+  // {name, values, fill | className, node, quiet (left out of the tooltip)}.
+  function drawBars(container, chart, layers, label) {
+    var totals = new Array(chart.count).fill(0);
+    layers.forEach(function (layer) {
+      layer.values.forEach(function (value, i) { totals[i] += value || 0; });
+    });
+    var top = niceMax(totals.reduce(function (a, b) { return Math.max(a, b); }, 0));
+    var frame = chartFrame(container, chart, top, formatCount, label, true);
+    var bars = svg("g", { class: "bars" });
+    var barW = Math.max(1, frame.slot * 0.78);
+    for (var i = 0; i < chart.count; i++) {
+      if (!totals[i]) continue;
+      var start = chart.lo + i * chart.stepMs;
+      var group = svg("g", { class: "bucket", "data-start": isoTime(start), "data-total": totals[i] });
+      var lines = [formatBucket(start, chart) + ": " + formatCount(totals[i]) + " hits"];
+      var x = frame.x(i) + (frame.slot - barW) / 2;
+      var base = frame.bottom;
+      for (var l = 0; l < layers.length; l++) {
+        var layer = layers[l];
+        var n = layer.values[i] || 0;
+        if (!n) continue;
+        var h = (frame.plotH * n) / top;
+        base -= h;
+        var rect = svg("rect", { class: "bar" + (layer.className ? " " + layer.className : ""), x: x, y: base, width: barW, height: Math.max(0.5, h) });
+        if (layer.fill) rect.setAttribute("fill", layer.fill);
+        if (layer.node !== undefined) rect.setAttribute("data-node", layer.node);
+        rect.setAttribute("data-hits", String(n));
+        group.appendChild(rect);
+        if (!layer.quiet) lines.push(layer.name + ": " + formatCount(n));
+      }
+      tooltip(group, lines.join("\n"));
+      bars.appendChild(group);
+    }
+    frame.root.appendChild(bars);
+    container.replaceChildren(frame.root);
+  }
+
+  function renderChart() {
+    var container = $("chart");
+    var legend = $("chart-legend");
+    var chart = state.chart;
+    var lanes = chart ? chart.nodes.filter(function (n) { return n.total > 0; }) : [];
+    if (!lanes.length) {
+      keepFocus(legend, function () { legend.replaceChildren(); });
+      $("chart-note").textContent = "";
+      placeholder(container, chart ? "No hits in this time range yet." : "Loading…");
+      return;
+    }
+    var layers = lanes.map(function (n, index) {
+      return { name: n.id, node: n.id, values: n.hits, fill: PALETTE[index % PALETTE.length] };
+    });
+    drawBars(container, chart, layers, "Hits over time");
+    var note = "per " + describeStep(chart.step);
+    if (state.rows.length > lanes.length) {
+      note += " · the busiest " + lanes.length + " of " + formatCount(state.rows.length) + " nodes";
+    }
+    $("chart-note").textContent = note;
 
     var items = document.createDocumentFragment();
-    for (var lane = 0; lane < lanes; lane++) {
-      var item = el("span", "legend-item");
+    layers.forEach(function (layer) {
+      var item = el("button", "legend-item");
+      item.type = "button";
+      item.title = layer.name;
+      item.setAttribute("data-node", layer.name);
       var swatch = el("span", "swatch");
-      swatch.style.background = PALETTE[lane < series.length ? lane : PALETTE.length - 1];
+      swatch.style.background = layer.fill;
       item.appendChild(swatch);
-      var label = el("span", null, lane < series.length ? series[lane] : "other nodes");
-      label.title = label.textContent;
-      item.appendChild(label);
+      item.appendChild(el("span", "legend-label", layer.name));
+      item.addEventListener("click", function () { openNode(layer.name); });
       items.appendChild(item);
-    }
-    legend.replaceChildren(items);
+    });
+    keepFocus(legend, function () { legend.replaceChildren(items); });
   }
 
   function describeStep(step) {
@@ -560,6 +897,121 @@
     if (step % 3600 === 0) return step === 3600 ? "hour" : step / 3600 + " hours";
     if (step % 60 === 0) return step === 60 ? "minute" : step / 60 + " minutes";
     return step === 1 ? "second" : step + " seconds";
+  }
+
+  // -- node view --------------------------------------------------------------------
+
+  function nodeLane() {
+    var chart = state.chart;
+    return chart === null ? null : chart.byId.get(state.node) || null;
+  }
+
+  function renderNodeCharts() {
+    var chart = state.chart;
+    var hitsBox = $("node-hits");
+    var latencyBox = $("node-latency");
+    if (chart === null) {
+      placeholder(hitsBox, "Loading…");
+      placeholder(latencyBox, "Loading…");
+      $("node-note").textContent = "";
+      return;
+    }
+    $("node-note").textContent = "per " + describeStep(chart.step);
+    var node = nodeLane();
+    if (node === null || node.total === 0) {
+      placeholder(hitsBox, "No hits in this time range.");
+      placeholder(latencyBox, "No hits in this time range.");
+      return;
+    }
+    var ok = node.hits.map(function (n, i) { return Math.max(0, n - (node.errors[i] || 0)); });
+    drawBars(hitsBox, chart, [
+      { name: "hits", values: ok, className: "ok", quiet: true },
+      { name: "errors (5xx)", values: node.errors, className: "err" }
+    ], "Hits of " + node.id + " over time");
+    drawLatency(latencyBox, chart, node);
+  }
+
+  // p50, p95 and p99 per bucket as lines, a dot per bucket with timed hits.
+  function drawLatency(container, chart, node) {
+    var peak = 0;
+    PERCENTILES.forEach(function (p) {
+      node[p].forEach(function (v) { if (v !== null && v > peak) peak = v; });
+    });
+    if (!(peak > 0)) {
+      placeholder(container, "No timed hits in this time range.");
+      return;
+    }
+    var top = niceCeil(peak);
+    var frame = chartFrame(container, chart, top, formatAxisSeconds, "Latency of " + node.id + " over time", false);
+    var lines = svg("g", { class: "lines" });
+    // The median is drawn last, on top: where percentiles meet, it is the one seen.
+    PERCENTILES.slice().reverse().forEach(function (p) {
+      var d = "";
+      var pen = false;
+      var dots = svg("g", { class: "points " + p });
+      for (var i = 0; i < chart.count; i++) {
+        var value = node[p][i];
+        if (value === null || value === undefined) {
+          pen = false;
+          continue;
+        }
+        var start = chart.lo + i * chart.stepMs;
+        var x = frame.x(i) + frame.slot / 2;
+        var y = frame.bottom - (frame.plotH * value) / top;
+        d += (pen ? "L" : "M") + x.toFixed(1) + "," + y.toFixed(1) + " ";
+        pen = true;
+        var dot = svg("circle", { class: "point", cx: x.toFixed(1), cy: y.toFixed(1), r: 2.5, "data-start": isoTime(start), "data-value": value });
+        tooltip(dot, p + " " + formatSeconds(value) + " at " + formatBucket(start, chart));
+        dots.appendChild(dot);
+      }
+      if (d) lines.appendChild(svg("path", { class: "line " + p, d: d.trim() }));
+      lines.appendChild(dots);
+    });
+    frame.root.appendChild(lines);
+    container.replaceChildren(frame.root);
+  }
+
+  // The node's numbers over the range, and its busiest callers and callees.
+  function renderNodeDetails() {
+    var id = state.node;
+    var row = null;
+    state.rows.forEach(function (r) { if (r.id === id) row = r; });
+    $("node-hits-total").textContent = formatCount(row ? row.hits : 0);
+    $("node-errors").textContent = formatCount(row ? row.errors || 0 : 0);
+    PERCENTILES.forEach(function (p) { $("node-" + p).textContent = formatSeconds(row ? row[p] : null); });
+    var callers = [];
+    var callees = [];
+    state.flow.forEach(function (edge) {
+      var caller = edge.caller === undefined ? null : edge.caller;
+      if (edge.id === id) callers.push({ id: caller, hits: edge.hits });
+      if (caller === id) callees.push({ id: edge.id, hits: edge.hits });
+    });
+    renderPeers($("node-callers"), $("node-callers-empty"), callers);
+    renderPeers($("node-callees"), $("node-callees-empty"), callees);
+  }
+
+  function renderPeers(list, empty, entries) {
+    entries.sort(function (a, b) {
+      return b.hits - a.hits || String(a.id).localeCompare(String(b.id));
+    });
+    var shown = entries.slice(0, MAX_PEERS);
+    var max = shown.length ? shown[0].hits : 1;
+    var fragment = document.createDocumentFragment();
+    shown.forEach(function (entry) {
+      var item = el("li", "peer");
+      item.setAttribute("data-hits", String(entry.hits));
+      if (entry.id === null) item.appendChild(el("span", "peer-entry", ENTRY_LABEL));
+      else item.appendChild(nodeButton(entry.id));
+      var bar = el("div", "sharebar");
+      var fill = el("div");
+      fill.style.width = (100 * entry.hits / max).toFixed(1) + "%";
+      bar.appendChild(fill);
+      item.appendChild(bar);
+      item.appendChild(el("span", "peer-hits", formatCount(entry.hits)));
+      fragment.appendChild(item);
+    });
+    keepFocus(list, function () { list.replaceChildren(fragment); });
+    empty.hidden = shown.length > 0;
   }
 
   // -- flow -------------------------------------------------------------------------
@@ -713,7 +1165,8 @@
     container.replaceChildren(root);
   }
 
-  // -- wiring -----------------------------------------------------------------------
+
+  // -- views and wiring -------------------------------------------------------------
 
   function toLocalInput(ms) {
     var d = new Date(ms);
@@ -721,26 +1174,92 @@
       pad2(d.getHours()) + ":" + pad2(d.getMinutes()) + ":" + pad2(d.getSeconds());
   }
 
-  // The range is kept in the page's URL, so that a reload or a bookmark keeps it.
-  function rememberRange(value) {
+  // The range and the node shown are kept in the page's URL, so that a reload or a
+  // bookmark keeps them. (A custom range is not.)
+  function pageUrl() {
     var url = new URL(window.location.href);
-    url.searchParams.set("range", value);
-    window.history.replaceState(null, "", url);
+    if (state.range !== "custom") url.searchParams.set("range", state.range);
+    if (state.node === null) url.searchParams.delete("node");
+    else url.searchParams.set("node", state.node);
+    return url;
+  }
+
+  function applyRange(value) {
+    var range = $("range");
+    var known = Array.prototype.some.call(range.options, function (option) {
+      return option.value === value && value !== "custom";
+    });
+    if (!known) return false;
+    range.value = value;
+    state.range = value;
+    $("custom-range").hidden = true;
+    return true;
+  }
+
+  // Shows the overview or the node view, before the view's data arrive.
+  function showView() {
+    var node = state.node;
+    $("overview").hidden = node !== null;
+    $("node-view").hidden = node === null;
+    if (node !== null) {
+      var title = $("node-title");
+      title.textContent = node;
+      title.title = node;
+      document.title = node + " · Pymetrix";
+    } else {
+      document.title = "Pymetrix";
+    }
+  }
+
+  // Switches views: the old view's chart and stream go at once, the new one is read.
+  function switchView(node, from) {
+    state.node = node;
+    state.chart = null;
+    closeStream();
+    showView();
+    renderCharts();
+    renderTable();
+    if (node !== null) {
+      renderNodeDetails();
+      $("node-title").focus();
+    } else if (from !== null) {
+      // Back where the keyboard was: the node's button in the table.
+      var again = Array.prototype.find.call(document.querySelectorAll("#nodes-body button[data-node]"), function (button) {
+        return button.getAttribute("data-node") === from;
+      });
+      if (again) again.focus();
+    }
+    load(true);
+  }
+
+  function openNode(id) {
+    if (id === state.node) return;
+    var from = state.node;
+    state.node = id;
+    window.history.pushState({ node: id }, "", pageUrl());
+    switchView(id, from);
+  }
+
+  function showOverview() {
+    var from = state.node;
+    if (from === null) return;
+    if (window.history.state && window.history.state.node === from) {
+      // The node was opened from this page: going back is the browser's Back too.
+      window.history.back();
+      return;
+    }
+    state.node = null;
+    window.history.replaceState(null, "", pageUrl());
+    switchView(null, from);
   }
 
   function init() {
     var range = $("range");
-    var asked = params.get("range");
-    var known = Array.prototype.some.call(range.options, function (option) {
-      return option.value === asked && asked !== "custom";
-    });
-    if (known) {
-      range.value = asked;
-      state.range = asked;
-    }
+    applyRange(params.get("range"));
+    var asked = params.get("node");
+    if (asked) state.node = asked;
     range.addEventListener("change", function () {
       state.range = range.value;
-      if (state.range !== "custom") rememberRange(state.range);
       var custom = state.range === "custom";
       $("custom-range").hidden = !custom;
       if (custom && !$("since").value) {
@@ -748,10 +1267,11 @@
         $("since").value = toLocalInput(now - 3600 * 1000);
         $("until").value = toLocalInput(now);
       }
-      refresh(true);
+      if (!custom) window.history.replaceState(window.history.state, "", pageUrl());
+      load(true);
     });
     ["since", "until"].forEach(function (id) {
-      $(id).addEventListener("change", function () { refresh(true); });
+      $(id).addEventListener("change", function () { load(true); });
     });
     $("filter").addEventListener("input", function (event) {
       state.filter = event.target.value;
@@ -776,20 +1296,46 @@
         }
       });
     });
+    $("back").addEventListener("click", showOverview);
+    document.addEventListener("keydown", function (event) {
+      var target = event.target;
+      var typing = target && (target.tagName === "INPUT" || target.tagName === "SELECT");
+      if (event.key === "Escape" && state.node !== null && !typing) showOverview();
+    });
+    window.addEventListener("popstate", function () {
+      var url = new URLSearchParams(window.location.search);
+      var from = state.node;
+      applyRange(url.get("range"));
+      switchView(url.get("node") || null, from);
+    });
     var resizeTimer = null;
     window.addEventListener("resize", function () {
       window.clearTimeout(resizeTimer);
       resizeTimer = window.setTimeout(function () {
-        renderChart();
+        renderCharts();
         renderFlow();
       }, 150);
     });
-    // A sliding range moves on even when nothing new arrives.
+    // A hidden page reads nothing: its stream closes, and it reads the range afresh
+    // when shown again.
+    document.addEventListener("visibilitychange", function () {
+      if (document.hidden) {
+        closeStream();
+        setLive("paused", "Paused");
+      } else {
+        load(false);
+      }
+    });
+    // Without a stream (no EventSource, or a read that failed), a live range is read
+    // again now and then.
     window.setInterval(function () {
-      if (state.range !== "all" && state.range !== "custom") scheduleRefresh();
-    }, SLIDING_REFRESH_MS);
-    refresh(true);
-    connect();
+      if (document.hidden || state.stream !== null || state.loading) return;
+      if (state.window !== null && !state.window.live) return;
+      load(false);
+    }, FALLBACK_REFRESH_MS);
+    showView();
+    renderCharts();
+    load(true);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
