@@ -562,7 +562,6 @@ class _Progress:
     def __init__(self, total: int, chunk: int) -> None:
         self._total = total
         self._done = 0
-        self._shown = False
         self._next = 0.0
         self._enabled = total > chunk and sys.stderr.isatty()
 
@@ -581,7 +580,6 @@ class _Progress:
             f"\rexporting [{bar:<30}] {share:4.0%} {self._done:,}/{self._total:,} hits"
         )
         sys.stderr.flush()
-        self._shown = True
 
     def done(self) -> None:
         if self._enabled:
