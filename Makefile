@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install postgres-bin chromium lint typecheck pytest test bench bench-storage bench-http bench-web example demo docs-screenshot clean
+.PHONY: install postgres-bin chromium lint typecheck pytest test bench bench-storage bench-rollups bench-http bench-web example demo docs-screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,12 @@ bench: $(STAMP)
 
 bench-storage: $(STAMP) postgres-bin
 	$(BIN)/python benchmarks/bench_storage.py
+
+# Rollups: loading 10,000,000 hits, reads at N and N/10 hits, the writer with and
+# without them (about 10 minutes; HITS=1000000 to try it).
+HITS ?= 10000000
+bench-rollups: $(STAMP) postgres-bin
+	$(BIN)/python benchmarks/bench_rollups.py --hits $(HITS)
 
 # HTTP overhead of the middleware against plain FastAPI and a peer, under wrk.
 bench-http: $(STAMP)
