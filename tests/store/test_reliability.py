@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from pymetrix import InvalidNodeId, Metrics, PymetrixError, StoreClosed
+from pymetrix import InvalidNodeId, ManualClock, Metrics, PymetrixError, StoreClosed
 from pymetrix.store import MemoryStore, Query
 
 from .conftest import MakeMetrics
@@ -219,3 +220,28 @@ def test_overflow_drop_counts_what_the_bound_turns_away(
     stored = sum(row["hits"] for row in metrics.aggregate())
     assert metrics.dropped > 0
     assert stored + metrics.dropped == 40_000
+
+
+# -- rollup tiers age by the newest hit of any process ---------------------------------
+
+
+def test_a_process_that_wrote_nothing_reads_windows_as_the_writer_does(
+    persistent_url: str,
+) -> None:
+    # One hit a minute for 30 days: minute rows older than 14 days are expired by the
+    # writer; a reader opened afterwards must not count on them.
+    start = datetime(2024, 1, 1)
+    clock = ManualClock(start)
+    writer = Metrics("Test", store=persistent_url, clock=clock)
+    for minute in range(30 * 1440):
+        clock.set(start + timedelta(minutes=minute))
+        writer.hit("Home")
+    assert writer.flush(60)
+    writer.store._maintain()  # type: ignore[attr-defined]  # the expiry, now
+    since = start + timedelta(days=2, minutes=30, seconds=30)
+    until = since + timedelta(days=7)
+    expected = [{"id": "Home", "hits": 7 * 1440}]
+    assert writer.aggregate(since=since, until=until) == expected
+    writer.close()
+    with Metrics("Test", store=persistent_url, clock=ManualClock(start)) as reader:
+        assert reader.aggregate(since=since, until=until) == expected

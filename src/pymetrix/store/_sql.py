@@ -75,6 +75,7 @@ _BEFORE = (
     "SELECT id, hits, bases FROM pymetrix_chunks WHERE app = ? AND id <= ? ORDER BY id DESC LIMIT ?"
 )
 _BEFORE_PAGE = 256
+_NEWEST_MINUTE = "SELECT MAX(bucket) FROM pymetrix_rollups WHERE app = ? AND tier = 60"
 
 
 class SqlStore:
@@ -338,13 +339,21 @@ class SqlStore:
         raw = MIN_NS
         if self._retention_ns is not None:
             raw = self._clock.time_ns() - self._retention_ns
-        now = self._chunk_writer.last_ns
+        # Tiers age by the newest hit stored by any process (each writer expires rows by
+        # its own newest): a reader that wrote nothing must not take rows another
+        # writer deleted for present.
+        now = max(self._chunk_writer.last_ns, self._read_now(self._newest_rolled))
         return Horizons(
             raw=raw,
             minute=self._tier_horizon(MINUTE, now),
             hour=self._tier_horizon(HOUR, now),
             day=self._tier_horizon(DAY, now),
         )
+
+    def _newest_rolled(self, conn: Connection) -> int:
+        """The end of the newest minute bucket of this app's rollups (ns); MIN_NS if none."""
+        (newest,) = conn.execute(self._sql(_NEWEST_MINUTE), (self._app_id,)).fetchone()
+        return MIN_NS if newest is None else (int(newest) + 60) * 1_000_000_000
 
     # -- live ------------------------------------------------------------------------
 
