@@ -22,7 +22,7 @@ from .store._rollup import (
     SECOND,
     Rollups,
     nice_step,
-    percentile,
+    percentiles,
     plan,
     roll,
 )
@@ -146,15 +146,9 @@ def aggregate_stats(
     out: list[AggregateStatsEntry] = []
     for (_, node), row in rows:
         hits = row.hits if exact is None else exact.pop(node, row.hits)
+        p50, p95, p99 = percentiles(row.sketch)
         out.append(
-            {
-                "id": node,
-                "hits": hits,
-                "p50": percentile(row.sketch, 0.50),
-                "p95": percentile(row.sketch, 0.95),
-                "p99": percentile(row.sketch, 0.99),
-                "errors": row.errors,
-            }
+            {"id": node, "hits": hits, "p50": p50, "p95": p95, "p99": p99, "errors": row.errors}
         )
     # Nodes whose rollups are gone (rollup_retention) still have their exact counts.
     for node, hits in (exact or {}).items():
@@ -190,9 +184,7 @@ def series(
         entry[0][i] = row.hits
         entry[1][i] = row.errors
         if latency:
-            entry[2][i] = percentile(row.sketch, 0.50)
-            entry[3][i] = percentile(row.sketch, 0.95)
-            entry[4][i] = percentile(row.sketch, 0.99)
+            entry[2][i], entry[3][i], entry[4][i] = percentiles(row.sketch)
         totals[node] = totals.get(node, 0) + row.hits
         first[node] = min(first.get(node, row.first_ns), row.first_ns)
     chosen = sorted(by_node, key=lambda node: first[node])

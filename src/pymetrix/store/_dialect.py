@@ -143,6 +143,17 @@ class Dialect(Generic[C]):
             [(app, caller, node, hits, first, app) for caller, node, hits, first in rows],
         )
 
+    def upsert_rollups(
+        self, conn: C, nodes: Sequence[Sequence[Any]], edges: Sequence[Sequence[Any]]
+    ) -> None:
+        """Add rollup rows (``_sql_rollups``' columns, app and tier first) to the tables."""
+        from ._sql_rollups import UPSERT_EDGE, UPSERT_NODE
+
+        if nodes:
+            self._executemany(conn, UPSERT_NODE, nodes)
+        if edges:
+            self._executemany(conn, UPSERT_EDGE, edges)
+
     def announce(self, conn: C, app: int) -> None:
         """Tell other processes that rows were written (inside the write transaction)."""
 

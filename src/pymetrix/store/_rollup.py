@@ -343,6 +343,11 @@ def percentile(sketch: Sketch, q: float) -> float | None:
     return None if value is None else round(value, 6)
 
 
+def percentiles(sketch: Sketch) -> list[float | None]:
+    """p50, p95 and p99 of ``sketch``, rounded to the microsecond, in one pass."""
+    return [None if v is None else round(v, 6) for v in sketch.quantiles((0.50, 0.95, 0.99))]
+
+
 def nice_step(lo: int, hi: int, steps: Sequence[int]) -> int:
     """The smallest step of ``steps`` giving at most 300 buckets over ``[lo, hi)``."""
     span = max(1, hi - lo)

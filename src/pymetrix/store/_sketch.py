@@ -86,6 +86,22 @@ class Sketch:
         for index, count in other.bins.items():
             bins[index] = get(index, 0) + count
 
+    def quantiles(self, qs: tuple[float, ...]) -> list[float | None]:
+        """The nearest-rank quantiles ``qs`` (ascending), in one pass over the buckets."""
+        total = sum(self.bins.values())
+        if not total:
+            return [None] * len(qs)
+        ranks = [max(1, math.ceil(q * total)) for q in qs]
+        out: list[float | None] = []
+        seen = 0
+        for index in sorted(self.bins):
+            seen += self.bins[index]
+            while len(out) < len(ranks) and seen >= ranks[len(out)]:
+                out.append(value_of(index))
+            if len(out) == len(ranks):
+                break
+        return out
+
     def quantile(self, q: float) -> float | None:
         """The nearest-rank ``q``-quantile (0 < q <= 1), within ``ACCURACY``; None if empty."""
         total = self.count

@@ -14,19 +14,19 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ._chunks import decode
-from ._dialect import Connection
+from ._dialect import Connection, Dialect
 from ._rollup import DAY, HOUR, MINUTE, SECOND, EdgeRollup, Indexed, NodeRollup, roll_indexed
 from ._sketch import Sketch
 from ._sketch import decode as decode_sketch
 from ._sketch import encode as encode_sketch
 
-__all__ = ["backfill", "expire", "read", "tiers", "upsert"]
+__all__ = ["UPSERT_EDGE", "UPSERT_NODE", "backfill", "expire", "read", "tiers", "upsert"]
 
 _INSERT_NODE = (
     "INSERT INTO pymetrix_rollups (app, tier, bucket, node, hits, errors, timed, "
     "duration_sum, first_ns, sketch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_UPSERT_NODE = (
+UPSERT_NODE = (
     _INSERT_NODE + " ON CONFLICT (app, tier, bucket, node) DO UPDATE SET "
     "hits = pymetrix_rollups.hits + excluded.hits, "
     "errors = pymetrix_rollups.errors + excluded.errors, "
@@ -39,7 +39,7 @@ _INSERT_EDGE = (
     "INSERT INTO pymetrix_rollup_edges (app, tier, bucket, caller, node, hits, first_ns) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-_UPSERT_EDGE = (
+UPSERT_EDGE = (
     _INSERT_EDGE + " ON CONFLICT (app, tier, bucket, caller, node) DO UPDATE SET "
     "hits = pymetrix_rollup_edges.hits + excluded.hits, "
     "first_ns = {least}(pymetrix_rollup_edges.first_ns, excluded.first_ns)"
@@ -105,8 +105,9 @@ def _edge_rows(app: int, size: int, rows: Indexed) -> list[Any]:
     ]
 
 
-def upsert(conn: Connection, sql: Sql, app: int, minutes: Indexed) -> None:
+def upsert(conn: Connection, dialect: Dialect[Any], app: int, minutes: Indexed) -> None:
     """Add a batch's rollups (in minute buckets) to every tier; the app's lock is held."""
+    sql = dialect.sql
     for size, rows in tiers(minutes):
         sketches: dict[Any, Sketch] = {}
         timed = [bucket for (bucket, _), row in rows.nodes.items() if row.timed]
@@ -114,9 +115,9 @@ def upsert(conn: Connection, sql: Sql, app: int, minutes: Indexed) -> None:
             bounds = (app, size // SECOND, min(timed) // SECOND, max(timed) // SECOND)
             for bucket, node, data in conn.execute(sql(_SKETCHES), bounds).fetchall():
                 sketches[bucket, node] = decode_sketch(data)
-        cursor = conn.cursor()
-        cursor.executemany(sql(_UPSERT_NODE), _node_rows(app, size, rows, sketches))
-        cursor.executemany(sql(_UPSERT_EDGE), _edge_rows(app, size, rows))
+        dialect.upsert_rollups(
+            conn, _node_rows(app, size, rows, sketches), _edge_rows(app, size, rows)
+        )
 
 
 def read(

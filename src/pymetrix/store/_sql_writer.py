@@ -171,7 +171,7 @@ class ChunkWriter:
         )
         _sql_rollups.upsert(
             conn,
-            dialect.sql,
+            dialect,
             app,
             roll_indexed(
                 times,

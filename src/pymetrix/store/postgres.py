@@ -59,6 +59,30 @@ _UPSERT_EDGES = (
 )
 
 
+# Every row of one call has the same app and tier.
+_UPSERT_ROLLUPS = (
+    "INSERT INTO pymetrix_rollups "
+    "(app, tier, bucket, node, hits, errors, timed, duration_sum, first_ns, sketch) "
+    "SELECT %s, %s, * FROM unnest(%s::bigint[], %s::int[], %s::bigint[], %s::bigint[], "
+    "%s::bigint[], %s::float8[], %s::bigint[], %s::bytea[]) "
+    "ON CONFLICT (app, tier, bucket, node) DO UPDATE SET "
+    "hits = pymetrix_rollups.hits + excluded.hits, "
+    "errors = pymetrix_rollups.errors + excluded.errors, "
+    "timed = pymetrix_rollups.timed + excluded.timed, "
+    "duration_sum = pymetrix_rollups.duration_sum + excluded.duration_sum, "
+    "first_ns = LEAST(pymetrix_rollups.first_ns, excluded.first_ns), "
+    "sketch = COALESCE(excluded.sketch, pymetrix_rollups.sketch)"
+)
+_UPSERT_ROLLUP_EDGES = (
+    "INSERT INTO pymetrix_rollup_edges (app, tier, bucket, caller, node, hits, first_ns) "
+    "SELECT %s, %s, * FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::bigint[], "
+    "%s::bigint[]) "
+    "ON CONFLICT (app, tier, bucket, caller, node) DO UPDATE SET "
+    "hits = pymetrix_rollup_edges.hits + excluded.hits, "
+    "first_ns = LEAST(pymetrix_rollup_edges.first_ns, excluded.first_ns)"
+)
+
+
 class PostgresDialect(Dialect[PgConnection]):
     """PostgreSQL's ways: an advisory lock per app, pipelined writes, LISTEN/NOTIFY."""
 
@@ -172,6 +196,21 @@ class PostgresDialect(Dialect[PgConnection]):
     ) -> None:
         callers, nodes, hits, firsts = (list(column) for column in zip(*rows))
         conn.execute(_UPSERT_EDGES, (app, app, callers, nodes, hits, firsts))
+
+    def upsert_rollups(
+        self,
+        conn: PgConnection,
+        nodes: Sequence[Sequence[Any]],
+        edges: Sequence[Sequence[Any]],
+    ) -> None:
+        # One statement per table over arrays, as for counts: a row per statement would
+        # make the server parse and plan each.
+        if nodes:
+            columns = [list(column) for column in zip(*nodes)]
+            conn.execute(_UPSERT_ROLLUPS, (columns[0][0], columns[1][0], *columns[2:]))
+        if edges:
+            columns = [list(column) for column in zip(*edges)]
+            conn.execute(_UPSERT_ROLLUP_EDGES, (columns[0][0], columns[1][0], *columns[2:]))
 
     def announce(self, conn: PgConnection, app: int) -> None:
         # Delivered at commit, to every session that listens: live subscribers elsewhere.
