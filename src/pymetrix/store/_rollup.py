@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from itertools import compress
 
 from ._codec import KEY_MASK, KEY_SHIFT
-from ._sketch import Sketch, index_of
+from ._sketch import Sketch, sketch_indexes
 from .base import HitColumns
 
 __all__ = [
@@ -246,13 +246,23 @@ def roll_indexed(
         if timed:
             part = durations[start:end]
             has = [d == d for d in part]
-            for key, duration in zip(compress(part_keys, has), compress(part, has)):
-                row = nodes[bucket, key & KEY_MASK]
-                row.timed += 1
-                row.duration_sum += duration
-                bins = row.sketch.bins
-                index = index_of(duration)
-                bins[index] = bins.get(index, 0) + 1
+            timed_nodes = [key & KEY_MASK for key in compress(part_keys, has)]
+            timed_durations = list(compress(part, has))
+            # Counted per (node, sketch bucket) at C level: Python work per distinct
+            # pair, not per hit, beside the index of each duration.
+            for (node, index), n in Counter(
+                zip(timed_nodes, sketch_indexes(timed_durations))
+            ).items():
+                bins = nodes[bucket, node].sketch.bins
+                bins[index] = bins.get(index, 0) + n
+            for node, n in Counter(timed_nodes).items():
+                nodes[bucket, node].timed += n
+            sums: dict[int, float] = {}
+            get = sums.get
+            for node, duration in zip(timed_nodes, timed_durations):
+                sums[node] = get(node, 0.0) + duration
+            for node, total in sums.items():
+                nodes[bucket, node].duration_sum += total
         start = end
     return out
 

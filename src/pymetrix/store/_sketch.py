@@ -34,6 +34,7 @@ ACCURACY = 0.01
 
 GAMMA = (1 + ACCURACY) / (1 - ACCURACY)
 _LOG_GAMMA = math.log(GAMMA)
+_SCALE = 1 / _LOG_GAMMA
 ZERO = -(1 << 31)
 """The index of the bucket of durations below one microsecond."""
 _MIN = 1e-6
@@ -44,7 +45,13 @@ def index_of(seconds: float) -> int:
     """The bucket of a duration."""
     if seconds < _MIN:
         return ZERO
-    return math.ceil(math.log(seconds) / _LOG_GAMMA)
+    return math.ceil(math.log(seconds) * _SCALE)
+
+
+def sketch_indexes(durations: list[float]) -> list[int]:
+    """The bucket of each duration (none below a microsecond: see ``index_of``)."""
+    log, ceil, scale, zero = math.log, math.ceil, _SCALE, ZERO
+    return [ceil(log(d) * scale) if d >= _MIN else zero for d in durations]
 
 
 def value_of(index: int) -> float:
