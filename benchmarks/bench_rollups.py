@@ -215,11 +215,11 @@ TIMED_TARGETS = ("series() 30 days", "aggregate(stats=True) 30 days")
 # -- the writer --------------------------------------------------------------------------
 
 
-def _skip_upsert(conn: Any, sql: Callable[[str], str], app: int, minutes: Indexed) -> None:
+def _skip_upsert(conn: Any, dialect: Any, app: int, minutes: Indexed) -> None:
     return None
 
 
-def _skip_roll(*columns: Any) -> Indexed:
+def _skip_roll(*columns: Any, **flags: Any) -> Indexed:
     return Indexed()
 
 
