@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pymetrix import InvalidArgument, ManualClock, Metrics, StoreError
-from pymetrix.store import NodeCount, Query, Store
+from pymetrix.store import AppCount, NodeCount, Query, Store
 from pymetrix.store._chunks import ALL_NODES, decode_bases, encode_bases
 from pymetrix.store.sqlite import SQLiteStore
 from pymetrix.testing import wait_until
@@ -218,6 +218,30 @@ def test_retention_deletes_old_chunks_in_the_background(
     assert wait_until(lambda: chunks() == 1)
     assert metrics.aggregate() == [{"id": "Home", "hits": 1}, {"id": "Blog", "hits": 1}]
     assert [len(n["callers"]) for n in metrics.time_series()["nodes"]] == [0, 1]
+
+
+def test_apps_tells_the_last_hit_time_from_rollups_once_retention_deleted_every_chunk(
+    db: Path, make_metrics: MakeMetrics
+) -> None:
+    clock = ManualClock(START)
+    metrics = make_metrics(
+        store=f"sqlite:///{db}?flush_interval=0.01", clock=clock, retention=timedelta(minutes=1)
+    )
+    metrics.hit("Home")
+    clock.advance(150)
+    metrics.hit("Blog")  # alone in its minute: its bucket's first hit is the last hit
+    assert metrics.flush(timeout=10)
+    last = START_NS + 150_000_000_000
+    assert metrics.store.apps() == [AppCount("Test", 2, START_NS, last)]
+    clock.advance(3600)
+
+    def chunks() -> int:
+        with closing(sqlite3.connect(db)) as conn:
+            (count,) = conn.execute("SELECT COUNT(*) FROM pymetrix_chunks").fetchone()
+            return int(count)
+
+    assert wait_until(lambda: chunks() == 0)
+    assert metrics.store.apps() == [AppCount("Test", 2, START_NS, last)]
 
 
 def test_live_subscriber_counts_hits_retention_deleted_before_it_read_them(

@@ -13,6 +13,7 @@ from ._options import count, split_options
 from ._rollup import EdgeRollup, Horizons, NodeRollup, Rollups
 from ._sketch import Sketch
 from .base import (
+    AppCount,
     Backlog,
     EdgeCount,
     HitColumns,
@@ -27,6 +28,7 @@ from .base import (
 from .memory import MemoryStore
 
 __all__ = [
+    "AppCount",
     "Backlog",
     "EdgeCount",
     "EdgeRollup",
@@ -81,6 +83,7 @@ def _memory(url: str, options: StoreOptions) -> Store:
         max_events=settings.get("max_events", options.max_events),
         clock=options.clock,
         rollup_retention=options.rollup_retention,
+        app=options.app,
     )
 
 

@@ -38,6 +38,7 @@ from ._sql_live import LIVE_CHUNKS, SqlSubscription
 from ._sql_writer import ChunkWriter
 from ._waiting import Waiters
 from .base import (
+    AppCount,
     Backlog,
     EdgeCount,
     HitColumns,
@@ -75,6 +76,13 @@ _BEFORE = (
     "SELECT id, hits, bases FROM pymetrix_chunks WHERE app = ? AND id <= ? ORDER BY id DESC LIMIT ?"
 )
 _BEFORE_PAGE = 256
+# Every app with its hits and first hit (exact, kept at write time) and the newest
+# retained chunk's last hit.
+_APPS = (
+    "SELECT a.id, a.name, COALESCE(SUM(c.hits), 0), MIN(c.first_ns), "
+    "(SELECT MAX(k.last_ns) FROM pymetrix_chunks k WHERE k.app = a.id) "
+    "FROM pymetrix_apps a LEFT JOIN pymetrix_counts c ON c.app = a.id GROUP BY a.id, a.name"
+)
 
 
 class SqlStore:
@@ -306,6 +314,25 @@ class SqlStore:
                 for caller, node, hits in rows
                 if ids is None or names[node] in ids
             ]
+
+        return self._read(read)
+
+    def apps(self) -> list[AppCount]:
+        """Every app of the database, with its hits and the times of its first and last."""
+
+        def read(conn: Any) -> list[AppCount]:
+            out = []
+            for app, name, hits, first, last in conn.execute(self._sql(_APPS)).fetchall():
+                if not hits:
+                    out.append(AppCount(name, 0, None, None))
+                    continue
+                if last is None:
+                    # Retention deleted every chunk of the app: its rollups remain.
+                    last = _sql_rollups.newest_first(conn, self._sql, app)
+                last = None if last is None else int(last)
+                out.append(AppCount(name, int(hits), int(first), last))
+            # Sorted here: the databases' collations would order names differently.
+            return sorted(out, key=lambda entry: entry.app)
 
         return self._read(read)
 
