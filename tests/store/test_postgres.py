@@ -62,6 +62,27 @@ def test_database_of_a_newer_schema_is_refused_unchanged(postgres_url: str) -> N
         assert conn.execute("SELECT value FROM pymetrix_meta").fetchall() == [("99",)]
 
 
+def test_read_only_a_database_without_pymetrix_data_is_refused_and_left_empty(
+    postgres_url: str,
+) -> None:
+    with pytest.raises(StoreError, match="no Pymetrix data"):
+        Metrics("Test", store=postgres_url, read_only=True)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('pymetrix_meta')").fetchone() == (None,)
+
+
+def test_read_only_reads_and_registers_no_app(postgres_url: str) -> None:
+    with Metrics("shop", store=postgres_url) as writer:
+        writer.hit("Home")
+    with Metrics("blog", store=postgres_url, read_only=True) as reader:
+        assert reader.aggregate() == []
+        assert [app.app for app in reader.store.apps()] == ["shop"]
+        with pytest.raises(StoreError, match="read-only"):
+            reader.hit("Post")
+    with Metrics("shop", store=postgres_url, read_only=True) as shop:
+        assert shop.aggregate() == [{"id": "Home", "hits": 1}]
+
+
 def test_schema_lives_beside_other_tables_of_the_database(postgres_url: str) -> None:
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE hits (id int)")

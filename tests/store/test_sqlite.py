@@ -124,6 +124,46 @@ def test_missing_directory_is_a_store_error_naming_the_url(tmp_path: Path) -> No
     assert "no/such/dir" in caught.value.url
 
 
+def test_read_only_a_missing_file_is_refused_naming_it_and_nothing_is_created(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(StoreError, match="does not exist") as caught:
+        Metrics("Test", store=f"sqlite:///{tmp_path}/nothere.db", read_only=True)
+    assert str(tmp_path / "nothere.db") in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_read_only_an_empty_file_is_refused_untouched(db: Path) -> None:
+    db.touch()
+    before = fingerprint(db)
+    with pytest.raises(StoreError, match="no Pymetrix data"):
+        Metrics("Test", store=f"sqlite:///{db}", read_only=True)
+    assert fingerprint(db) == before
+
+
+def test_read_only_reads_every_process_hits_registers_no_app_and_refuses_hits(
+    db: Path, make_metrics: MakeMetrics
+) -> None:
+    url = f"sqlite:///{db}?flush_interval=0.01"
+    writer = make_metrics("shop", store=url)
+    writer.hit("Home")
+    assert writer.flush(timeout=10)
+    with Metrics("shop", store=url, read_only=True) as shop:
+        assert shop.aggregate() == [{"id": "Home", "hits": 1}]
+        with pytest.raises(StoreError, match="read-only"):
+            shop.hit("Home")
+        with pytest.raises(StoreError, match="read-only"):
+            shop.store.append(START_NS, "Home", None, None, None)
+    with Metrics("blog", store=url, read_only=True) as blog:
+        assert blog.aggregate() == []
+        assert [app.app for app in blog.store.apps()] == ["shop"]
+        # The app is found once another process records under it.
+        other = make_metrics("blog", store=url)
+        other.hit("Post")
+        assert other.flush(timeout=10)
+        assert blog.aggregate() == [{"id": "Post", "hits": 1}]
+
+
 def test_locked_at_start_is_a_store_error(db: Path) -> None:
     Metrics("Test", store=f"sqlite:///{db}").close()
     with write_locked(db), pytest.raises(StoreError, match="locked"):

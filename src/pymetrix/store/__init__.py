@@ -53,7 +53,13 @@ __all__ = [
 
 
 class StoreOptions:
-    """What a :class:`~pymetrix.Metrics` passes to the store it opens from a URL."""
+    """What a :class:`~pymetrix.Metrics` passes to the store it opens from a URL.
+
+    ``read_only`` asks for a store that only reads what exists: a database (a SQLite
+    file) that is missing or holds no Pymetrix data is a ``StoreError`` rather than
+    created, the app is not registered, and hits are refused. A store with nothing to
+    create (memory) may ignore it.
+    """
 
     def __init__(
         self,
@@ -63,12 +69,14 @@ class StoreOptions:
         retention: timedelta | None,
         max_events: int,
         rollup_retention: timedelta | None = None,
+        read_only: bool = False,
     ) -> None:
         self.app = app
         self.clock = clock
         self.retention = retention
         self.max_events = max_events
         self.rollup_retention = rollup_retention
+        self.read_only = read_only
 
 
 StoreFactory = Callable[[str, StoreOptions], Store]

@@ -76,6 +76,7 @@ _BEFORE = (
     "SELECT id, hits, bases FROM pymetrix_chunks WHERE app = ? AND id <= ? ORDER BY id DESC LIMIT ?"
 )
 _BEFORE_PAGE = 256
+_NO_APP = 0
 # Every app with its hits and first hit (exact, kept at write time) and the newest
 # retained chunk's last hit.
 _APPS = (
@@ -108,6 +109,7 @@ class SqlStore:
         max_buffer: int,
         overflow: str = "drop",
         rollup_retention: timedelta | None = None,
+        read_only: bool = False,
     ) -> None:
         if not isinstance(app, str) or not app:
             raise InvalidArgument("app", app, "a non-empty str")
@@ -135,11 +137,19 @@ class SqlStore:
         except dialect.driver_errors as exc:
             raise StoreError(f"cannot open the {self.kind} store: {exc}", self.url) from exc
         self._reader: Connection | None = conn
+        self.read_only = read_only
+        # The app's number. A store opened only to read registers no app: it finds its
+        # own once some process has recorded under it, and until then uses 0, which no
+        # app has (numbers start at 1), so that its reads find nothing.
         try:
-            self._app_id = dialect.register_app(conn, app)
+            if read_only:
+                self._app_id = dialect.find_app(conn, app) or _NO_APP
+            else:
+                self._app_id = dialect.register_app(conn, app)
         except dialect.driver_errors as exc:
             self._close_quietly(conn)
             raise StoreError(f"cannot open the {self.kind} store: {exc}", self.url) from exc
+        # A store opened read-only never writes: its chunk writer only tells ``last_ns``.
         self._chunk_writer = ChunkWriter(dialect, self._app_id)
         self._writer = BatchWriter(
             f"pymetrix-{self.kind}-writer",
@@ -148,12 +158,13 @@ class SqlStore:
             flush_interval=flush_interval,
             batch_size=batch_size,
             max_buffer=max_buffer,
-            maintain=self._maintain,
+            # Retention deletes: the business of the processes that write.
+            maintain=None if read_only else self._maintain,
             retryable=self._retryable,
             overflow=overflow,
         )
         # The hot path: Metrics.hit calls the writer's append with no layer in between.
-        self.append = self._writer.append
+        self.append = self._refuse if read_only else self._writer.append
         manage(self)
 
     def _sql(self, statement: str) -> str:
@@ -165,6 +176,16 @@ class SqlStore:
             return
         with contextlib.suppress(Exception):
             conn.close()
+
+    def _refuse(
+        self,
+        time_ns: int,
+        node: str,
+        caller: str | None,
+        duration: float | None,
+        status: int | None,
+    ) -> None:
+        raise StoreError("opened read-only: hits cannot be recorded", self.url)
 
     # -- writing (on the writer thread) ----------------------------------------------
 
@@ -452,6 +473,8 @@ class SqlStore:
                     if conn is None:
                         conn = self._reader = self._dialect.connect()
                     with self._dialect.read_txn(conn):
+                        if self._app_id == _NO_APP:
+                            self._app_id = self._dialect.find_app(conn, self.app) or _NO_APP
                         return read(conn)
                 except self._dialect.driver_errors as exc:
                     self._close_quietly(self._reader)

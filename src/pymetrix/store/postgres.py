@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from ..clock import Clock
-from ..errors import MissingDependency
+from ..errors import MissingDependency, StoreError
 from ._chunks import ALL_NODES
 from ._dialect import Dialect
 from ._options import WRITER_OPTIONS, seconds, split_options
@@ -74,8 +74,10 @@ class PostgresDialect(Dialect[PgConnection]):
         psycopg.NotSupportedError,
     )
 
-    def __init__(self, conninfo: str, connect_timeout: float, url: str) -> None:
-        super().__init__()
+    def __init__(
+        self, conninfo: str, connect_timeout: float, url: str, create: bool = True
+    ) -> None:
+        super().__init__(create)
         self.conninfo = conninfo
         self.connect_timeout = max(1, round(connect_timeout))
         self.url = url
@@ -99,6 +101,8 @@ class PostgresDialect(Dialect[PgConnection]):
                     version = None if row is None else int(row[0])
                 if version is not None and version > SCHEMA_VERSION:
                     raise too_new(version, self.url)
+                if version is None and not self.create:
+                    raise StoreError("not a Pymetrix database: it holds no Pymetrix data", self.url)
                 if version is not None and version < SCHEMA_VERSION:
                     upgrade(conn, version, "%s", "BYTEA")
                 if version is None:
@@ -235,6 +239,8 @@ class PostgresStore(SqlStore):
             ``dropped``) or ``"block"`` recording until the database catches up.
         connect_timeout: seconds to wait for a connection.
         shown_url: the store as named in messages (default: ``url``, password masked).
+        read_only: only read a database that holds Pymetrix's tables: nothing is
+            created, the app is not registered, hits are refused.
     """
 
     def __init__(
@@ -251,12 +257,13 @@ class PostgresStore(SqlStore):
         rollup_retention: timedelta | None = None,
         connect_timeout: float = 5.0,
         shown_url: str | None = None,
+        read_only: bool = False,
     ) -> None:
         from . import mask_url
 
         shown = shown_url or mask_url(url)
         super().__init__(
-            PostgresDialect(url, connect_timeout, shown),
+            PostgresDialect(url, connect_timeout, shown, create=not read_only),
             shown,
             app=app,
             clock=clock,
@@ -266,6 +273,7 @@ class PostgresStore(SqlStore):
             max_buffer=max_buffer,
             overflow=overflow,
             rollup_retention=rollup_retention,
+            read_only=read_only,
         )
 
 
@@ -286,5 +294,6 @@ def open_postgres(url: str, options: Any) -> PostgresStore:
         retention=options.retention,
         rollup_retention=options.rollup_retention,
         shown_url=mask_url(url),
+        read_only=options.read_only,
         **settings,
     )
