@@ -72,6 +72,30 @@ def test_relative_sqlite_urls_name_files_in_the_working_directory(
         assert (tmp_path / path).is_file()
 
 
+@pytest.mark.parametrize(
+    ("url", "relative", "absolute"),
+    [
+        ("sqlite:/pymetrix.db", "sqlite:///pymetrix.db", "sqlite:////pymetrix.db"),
+        (
+            "sqlite:/var/p.db?batch_size=5",
+            "sqlite:///var/p.db?batch_size=5",
+            "sqlite:////var/p.db?batch_size=5",
+        ),
+    ],
+)
+def test_a_sqlite_url_with_one_slash_is_refused_naming_both_spellings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, relative: str, absolute: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidArgument) as caught:
+        Metrics("Test", store=url)
+    message = str(caught.value)
+    assert repr(url) in message
+    assert f"{relative} (relative to the working directory)" in message
+    assert f"{absolute} (absolute)" in message
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_store_object_can_be_passed_directly(db: Path) -> None:
     store = SQLiteStore(db, app="shop", flush_interval=0.01)
     metrics = Metrics("shop", store=store, clock=ManualClock(START))

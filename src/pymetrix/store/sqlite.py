@@ -2,7 +2,8 @@
 
 Paths are spelled as SQLAlchemy spells them: ``sqlite:///pymetrix.db`` is relative to the
 working directory, ``sqlite:////var/lib/app/pymetrix.db`` (four slashes) absolute;
-``sqlite:p.db`` and ``sqlite://data/p.db`` are relative too. Options in the query string:
+``sqlite:p.db`` and ``sqlite://data/p.db`` are relative too. ``sqlite:/p.db`` (one slash)
+is refused, as it could mean either. Options in the query string:
 ``flush_interval`` (seconds), ``batch_size``, ``max_buffer`` (hits), ``overflow``
 (``drop`` or ``block``) and ``busy_timeout`` (seconds).
 """
@@ -281,6 +282,15 @@ _SQLITE_OPTIONS = {**WRITER_OPTIONS, "busy_timeout": seconds(0, 3600)}
 
 def open_sqlite(url: str, options: Any) -> SQLiteStore:
     """The ``sqlite://`` scheme's factory for :func:`pymetrix.store.open_store`."""
+    rest = url[len("sqlite:") :]
+    if rest.startswith("/") and not rest.startswith("//"):
+        # urlsplit parses sqlite:/p.db as sqlite:///p.db (relative), while it looks
+        # like the absolute /p.db: refuse to guess which was meant.
+        raise InvalidArgument(
+            "store URL",
+            url,
+            f"sqlite://{rest} (relative to the working directory) or sqlite:///{rest} (absolute)",
+        )
     bare, settings = split_options(url, url, _SQLITE_OPTIONS, keep_unknown=False)
     parts = urlsplit(bare)
     path = parts.netloc + parts.path
