@@ -121,6 +121,12 @@ class Dialect(Generic[C]):
         """Whether ``exc`` says that a batch's id is stored already."""
         raise NotImplementedError
 
+    def unreachable(self, exc: BaseException) -> bool:
+        """Whether ``exc``, raised opening the database, means that its server did not
+        answer (down, starting up, not resolvable), as opposed to answering and refusing
+        (a wrong password, a missing database): then the store waits for it."""
+        return False
+
     # -- what a dialect may change ---------------------------------------------------
 
     def upsert_counts(

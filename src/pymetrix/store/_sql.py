@@ -77,6 +77,9 @@ _BEFORE = (
 )
 _BEFORE_PAGE = 256
 _NO_APP = 0
+# Seconds between tries to open a database unreachable at start, while nothing is written.
+_OPEN_BACKOFF_MIN = 0.25
+_OPEN_BACKOFF_MAX = 5.0
 # Every app with its hits and first hit (exact, kept at write time) and the newest
 # retained chunk's last hit.
 _APPS = (
@@ -130,27 +133,36 @@ class SqlStore:
         self._watcher_lock = threading.Lock()
         self._subscriptions: weakref.WeakSet[SqlSubscription] = weakref.WeakSet()
         self._watcher: threading.Thread | None = None
+        self.read_only = read_only
+        self._open_lock = threading.Lock()
+        self._open_errors: tuple[type[BaseException], ...] = (StoreError, *dialect.driver_errors)
+        self._next_open = 0.0
+        self._open_backoff = _OPEN_BACKOFF_MIN
+        # Set once construction is done: the writer thread may run before that.
+        self._started = False
+        # The last fault met opening the database, logged once until it changes.
+        self._open_fault: str | None = None
+        # The app's number: 0, which no app has (numbers start at 1), until known. A
+        # store opened only to read registers no app: it finds its own once some process
+        # records under it, and meanwhile its reads find nothing.
+        self._app_id = _NO_APP
+        self._opened = False
+        self._reader: Connection | None = None
+        # Replaced once the app's number is known; a store that reads only never writes.
+        self._chunk_writer = ChunkWriter(dialect, _NO_APP)
+        deferred: BaseException | None = None
         try:
-            conn = dialect.open()
+            self._open()
         except StoreError:
             raise
         except dialect.driver_errors as exc:
-            raise StoreError(f"cannot open the {self.kind} store: {exc}", self.url) from exc
-        self._reader: Connection | None = conn
-        self.read_only = read_only
-        # The app's number. A store opened only to read registers no app: it finds its
-        # own once some process has recorded under it, and until then uses 0, which no
-        # app has (numbers start at 1), so that its reads find nothing.
-        try:
-            if read_only:
-                self._app_id = dialect.find_app(conn, app) or _NO_APP
-            else:
-                self._app_id = dialect.register_app(conn, app)
-        except dialect.driver_errors as exc:
-            self._close_quietly(conn)
-            raise StoreError(f"cannot open the {self.kind} store: {exc}", self.url) from exc
-        # A store opened read-only never writes: its chunk writer only tells ``last_ns``.
-        self._chunk_writer = ChunkWriter(dialect, self._app_id)
+            # A server that does not answer yet (down, starting, not resolvable): the
+            # application starts, and its hits wait for it. A read-only store has nothing
+            # to wait for; a server that answers and refuses (a wrong password, a
+            # missing database) is a mistake to report now.
+            if read_only or not dialect.unreachable(exc):
+                raise StoreError(f"cannot open the {self.kind} store: {exc}", self.url) from exc
+            deferred = exc
         self._writer = BatchWriter(
             f"pymetrix-{self.kind}-writer",
             self._write,
@@ -163,9 +175,72 @@ class SqlStore:
             retryable=self._retryable,
             overflow=overflow,
         )
+        if deferred is not None:
+            self._open_fault = str(deferred)
+            self._writer.mark_failing()
+            logger.error(
+                "pymetrix: %s store %s: cannot connect at start; hits are kept in memory "
+                "(up to %d) and written once it answers: %s",
+                self.kind,
+                self.url,
+                max_buffer,
+                deferred,
+            )
         # The hot path: Metrics.hit calls the writer's append with no layer in between.
         self.append = self._refuse if read_only else self._writer.append
+        self._started = True
         manage(self)
+
+    def _open(self) -> None:
+        """Connect, create or check the schema, and register the app (or find it, when
+        only reading). Raises ``StoreError`` or the dialect's driver errors."""
+        dialect = self._dialect
+        conn = dialect.open()
+        try:
+            if self.read_only:
+                app_id = dialect.find_app(conn, self.app) or _NO_APP
+            else:
+                app_id = dialect.register_app(conn, self.app)
+        except BaseException:
+            self._close_quietly(conn)
+            raise
+        self._chunk_writer = ChunkWriter(dialect, app_id)
+        self._app_id = app_id
+        with self._read_lock:
+            if self._reader is None:
+                self._reader = conn
+                conn = None
+        self._close_quietly(conn)
+        self._opened = True
+
+    def _open_late(self) -> None:
+        """Open the database if the server was unreachable at start; raises the fault
+        (logged when it is new) while it cannot be opened."""
+        if self._opened:
+            return
+        with self._open_lock:
+            if self._opened:
+                return
+            try:
+                self._open()
+            except self._open_errors as exc:
+                fault = str(exc)
+                if fault != self._open_fault:
+                    self._open_fault = fault
+                    logger.error(
+                        "pymetrix: %s store %s: cannot open it, hits stay in memory: %s",
+                        self.kind,
+                        self.url,
+                        fault,
+                    )
+                raise
+            self._open_fault = None
+            self._writer.mark_recovered()
+            logger.warning(
+                "pymetrix: %s store %s: connected; writing the hits kept meanwhile",
+                self.kind,
+                self.url,
+            )
 
     def _sql(self, statement: str) -> str:
         return self._dialect.sql(statement)
@@ -190,6 +265,7 @@ class SqlStore:
     # -- writing (on the writer thread) ----------------------------------------------
 
     def _write(self, batch_id: int, batch: Columns) -> None:
+        self._open_late()
         chunk_id = self._chunk_writer.write(batch_id, batch)
         if chunk_id > self._latest:
             self._latest = chunk_id
@@ -198,12 +274,24 @@ class SqlStore:
     def _retryable(self, exc: BaseException) -> bool:
         """Whether a write failed through the database (retry) or the batch (set aside)."""
         dialect = self._dialect
+        if not self._opened:
+            # Opening failed: nothing of the batch reached the database.
+            return True
         return isinstance(exc, dialect.driver_errors) and not isinstance(
             exc, dialect.refused_errors
         )
 
     def _maintain(self) -> None:
         now = time.monotonic()
+        if not self._opened:
+            # Try now and then while idle, so that the store is ready before the first
+            # hit or read; less often the longer the server stays away.
+            if self._started and now >= self._next_open:
+                self._open_backoff = min(self._open_backoff * 2, _OPEN_BACKOFF_MAX)
+                self._next_open = now + self._open_backoff
+                with contextlib.suppress(*self._open_errors):
+                    self._open_late()
+            return
         if now < self._next_retention:
             return
         self._next_retention = now + _RETENTION_EVERY
@@ -464,6 +552,12 @@ class SqlStore:
 
     def _read_now(self, read: Callable[[Any], T]) -> T:
         """Run ``read`` in a read transaction, without waiting for this process's writes."""
+        try:
+            self._open_late()
+        except self._open_errors as exc:
+            reason = exc.reason if isinstance(exc, StoreError) else str(exc)
+            message = f"cannot read from the {self.kind} store: {reason}"
+            raise StoreError(message, self.url) from exc
         with self._read_lock:
             # A connection kept from before may have died with a server restart: one
             # failure on it earns a retry on a new connection.
@@ -590,6 +684,7 @@ class SqlStore:
         # Connections and locks belong to the parent (its threads may have held them at
         # fork time). Leave them be, start afresh, and let the writer restart.
         self._read_lock = threading.Lock()
+        self._open_lock = threading.Lock()
         self._watcher_lock = threading.Lock()
         self._waiters = Waiters()
         if self._reader is not None:

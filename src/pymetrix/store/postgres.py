@@ -24,6 +24,8 @@ from ._sql import SqlStore
 
 try:
     import psycopg
+    from psycopg import pq
+    from psycopg.conninfo import make_conninfo
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependency("psycopg", "postgres") from exc
 
@@ -116,6 +118,16 @@ class PostgresDialect(Dialect[PgConnection]):
             conn.close()
             raise
         return conn
+
+    def unreachable(self, exc: BaseException) -> bool:
+        if not isinstance(exc, psycopg.OperationalError):
+            return False
+        # libpq tells a server that answered (and refused: a wrong password, a missing
+        # database) from one that did not or rejects every connection (starting up,
+        # shutting down) by a ping; the error's own text is all the client gets else.
+        conninfo = make_conninfo(self.conninfo, connect_timeout=self.connect_timeout)
+        answer = pq.PGconn.ping(conninfo.encode())
+        return answer in (pq.Ping.NO_RESPONSE, pq.Ping.REJECT)
 
     def register_app(self, conn: PgConnection, name: str) -> int:
         with conn.transaction():
