@@ -171,7 +171,7 @@ class StatsService:
         if path.startswith("/static/"):
             return self._file(path[len("/static/") :])
         if path == "/metrics":
-            return self._metrics_exposition()
+            return self._metrics_exposition(request)
         if path == "/api/stream":
             return self._stream(request)
         if path.startswith("/api/"):
@@ -233,15 +233,20 @@ class StatsService:
         ]
         return Response(200, headers, stream=stream)
 
-    def _metrics_exposition(self) -> Response:
+    def _metrics_exposition(self, request: Request) -> Response:
         with self._prometheus_lock:
             # Requests run in worker threads: two first scrapes must share one collector.
             if self._prometheus is None:
                 from .prometheus import Exposition
 
                 self._prometheus = Exposition(self.metrics)
-        body, content_type = self._prometheus.render()
-        return Response(200, [("content-type", content_type), ("cache-control", "no-store")], body)
+        body, content_type = self._prometheus.render(request.headers.get("accept", ""))
+        headers = [
+            ("content-type", content_type),
+            ("cache-control", "no-store"),
+            ("vary", "Accept"),
+        ]
+        return Response(200, headers, body)
 
     # -- dashboard files -------------------------------------------------------------
 
