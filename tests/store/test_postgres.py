@@ -107,6 +107,34 @@ def test_unreachable_at_start_then_a_newer_schema_keeps_hits_buffered_and_says_w
             assert conn.execute("SELECT name FROM pymetrix_apps").fetchall() == [("Other",)]
 
 
+def test_unreachable_at_start_then_no_right_to_create_the_tables_keeps_hits_for_a_retry(
+    make_metrics: MakeMetrics, caplog: pytest.LogCaptureFixture
+) -> None:
+    with running_cluster() as cluster:
+        owner_url = cluster.create_database("locked")
+        with psycopg.connect(owner_url, autocommit=True) as conn:
+            conn.execute("CREATE ROLE visitor LOGIN")
+            conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        url = owner_url.replace("://postgres@", "://visitor@", 1)
+        cluster.stop()
+        metrics = make_metrics(store=url + "?flush_interval=0.02")
+        metrics.hit("Home")
+        cluster.start()
+        with pytest.raises(StoreError, match="permission denied"):
+            metrics.aggregate()
+        assert metrics.flush(timeout=1) is False
+        # Not the batch's fault: kept for a retry, not set aside.
+        assert metrics.quarantine == []
+        assert metrics.backlog().queued == 1
+        with psycopg.connect(owner_url, autocommit=True) as conn:
+            conn.execute("GRANT CREATE ON SCHEMA public TO visitor")
+        assert metrics.flush(timeout=30)
+        assert metrics.aggregate() == [{"id": "Home", "hits": 1}]
+        metrics.close()
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("permission denied" in m for m in messages)
+
+
 def test_a_server_that_answers_but_refuses_the_login_fails_at_start(
     postgres_server: str,
 ) -> None:

@@ -265,7 +265,13 @@ class SqlStore:
     # -- writing (on the writer thread) ----------------------------------------------
 
     def _write(self, batch_id: int, batch: Columns) -> None:
-        self._open_late()
+        try:
+            self._open_late()
+        except self._open_errors as exc:
+            # Nothing of the batch reached the database: a fault of the database, which
+            # _retryable tells by its type, whatever the driver raised.
+            reason = exc.reason if isinstance(exc, StoreError) else str(exc)
+            raise StoreError(f"cannot open the {self.kind} store: {reason}", self.url) from exc
         chunk_id = self._chunk_writer.write(batch_id, batch)
         if chunk_id > self._latest:
             self._latest = chunk_id
@@ -274,9 +280,8 @@ class SqlStore:
     def _retryable(self, exc: BaseException) -> bool:
         """Whether a write failed through the database (retry) or the batch (set aside)."""
         dialect = self._dialect
-        if not self._opened:
-            # Opening failed: nothing of the batch reached the database.
-            return True
+        if isinstance(exc, StoreError):
+            return True  # the database could not be opened (see _write)
         return isinstance(exc, dialect.driver_errors) and not isinstance(
             exc, dialect.refused_errors
         )
