@@ -1,9 +1,11 @@
 # `make test` works on a fresh machine: it creates .venv, installs the project with
-# its test extras, then runs ruff, mypy --strict and the whole test suite.
+# its test extras, then runs ruff, mypy --strict and the whole test suite. `make demo`
+# installs only what the demo needs (the web extra).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-web
 CHROMIUM := /usr/bin/chromium
 
 .PHONY: install postgres-bin chromium lint typecheck pytest test bench bench-storage bench-rollups bench-http bench-web example demo docs-screenshot clean
@@ -12,6 +14,11 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
+
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[web]'
+	touch $(DEMO_STAMP)
 
 install: $(STAMP)
 
@@ -47,7 +54,7 @@ chromium:
 	fi
 
 # A sample site with synthetic visitors and the dashboard, until Ctrl-C.
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/pymetrix demo
 
 # Refreshes the README's screenshot of the dashboard.

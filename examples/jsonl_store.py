@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from pymetrix import Clock
 from pymetrix.store import (
+    AppCount,
     Backlog,
     EdgeCount,
     Horizons,
@@ -45,10 +46,15 @@ class JsonLinesStore:
     blocking_reads = False
 
     def __init__(
-        self, path: str, *, clock: Clock | None = None, retention: timedelta | None = None
+        self,
+        path: str,
+        *,
+        app: str = "default",
+        clock: Clock | None = None,
+        retention: timedelta | None = None,
     ) -> None:
         self._path = path
-        self._memory = MemoryStore(clock=clock, retention=retention)
+        self._memory = MemoryStore(clock=clock, retention=retention, app=app)
         if os.path.exists(path):
             with open(path, encoding="utf-8") as lines:
                 for line in lines:
@@ -67,6 +73,9 @@ class JsonLinesStore:
 
     def edges(self, query: Query) -> list[EdgeCount]:
         return self._memory.edges(query)
+
+    def apps(self) -> list[AppCount]:
+        return self._memory.apps()
 
     def subscribe(self, after: int | None = None) -> Subscription:
         return self._memory.subscribe(after)
@@ -112,7 +121,7 @@ class JsonLinesStore:
 def open_jsonl(url: str, options: StoreOptions) -> JsonLinesStore:
     """``jsonl:///relative/path.jsonl`` or ``jsonl:////absolute/path.jsonl``."""
     path = urlsplit(url).path[1:]
-    return JsonLinesStore(path, clock=options.clock, retention=options.retention)
+    return JsonLinesStore(path, app=options.app, clock=options.clock, retention=options.retention)
 
 
 register_scheme("jsonl", open_jsonl)

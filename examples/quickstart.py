@@ -9,7 +9,7 @@ import time
 from pymetrix import Metrics
 from pymetrix.visualize import to_mermaid
 
-metricman = Metrics("Shop")
+metricman = Metrics("shop")
 
 
 @metricman.track("Home")

@@ -10,6 +10,7 @@ import os
 import pty
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -29,9 +30,11 @@ CLI = [sys.executable, "-m", "pymetrix.cli"]
 START = datetime(2024, 1, 9, 18, 0, 0)
 
 
-def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, timeout: float = 60, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=_env()
+        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=_env(), cwd=cwd
     )
 
 
@@ -115,12 +118,140 @@ def test_stats_filters_by_ids_and_time(store_url: str) -> None:
 def test_stats_reads_the_app_named_by_app(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/apps.db"
     record(url, app="shop").close()
-    other = run("stats", "--store", url)
-    assert other.stdout.splitlines()[-1] == "0 nodes, 0 hits"
-    assert "no hits for app 'default'" in other.stderr
-    assert run("stats", "--store", url, "--app", "shop").stdout.splitlines()[-1] == (
-        "3 nodes, 6 hits"
-    )
+    record(url, app="blog").close()
+    result = run("stats", "--store", url, "--app", "shop")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "3 nodes, 6 hits"
+
+
+# -- which app ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shop_url(tmp_path: Path) -> str:
+    """A store holding one app, "shop", as the quick start records it."""
+    url = f"sqlite:///{tmp_path}/shop.db"
+    record(url, app="shop").close()
+    return url
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["stats"],
+        ["export", "--data", "aggregate"],
+        ["stream", "--data", "aggregate", "--duration", "0.3"],
+    ],
+)
+def test_commands_read_the_only_app_of_a_store_without_app(
+    shop_url: str, command: list[str]
+) -> None:
+    result = run(*command, "--store", shop_url)
+    assert result.returncode == 0, result.stderr
+    if command[0] == "stats":
+        assert result.stdout.splitlines()[-1] == "3 nodes, 6 hits"
+    else:
+        rows = json.loads(result.stdout.splitlines()[0])
+        rows = rows["message"] if isinstance(rows, dict) else rows
+        assert rows[0] == {"id": "Home", "hits": 3}
+    assert result.stderr == ""
+
+
+def test_serve_shows_the_only_app_of_a_store_without_app(shop_url: str) -> None:
+    process = start("serve", "--store", shop_url, "--port", "0")
+    assert process.stdout is not None
+    try:
+        banner = process.stdout.readline()
+        url = banner.split(": ", 1)[1].strip()
+        status, body = _fetch(url + "api/aggregate")
+    finally:
+        stop(process)
+    assert "for 'shop'" in banner
+    assert status == 200
+    assert body["message"][0] == {"id": "Home", "hits": 3}
+
+
+@pytest.mark.parametrize("command", ["stats", "export", "stream", "serve"])
+def test_a_store_of_several_apps_without_app_is_an_error_listing_them(
+    tmp_path: Path, command: str
+) -> None:
+    url = f"sqlite:///{tmp_path}/apps.db"
+    record(url, app="shop").close()
+    blog = Metrics("blog", store=url)
+    blog.hit("Post")
+    blog.close()
+    extra = {"export": ["--data", "flow"], "serve": ["--port", "0"]}.get(command, [])
+    result = run(command, "--store", url, *extra)
+    assert_one_line_error(result, "holds 2 apps")
+    assert "--app" in result.stderr
+    assert "'blog' (1 hit), 'shop' (6 hits)" in result.stderr
+
+
+def test_an_app_the_store_does_not_hold_is_an_error_listing_those_it_holds(shop_url: str) -> None:
+    result = run("stats", "--store", shop_url, "--app", "Shop")
+    assert_one_line_error(result, "no app 'Shop'")
+    assert "'shop' (6 hits)" in result.stderr
+    # Reading registered nothing: the store still holds one app.
+    assert run("stats", "--store", shop_url).returncode == 0
+
+
+def test_apps_lists_each_app_with_its_hits_and_first_and_last_hit(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/apps.db"
+    record(url, app="shop").close()
+    blog = Metrics("blog", store=url, clock=ManualClock(datetime(2024, 1, 10, 9, 30)))
+    blog.hit("Post")
+    blog.close()
+    Metrics("idle", store=url).close()
+    result = run("apps", "--store", url)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["app", "hits", "first", "hit", "last", "hit"]
+    assert [line.split() for line in lines[2:5]] == [
+        ["blog", "1", "2024-01-10", "09:30:00.000000", "2024-01-10", "09:30:00.000000"],
+        ["idle", "0", "-", "-"],
+        ["shop", "6", "2024-01-09", "18:00:00.000000", "2024-01-09", "18:00:00.005000"],
+    ]
+    assert lines[-1] == "3 apps, 7 hits"
+
+
+# -- read-only commands create nothing ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["stats"],
+        ["export", "--data", "flow"],
+        ["stream"],
+        ["serve", "--port", "0"],
+        ["apps"],
+    ],
+)
+def test_read_commands_refuse_a_missing_sqlite_file_and_create_nothing(
+    tmp_path: Path, command: list[str]
+) -> None:
+    result = run(*command, "--store", "sqlite:///nothere.db", cwd=tmp_path)
+    assert_one_line_error(result, "nothere.db")
+    assert "does not exist" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_on_a_busy_port_fails_before_creating_its_database(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("demo", "--port", str(port), "--duration", "1", cwd=tmp_path)
+    assert_one_line_error(result, f"cannot listen on 127.0.0.1:{port}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sqlite_url_with_one_slash_is_refused_naming_both_spellings(tmp_path: Path) -> None:
+    result = run("stats", "--store", "sqlite:/pymetrix.db", cwd=tmp_path)
+    assert_one_line_error(result, "sqlite:/pymetrix.db")
+    assert "sqlite:///pymetrix.db" in result.stderr
+    assert "sqlite:////pymetrix.db" in result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 # -- export ------------------------------------------------------------------------------

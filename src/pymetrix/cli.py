@@ -1,9 +1,10 @@
-"""The ``pymetrix`` command: demo, serve, export, stream and stats.
+"""The ``pymetrix`` command: demo, serve, export, stream, stats and apps.
 
 Every command but ``demo`` reads an existing store named by ``--store URL`` (or the
-``PYMETRIX_STORE`` environment variable), and the app whose hits to read by ``--app``
-(``PYMETRIX_APP``; default ``default``; the demo records under ``demo``). Errors print one
-line on stderr and exit with status 2.
+``PYMETRIX_STORE`` environment variable), opened only to read: a store that does not
+exist is an error, and nothing is created or registered in it. ``--app`` (``PYMETRIX_APP``)
+names the app whose hits to read; without it, the store's only app. Errors print one line
+on stderr and exit with status 2.
 """
 
 from __future__ import annotations
@@ -22,19 +23,21 @@ from typing import IO, Any, NoReturn, cast
 from . import __version__
 from ._json import dumps
 from ._timefmt import TimeFormatter, parse_time
-from .errors import MissingDependency, PymetrixError
+from .errors import MissingDependency, PymetrixError, StoreError
 from .metrics import Metrics
 from .pipeline import LiveFault
 from .store import mask_url
 from .store._cursor import Hit, HitCursor
-from .store.base import NodeCount, Query
+from .store.base import AppCount, NodeCount, Query
 from .types import DATA_TYPES, Series, SeriesLatencyNode
 from .web.auth import is_loopback
 
-__all__ = ["DEFAULT_APP", "main"]
+__all__ = ["main"]
 
-DEFAULT_APP = "default"
-"""The app id read when neither ``--app`` nor ``PYMETRIX_APP`` names one."""
+# The app a store is opened for to list its apps: read-only, it is not registered.
+_ANY_APP = "default"
+# Apps named in one error line at most.
+_APPS_SHOWN = 10
 
 _FORMATS = ("json", "ndjson", "csv")
 
@@ -151,10 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
     _store_options(stats)
     _filter_options(stats)
     stats.set_defaults(run=_stats)
+
+    apps = commands.add_parser(
+        "apps",
+        help="list the apps of a store with their hits",
+        description="List the apps a store holds, with their hits and the times of their "
+        "first and last hit (UTC).",
+    )
+    _store_option(apps)
+    apps.set_defaults(run=_apps)
     return parser
 
 
-def _store_options(parser: argparse.ArgumentParser) -> None:
+def _store_option(parser: argparse.ArgumentParser) -> None:
     store = os.environ.get("PYMETRIX_STORE")
     parser.add_argument(
         "--store",
@@ -163,11 +175,16 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="the store to read, e.g. sqlite:///hits.db (env: PYMETRIX_STORE)",
     )
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    _store_option(parser)
     parser.add_argument(
         "--app",
-        default=os.environ.get("PYMETRIX_APP", DEFAULT_APP),
+        default=os.environ.get("PYMETRIX_APP") or None,
         metavar="ID",
-        help="the app whose hits to read (env: PYMETRIX_APP; default: %(default)s)",
+        help="the app whose hits to read (env: PYMETRIX_APP; default: the store's only "
+        "app; pymetrix apps lists them)",
     )
 
 
@@ -262,7 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return 0
     except (CommandError, PymetrixError, OSError, ValueError) as exc:
-        print(f"pymetrix {args.command}: error: {exc}", file=sys.stderr)
+        # One line, whatever the message holds (a driver's may span several).
+        message = " ".join(str(exc).split())
+        print(f"pymetrix {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 
@@ -274,14 +293,61 @@ def _silence_stdout() -> None:
 
 
 def _open(args: argparse.Namespace) -> Metrics:
+    """The app ``--app`` names (else the store's only one), opened only to read."""
     url: str = args.store
+    wanted: str | None = args.app
+    metrics = _open_app(url, wanted or _ANY_APP)
     try:
-        return Metrics(args.app, store=url)
-    except (PymetrixError, ImportError) as exc:
-        raise CommandError(f"cannot open store {mask_url(url)}: {exc}") from None
+        app = _choose_app(metrics.store.apps(), wanted, mask_url(url))
+    except BaseException:
+        metrics.close()
+        raise
+    if app != metrics.id:
+        metrics.close()
+        metrics = _open_app(url, app)
+    return metrics
+
+
+def _open_app(url: str, app: str) -> Metrics:
+    try:
+        return Metrics(app, store=url, read_only=True)
     except Exception as exc:
-        # A driver's own error (a database that refuses the connection, say).
-        raise CommandError(f"cannot open store {mask_url(url)}: {exc}") from None
+        # Ours, or a driver's own error (a database that refuses the connection, say).
+        shown = mask_url(url)
+        message = str(exc)
+        if isinstance(exc, StoreError) and exc.url == shown:
+            message = message.removesuffix(f" ({shown})")
+        raise CommandError(f"cannot open store {shown}: {message}") from None
+
+
+def _choose_app(apps: Sequence[AppCount], wanted: str | None, shown: str) -> str:
+    """The app to read: ``wanted`` if the store holds it, else the store's only app."""
+    names = [entry.app for entry in apps]
+    if wanted is not None:
+        if wanted in names:
+            return wanted
+        if not apps:
+            raise CommandError(f"no app {wanted!r} in {shown}: it holds no app yet")
+        raise CommandError(f"no app {wanted!r} in {shown}: it holds {_listing(apps)}")
+    if len(apps) == 1:
+        return names[0]
+    if not apps:
+        raise CommandError(f"{shown} holds no app yet: nothing to read")
+    raise CommandError(f"{shown} holds {len(apps)} apps: pass --app with one of {_listing(apps)}")
+
+
+def _listing(apps: Sequence[AppCount]) -> str:
+    """Apps with their hits, for one line: the most hit first when they are many."""
+    shown = list(apps)
+    more = len(shown) - _APPS_SHOWN
+    if more > 0:
+        shown = sorted(shown, key=lambda entry: -entry.hits)[:_APPS_SHOWN]
+    text = ", ".join(
+        f"{entry.app!r} ({entry.hits:,} hit{'' if entry.hits == 1 else 's'})" for entry in shown
+    )
+    if more > 0:
+        text += f" and {more:,} more (pymetrix apps lists them)"
+    return text
 
 
 # -- demo ----------------------------------------------------------------------------------
@@ -619,6 +685,7 @@ def _stream(args: argparse.Namespace) -> int:
 
 def _stats(args: argparse.Namespace) -> int:
     metrics = _open(args)
+    app = metrics.id
     try:
         rows = metrics.aggregate(since=args.since, until=args.until, ids=args.ids, stats=True)
     finally:
@@ -638,13 +705,43 @@ def _stats(args: argparse.Namespace) -> int:
     total = sum(row["hits"] for row in rows)
     print(f"{len(rows):,} nodes, {total:,} hits")
     if not rows and args.since is None and args.until is None and args.ids is None:
-        # The usual cause is reading another app than the one recorded.
         print(
-            f"pymetrix stats: no hits for app {args.app!r} in {mask_url(args.store)}; "
-            "is --app right? (the demo records under 'demo')",
+            f"pymetrix stats: app {app!r} has no hits in {mask_url(args.store)} yet",
             file=sys.stderr,
         )
     return 0
+
+
+# -- apps ----------------------------------------------------------------------------------
+
+
+def _apps(args: argparse.Namespace) -> int:
+    metrics = _open_app(args.store, _ANY_APP)
+    try:
+        apps = metrics.store.apps()
+    finally:
+        metrics.close()
+    fmt = TimeFormatter()  # UTC
+    table = [["app", "hits", "first hit", "last hit"]]
+    for entry in apps:
+        first = "-" if entry.first_ns is None else fmt(entry.first_ns)
+        last = "-" if entry.last_ns is None else fmt(entry.last_ns)
+        table.append([entry.app, f"{entry.hits:,}", first, last])
+    _print_table(table)
+    total = sum(entry.hits for entry in apps)
+    print(f"{len(apps):,} app{'' if len(apps) == 1 else 's'}, {total:,} hits")
+    return 0
+
+
+def _print_table(table: list[list[str]]) -> None:
+    """Rows of cells, the first a header: names left-aligned, numbers right-aligned."""
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    for n, line in enumerate(table):
+        cells = [line[0].ljust(widths[0]), line[1].rjust(widths[1])]
+        cells += [c.ljust(w) for c, w in zip(line[2:], widths[2:])]
+        print("  ".join(cells).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
 
 
 def _ms(seconds: float | None) -> str:

@@ -430,11 +430,12 @@ def run(
     public = host in ("", "0.0.0.0", "::") or not is_loopback(host)  # noqa: S104
     if token is None and public:
         token = secrets.token_urlsafe(16)
-    metrics = Metrics("demo", store=store_url)
+    # Listening first: a port in use fails before the store (a file) is created.
+    sock = _listen(host, port)
     try:
-        sock = _listen(host, port)
-    except OSError:
-        metrics.close()
+        metrics = Metrics("demo", store=store_url)
+    except BaseException:
+        sock.close()
         raise
     port = sock.getsockname()[1]
     crowd: Visitors | None = None

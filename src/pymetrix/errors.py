@@ -101,10 +101,12 @@ class InvalidQuery(PymetrixError, ValueError):
 
 
 class StoreError(PymetrixError, RuntimeError):
-    """A store that cannot be opened, read or written."""
+    """A store that cannot be opened, read or written; ``reason`` says why, ``url``
+    names the store (its password masked)."""
 
     def __init__(self, message: str, url: str | None = None) -> None:
         self.url = url
+        self.reason = message
         super().__init__(f"{message} ({url})" if url else message)
 
 

@@ -17,7 +17,7 @@ from . import _export, _series
 from ._timefmt import TimeFormatter, parse_time
 from ._validation import check_duration, check_id, check_status, is_positive
 from .clock import Clock, SystemClock
-from .errors import InvalidArgument, InvalidQuery, MissingArgument, StoreClosed
+from .errors import InvalidArgument, InvalidQuery, MissingArgument, StoreClosed, StoreError
 from .pipeline import LiveStream, snapshot_stream, time_series_stream
 from .store import Backlog, QuarantinedBatch, Query, Store, StoreOptions, open_store
 from .store._rollup import Rollups
@@ -67,6 +67,10 @@ class Metrics:
             do windowed counts, flows, series and percentiles, read from rollups).
         rollup_retention: rollups older than this are dropped (default: kept).
         max_events: per-hit entries kept at most (counts stay exact).
+        read_only: only read the store a URL names, as a dashboard or report over hits
+            other processes record: a database (SQLite file) that does not exist is a
+            ``StoreError`` instead of being created, the app is not registered in it,
+            and :meth:`hit` raises ``StoreError``.
     """
 
     def __init__(
@@ -82,6 +86,7 @@ class Metrics:
         retention: timedelta | None = None,
         max_events: int = 10_000_000,
         rollup_retention: timedelta | None = None,
+        read_only: bool = False,
     ) -> None:
         if id is None:
             id = loc
@@ -122,12 +127,15 @@ class Metrics:
                 retention=retention,
                 max_events=max_events,
                 rollup_retention=rollup_retention,
+                read_only=read_only,
             )
             store = open_store(store, options)
+        elif read_only:
+            raise InvalidArgument("read_only", read_only, "False with a Store object")
         self._store: Store = store
         # Bound once: hit() is the hot path.
         self._now = self._clock.time_ns
-        self._append = store.append
+        self._append = self._refuse_read_only if read_only else store.append
         self._offload = store.blocking_reads
         # Valid ids seen so far, mapped to the id they are stored under.
         self._known: dict[str, str] = {}
@@ -785,6 +793,16 @@ class Metrics:
         status: int | None,
     ) -> None:
         raise StoreClosed(f"Metrics({self._id!r})")
+
+    def _refuse_read_only(
+        self,
+        time_ns: int,
+        node: str,
+        caller: str | None,
+        duration: float | None,
+        status: int | None,
+    ) -> None:
+        raise StoreError("opened read-only: hits cannot be recorded", f"Metrics({self._id!r})")
 
     def __enter__(self) -> Metrics:
         return self

@@ -30,7 +30,7 @@ import pytest
 
 from .clock import Clock, ManualClock
 from .metrics import Metrics
-from .store import Query, Store, Subscription
+from .store import AppCount, Query, Store, Subscription
 from .store.base import LiveHit
 
 __all__ = [
@@ -352,6 +352,17 @@ class StoreContract:
         assert blog.aggregate() == [{"id": "Post", "hits": 1}]
         assert blog.time_series()["id"] == "blog"
         assert blog.flow() == [{"caller": None, "id": "Post", "hits": 1}]
+
+    def test_apps_lists_the_app_with_its_hits_and_first_and_last_hit_times(
+        self, make_metrics: MakeMetrics
+    ) -> None:
+        metrics = make_metrics("shop")
+        assert _app(metrics) == AppCount("shop", 0, None, None)
+        record_visit(metrics)
+        assert metrics.flush(timeout=10)
+        start = ManualClock(START).time_ns()
+        # The clock ticks 1 ms per reading: five hits at 0, 1, ... 4 ms.
+        assert _app(metrics) == AppCount("shop", 5, start, start + 4_000_000)
 
     def test_retention_drops_old_hits_but_keeps_counts_exact(
         self, make_metrics: MakeMetrics
@@ -697,6 +708,12 @@ class StoreContract:
 _DAY_MS = 86_400_000
 _NODES = ("/", "/blog", "/blog/{slug}", "/cart")
 Hit = tuple[int, str, "str | None", "float | None", "int | None"]
+
+
+def _app(metrics: Metrics) -> AppCount:
+    """The entry of ``metrics``'s app among those its store lists."""
+    (entry,) = (app for app in metrics.store.apps() if app.app == metrics.id)
+    return entry
 
 
 def _first(hit: Hit) -> int:

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from pymetrix import Clock
-from pymetrix.store import MemoryStore, Store
+from pymetrix import Clock, ManualClock
+from pymetrix.store import AppCount, MemoryStore, Store
 from pymetrix.store.postgres import PostgresStore
 from pymetrix.store.sqlite import SQLiteStore
 from pymetrix.testing import StoreContract, read_live, record_in_batches, resumable, shown
 
-from .conftest import MakeMetrics
+from .conftest import START, MakeMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ class TestMemoryStore(StoreContract):
     def open_store(
         self, *, app: str, clock: Clock, retention: timedelta | None, place: Path
     ) -> Store:
-        return MemoryStore(clock=clock, retention=retention)
+        return MemoryStore(clock=clock, retention=retention, app=app)
 
 
 class TestSQLiteStore(StoreContract):
@@ -106,3 +106,25 @@ def test_a_store_opened_later_resumes_from_a_seq_at_once(
         assert shown(subscription.read(10)) == shown(hits[2:])
     finally:
         subscription.close()
+
+
+def test_apps_lists_every_app_sharing_the_database_with_its_own_hits(
+    make_metrics: MakeMetrics, persistent_url: str
+) -> None:
+    shop = make_metrics("shop", store=persistent_url)
+    blog = make_metrics("blog", store=persistent_url)
+    idle = make_metrics("idle", store=persistent_url)
+    shop.hit("Cart")
+    shop.hit("Cart")
+    blog.hit("Post")
+    assert shop.flush(timeout=10)
+    assert blog.flush(timeout=10)
+    start = ManualClock(START).time_ns()
+    # Each store's clock ticks 1 ms per reading from START.
+    expected = [
+        AppCount("blog", 1, start, start),
+        AppCount("idle", 0, None, None),
+        AppCount("shop", 2, start, start + 1_000_000),
+    ]
+    assert shop.store.apps() == expected
+    assert idle.store.apps() == expected

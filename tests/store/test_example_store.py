@@ -19,7 +19,9 @@ class TestJsonLinesStore(StoreContract):
     def open_store(
         self, *, app: str, clock: Clock, retention: timedelta | None, place: Path
     ) -> Store:
-        return JsonLinesStore(str(place / f"{app}.jsonl"), clock=clock, retention=retention)
+        return JsonLinesStore(
+            str(place / f"{app}.jsonl"), app=app, clock=clock, retention=retention
+        )
 
 
 def test_its_url_opens_it_and_hits_survive_a_reopen(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pymetrix import InvalidArgument, ManualClock, Metrics, StoreError
-from pymetrix.store import NodeCount, Query, Store
+from pymetrix.store import AppCount, NodeCount, Query, Store
 from pymetrix.store._chunks import ALL_NODES, decode_bases, encode_bases
 from pymetrix.store.sqlite import SQLiteStore
 from pymetrix.testing import wait_until
@@ -72,6 +72,30 @@ def test_relative_sqlite_urls_name_files_in_the_working_directory(
         assert (tmp_path / path).is_file()
 
 
+@pytest.mark.parametrize(
+    ("url", "relative", "absolute"),
+    [
+        ("sqlite:/pymetrix.db", "sqlite:///pymetrix.db", "sqlite:////pymetrix.db"),
+        (
+            "sqlite:/var/p.db?batch_size=5",
+            "sqlite:///var/p.db?batch_size=5",
+            "sqlite:////var/p.db?batch_size=5",
+        ),
+    ],
+)
+def test_a_sqlite_url_with_one_slash_is_refused_naming_both_spellings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, relative: str, absolute: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidArgument) as caught:
+        Metrics("Test", store=url)
+    message = str(caught.value)
+    assert repr(url) in message
+    assert f"{relative} (relative to the working directory)" in message
+    assert f"{absolute} (absolute)" in message
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_store_object_can_be_passed_directly(db: Path) -> None:
     store = SQLiteStore(db, app="shop", flush_interval=0.01)
     metrics = Metrics("shop", store=store, clock=ManualClock(START))
@@ -122,6 +146,46 @@ def test_missing_directory_is_a_store_error_naming_the_url(tmp_path: Path) -> No
         Metrics("Test", store=url)
     assert caught.value.url is not None
     assert "no/such/dir" in caught.value.url
+
+
+def test_read_only_a_missing_file_is_refused_naming_it_and_nothing_is_created(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(StoreError, match="does not exist") as caught:
+        Metrics("Test", store=f"sqlite:///{tmp_path}/nothere.db", read_only=True)
+    assert str(tmp_path / "nothere.db") in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_read_only_an_empty_file_is_refused_untouched(db: Path) -> None:
+    db.touch()
+    before = fingerprint(db)
+    with pytest.raises(StoreError, match="no Pymetrix data"):
+        Metrics("Test", store=f"sqlite:///{db}", read_only=True)
+    assert fingerprint(db) == before
+
+
+def test_read_only_reads_every_process_hits_registers_no_app_and_refuses_hits(
+    db: Path, make_metrics: MakeMetrics
+) -> None:
+    url = f"sqlite:///{db}?flush_interval=0.01"
+    writer = make_metrics("shop", store=url)
+    writer.hit("Home")
+    assert writer.flush(timeout=10)
+    with Metrics("shop", store=url, read_only=True) as shop:
+        assert shop.aggregate() == [{"id": "Home", "hits": 1}]
+        with pytest.raises(StoreError, match="read-only"):
+            shop.hit("Home")
+        with pytest.raises(StoreError, match="read-only"):
+            shop.store.append(START_NS, "Home", None, None, None)
+    with Metrics("blog", store=url, read_only=True) as blog:
+        assert blog.aggregate() == []
+        assert [app.app for app in blog.store.apps()] == ["shop"]
+        # The app is found once another process records under it.
+        other = make_metrics("blog", store=url)
+        other.hit("Post")
+        assert other.flush(timeout=10)
+        assert blog.aggregate() == [{"id": "Post", "hits": 1}]
 
 
 def test_locked_at_start_is_a_store_error(db: Path) -> None:
@@ -218,6 +282,30 @@ def test_retention_deletes_old_chunks_in_the_background(
     assert wait_until(lambda: chunks() == 1)
     assert metrics.aggregate() == [{"id": "Home", "hits": 1}, {"id": "Blog", "hits": 1}]
     assert [len(n["callers"]) for n in metrics.time_series()["nodes"]] == [0, 1]
+
+
+def test_apps_tells_the_last_hit_time_from_rollups_once_retention_deleted_every_chunk(
+    db: Path, make_metrics: MakeMetrics
+) -> None:
+    clock = ManualClock(START)
+    metrics = make_metrics(
+        store=f"sqlite:///{db}?flush_interval=0.01", clock=clock, retention=timedelta(minutes=1)
+    )
+    metrics.hit("Home")
+    clock.advance(150)
+    metrics.hit("Blog")  # alone in its minute: its bucket's first hit is the last hit
+    assert metrics.flush(timeout=10)
+    last = START_NS + 150_000_000_000
+    assert metrics.store.apps() == [AppCount("Test", 2, START_NS, last)]
+    clock.advance(3600)
+
+    def chunks() -> int:
+        with closing(sqlite3.connect(db)) as conn:
+            (count,) = conn.execute("SELECT COUNT(*) FROM pymetrix_chunks").fetchone()
+            return int(count)
+
+    assert wait_until(lambda: chunks() == 0)
+    assert metrics.store.apps() == [AppCount("Test", 2, START_NS, last)]
 
 
 def test_live_subscriber_counts_hits_retention_deleted_before_it_read_them(

@@ -10,7 +10,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from socketserver import ThreadingMixIn
 from typing import Any, Protocol
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 import uvicorn
@@ -61,8 +63,10 @@ class EventReader:
 
     def next(self, timeout: float = 5.0) -> Event:
         """The next event or comment block; raises TimeoutError after ``timeout``."""
-        assert self.connection.sock is not None
-        self.connection.sock.settimeout(timeout)
+        # A server that closes the connection after the response (HTTP/1.0) leaves the
+        # socket to the response alone; it keeps the connection's timeout.
+        if self.connection.sock is not None:
+            self.connection.sock.settimeout(timeout)
         event = Event()
         while True:
             raw = self.response.readline()
@@ -140,6 +144,63 @@ class Server:
         self.server.should_exit = True
         self.thread.join(10)
         self.sock.close()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class WSGIServerThread:
+    """wsgiref serving a WSGI app on 127.0.0.1, in a thread of this process."""
+
+    def __init__(self, app: Any) -> None:
+        self.server = make_server(
+            "127.0.0.1", 0, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+        )
+        self.port: int = self.server.server_address[1]
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="test-wsgi"
+        )
+        self.thread.start()
+
+    def get(self, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> Reply:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request(method, path, headers=headers or {})
+            response = connection.getresponse()
+            return Reply(response.status, response.headers, response.read())
+        finally:
+            connection.close()
+
+    def stream(self, path: str, headers: dict[str, str] | None = None) -> EventReader:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        connection.request("GET", path, headers=headers or {})
+        return EventReader(connection, connection.getresponse())
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def serve_wsgi() -> Iterator[Any]:
+    """``serve_wsgi(app) -> WSGIServerThread``; every server is stopped afterwards."""
+    servers: list[WSGIServerThread] = []
+
+    def start(app: Any) -> WSGIServerThread:
+        server = WSGIServerThread(app)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
 
 
 @pytest.fixture

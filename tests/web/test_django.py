@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import sys
 import types
@@ -11,6 +12,7 @@ from typing import Any
 import django
 import pytest
 from django.conf import settings
+from django.core.handlers.wsgi import WSGIHandler
 from django.test import Client, override_settings
 from django.urls import clear_url_caches, include, path
 
@@ -101,3 +103,52 @@ def test_django_stream_sends_events_and_closing_it_ends_the_subscription(
     assert b'"id":"Home"' in event
     response.close()
     assert not store._waiters.callbacks
+
+
+@pytest.fixture
+def django_server(metrics: Metrics, serve_wsgi: Any) -> Iterator[Any]:
+    """The stats app included in a Django project served by a real WSGI server."""
+    urls = types.ModuleType("pymetrix_test_urls_served")
+    urls.urlpatterns = [  # type: ignore[attr-defined]
+        path("pymetrix/", include(stats_urls(metrics, heartbeat=0.05)))
+    ]
+    sys.modules[urls.__name__] = urls
+    clear_url_caches()
+    try:
+        with override_settings(ROOT_URLCONF=urls.__name__, ALLOWED_HOSTS=["127.0.0.1"]):
+            yield serve_wsgi(WSGIHandler())
+    finally:
+        del sys.modules[urls.__name__]
+        clear_url_caches()
+
+
+@pytest.mark.parametrize(
+    "where", ["api/aggregate?stats=1", "api/time_series", "", "static/app.js", "metrics"]
+)
+def test_django_sends_compressible_answers_gzipped_to_a_client_that_accepts_gzip(
+    metrics: Metrics, django_server: Any, where: str
+) -> None:
+    for i in range(20):
+        metrics.hit("Home", duration=0.01)
+        metrics.hit("Blog", caller="Home", status=200 if i % 4 else 500)
+    plain = django_server.get("/pymetrix/" + where)
+    compressed = django_server.get("/pymetrix/" + where, {"Accept-Encoding": "gzip"})
+    if where == "metrics":  # the first scrape read the hits: compare two of nothing new
+        plain = django_server.get("/pymetrix/" + where)
+    assert plain.status == compressed.status == 200
+    assert "content-encoding" not in plain.headers
+    assert compressed.headers["content-encoding"] == "gzip"
+    assert "accept-encoding" in compressed.headers["vary"].lower()
+    assert gzip.decompress(compressed.body) == plain.body
+    assert len(compressed.body) < len(plain.body)
+
+
+def test_django_streams_live_events_uncompressed(metrics: Metrics, django_server: Any) -> None:
+    reader = django_server.stream("/pymetrix/api/stream", {"Accept-Encoding": "gzip"})
+    try:
+        assert reader.status == 200
+        assert "content-encoding" not in reader.response.headers
+        metrics.hit("Live")
+        assert reader.next_data().json()["message"]["id"] == "Live"
+    finally:
+        reader.close()

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import re
+import signal
 import subprocess
 import sys
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,3 +69,69 @@ def test_serve_without_uvicorn_exits_2_naming_the_extra() -> None:
     assert result.stderr.strip() == (
         "pymetrix serve: error: uvicorn is required for this feature: pip install 'pymetrix[web]'"
     )
+
+
+# -- what the extras install ---------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+# The extras a user installs, by use case (the others are for this project's own tests).
+USER_EXTRAS = [
+    "fast", "prometheus", "postgres", "web", "fastapi", "starlette", "litestar", "flask", "django",
+]  # fmt: skip
+
+
+def extra_modules(extra: str) -> set[str]:
+    """The top-level modules of the packages an extra of pyproject.toml installs."""
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    requirements = project["project"]["optional-dependencies"][extra]
+    return {re.split(r"[\[<>=~! ]", requirement)[0].lower() for requirement in requirements}
+
+
+def without_other_extras(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    """``pymetrix ARGS`` in a process where only the ``web`` extra's packages import."""
+    blocked = set().union(*(extra_modules(e) for e in USER_EXTRAS)) - extra_modules("web")
+    code = (
+        "import sys\n"
+        f"for name in {sorted(blocked)!r}: sys.modules[name] = None\n"
+        "from pymetrix.cli import main\n"
+        "raise SystemExit(main())\n"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+
+
+def test_serve_needs_nothing_beyond_the_web_extra(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/hits.db"
+    with Metrics("shop", store=url) as metrics:
+        metrics.hit("Home", duration=0.01)
+    process = without_other_extras(tmp_path, "serve", "--store", url, "--port", "0")
+    assert process.stdout is not None
+    try:
+        base = process.stdout.readline().split(": ", 1)[1].strip()
+        answers = {}
+        for path in ("", "api/aggregate", "metrics"):
+            with urllib.request.urlopen(base + path, timeout=10) as reply:
+                answers[path] = (reply.status, reply.headers["content-type"], reply.read())
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert answers[""][:2] == (200, "text/html; charset=utf-8")
+    assert answers["api/aggregate"][0] == 200
+    # /metrics answers 501 without prometheus_client: the web extra brings it.
+    assert answers["metrics"][0] == 200
+    assert b'pymetrix_hits_total{app="shop",node="Home"} 1.0' in answers["metrics"][2]
+
+
+def test_the_demo_needs_nothing_beyond_the_web_extra(tmp_path: Path) -> None:
+    process = without_other_extras(tmp_path, "demo", "--port", "0", "--duration", "2")
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "Stopped after" in out
+    assert (tmp_path / "pymetrix-demo.db").is_file()

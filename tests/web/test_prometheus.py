@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics import parser as openmetrics_parser
 from prometheus_client.parser import text_string_to_metric_families
 
 from pymetrix import InvalidArgument, Metrics
@@ -21,6 +23,12 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for sample in family.samples:
             out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return out
+
+
+def openmetrics_families(text: str) -> list[Metric]:
+    """``text`` parsed as OpenMetrics, which the text format parser does not check."""
+    parse = openmetrics_parser.text_string_to_metric_families
+    return list(parse(text))  # type: ignore[no-untyped-call]
 
 
 def hits(node: str) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -55,6 +63,44 @@ def test_metrics_route_exposes_hit_counters_and_duration_histograms(
     assert got[bucket("Blog", "2.5")] == 0
     assert got[bucket("Blog", "5.0")] == 1
     assert got[("pymetrix_dropped_hits_total", (("app", "shop"),))] == 0
+
+
+def test_metrics_route_answers_openmetrics_to_a_scraper_that_asks_for_it(
+    metrics: Metrics, serve: Any
+) -> None:
+    metrics.hit("Home", duration=0.003)
+    metrics.hit("Home")
+    server = serve(stats_app(metrics))
+    # What Prometheus sends: OpenMetrics first, the text format as a fallback.
+    accept = (
+        "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+    )
+    reply = server.get("/metrics", headers={"Accept": accept})
+    assert reply.status == 200
+    assert reply.headers["content-type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert "accept" in reply.headers["vary"].lower()
+    text = reply.body.decode()
+    assert text.endswith("# EOF\n")
+    families = {f.name: f for f in openmetrics_families(text)}
+    assert families["pymetrix_hits"].type == "counter"
+    got = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in families.values()
+        for sample in family.samples
+    }
+    assert got[hits("Home")] == 2
+    assert got[bucket("Home", "0.005")] == 1
+    assert got[("pymetrix_hit_duration_seconds_count", (("app", "shop"), ("node", "Home")))] == 1
+
+
+def test_metrics_route_answers_the_text_format_without_an_accept_header(
+    metrics: Metrics, serve: Any
+) -> None:
+    server = serve(stats_app(metrics))
+    reply = server.get("/metrics")
+    # As prometheus_client's own exposition answers a client that states no preference.
+    assert reply.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert "# EOF" not in reply.body.decode()
 
 
 def test_each_scrape_adds_the_hits_recorded_since_the_last(metrics: Metrics, serve: Any) -> None:

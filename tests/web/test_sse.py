@@ -18,7 +18,7 @@ import pytest
 
 from pymetrix import InvalidArgument, ManualClock, Metrics, StoreError
 from pymetrix.store import Backlog, Horizons, MemoryStore, Query, Rollups, Snapshot
-from pymetrix.store.base import EdgeCount, NodeCount, Subscription
+from pymetrix.store.base import AppCount, EdgeCount, NodeCount, Subscription
 from pymetrix.web import stats_app
 
 from .conftest import START, EventReader
@@ -305,6 +305,9 @@ class PositionlessStore:
 
     def edges(self, query: Query) -> list[EdgeCount]:
         return self._inner.edges(query)
+
+    def apps(self) -> list[AppCount]:
+        return self._inner.apps()
 
     def subscribe(self, after: int | None = None) -> Subscription:
         if after is not None:

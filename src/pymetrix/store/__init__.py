@@ -13,6 +13,7 @@ from ._options import count, split_options
 from ._rollup import EdgeRollup, Horizons, NodeRollup, Rollups
 from ._sketch import Sketch
 from .base import (
+    AppCount,
     Backlog,
     EdgeCount,
     HitColumns,
@@ -27,6 +28,7 @@ from .base import (
 from .memory import MemoryStore
 
 __all__ = [
+    "AppCount",
     "Backlog",
     "EdgeCount",
     "EdgeRollup",
@@ -51,7 +53,13 @@ __all__ = [
 
 
 class StoreOptions:
-    """What a :class:`~pymetrix.Metrics` passes to the store it opens from a URL."""
+    """What a :class:`~pymetrix.Metrics` passes to the store it opens from a URL.
+
+    ``read_only`` asks for a store that only reads what exists: a database (a SQLite
+    file) that is missing or holds no Pymetrix data is a ``StoreError`` rather than
+    created, the app is not registered, and hits are refused. A store with nothing to
+    create (memory) may ignore it.
+    """
 
     def __init__(
         self,
@@ -61,12 +69,14 @@ class StoreOptions:
         retention: timedelta | None,
         max_events: int,
         rollup_retention: timedelta | None = None,
+        read_only: bool = False,
     ) -> None:
         self.app = app
         self.clock = clock
         self.retention = retention
         self.max_events = max_events
         self.rollup_retention = rollup_retention
+        self.read_only = read_only
 
 
 StoreFactory = Callable[[str, StoreOptions], Store]
@@ -81,6 +91,7 @@ def _memory(url: str, options: StoreOptions) -> Store:
         max_events=settings.get("max_events", options.max_events),
         clock=options.clock,
         rollup_retention=options.rollup_retention,
+        app=options.app,
     )
 
 

@@ -246,6 +246,18 @@ class BatchWriter:
         """Whether the last write failed (and is being retried)."""
         return self._failing
 
+    def mark_failing(self) -> None:
+        """Report writes as failing before any is tried: the store cannot reach its
+        database and said so in its log. Cleared by :meth:`mark_recovered` or the next
+        write that succeeds."""
+        self._failing = True
+
+    def mark_recovered(self) -> None:
+        """The database is reachable again: stop reporting writes as failing, and write
+        what is queued now."""
+        self._failing = False
+        self._wake.set()
+
     @property
     def pending(self) -> int:
         """Hits recorded and not yet written."""

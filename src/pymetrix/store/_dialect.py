@@ -49,6 +49,7 @@ _UPSERT_EDGE = (
     "ON CONFLICT (app, caller, node) DO UPDATE SET hits = pymetrix_edges.hits + excluded.hits, "
     "first_ns = {least}(pymetrix_edges.first_ns, excluded.first_ns)"
 )
+_FIND_APP = "SELECT id FROM pymetrix_apps WHERE name = ?"
 _INSERT_CHUNK = (
     "INSERT INTO pymetrix_chunks (app, batch, first_ns, last_ns, hits, data, bases)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -67,6 +68,8 @@ class Dialect(Generic[C]):
         driver_errors: exceptions meaning "the database failed", as opposed to a bug.
         refused_errors: among those, the ones that refuse a batch's own data, which a
             retry cannot store.
+        create: whether :meth:`open` creates a database and its tables that are not
+            there yet (False: the store only reads one that exists).
     """
 
     kind = "sql"
@@ -75,7 +78,8 @@ class Dialect(Generic[C]):
     driver_errors: tuple[type[BaseException], ...] = (OSError,)
     refused_errors: tuple[type[BaseException], ...] = ()
 
-    def __init__(self) -> None:
+    def __init__(self, create: bool = True) -> None:
+        self.create = create
         self._texts: dict[str, str] = {}
 
     # -- what each dialect provides --------------------------------------------------
@@ -87,13 +91,19 @@ class Dialect(Generic[C]):
     def open(self) -> C:
         """A connection to a database whose tables are created, or checked and upgraded.
 
-        Raises ``StoreError`` for a database that is not Pymetrix's or is newer.
+        Raises ``StoreError`` for a database that is not Pymetrix's or is newer, and,
+        unless :attr:`create`, for one that does not exist or has no tables yet.
         """
         raise NotImplementedError
 
     def register_app(self, conn: C, name: str) -> int:
         """The number of app ``name``, registered if new."""
         raise NotImplementedError
+
+    def find_app(self, conn: C, name: str) -> int | None:
+        """The number of app ``name``; None if it is not registered."""
+        row = conn.execute(self.sql(_FIND_APP), (name,)).fetchone()
+        return None if row is None else int(row[0])
 
     def read_txn(self, conn: C) -> contextlib.AbstractContextManager[C]:
         """A transaction whose reads all see one state of the database."""
@@ -110,6 +120,12 @@ class Dialect(Generic[C]):
     def is_stored_batch(self, exc: Exception) -> bool:
         """Whether ``exc`` says that a batch's id is stored already."""
         raise NotImplementedError
+
+    def unreachable(self, exc: BaseException) -> bool:
+        """Whether ``exc``, raised opening the database, means that its server did not
+        answer (down, starting up, not resolvable), as opposed to answering and refusing
+        (a wrong password, a missing database): then the store waits for it."""
+        return False
 
     # -- what a dialect may change ---------------------------------------------------
 

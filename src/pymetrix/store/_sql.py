@@ -38,6 +38,7 @@ from ._sql_live import LIVE_CHUNKS, SqlSubscription
 from ._sql_writer import ChunkWriter
 from ._waiting import Waiters
 from .base import (
+    AppCount,
     Backlog,
     EdgeCount,
     HitColumns,
@@ -76,6 +77,17 @@ _BEFORE = (
 )
 _BEFORE_PAGE = 256
 _NEWEST_MINUTE = "SELECT MAX(bucket) FROM pymetrix_rollups WHERE app = ? AND tier = 60"
+_NO_APP = 0
+# Seconds between tries to open a database unreachable at start, while nothing is written.
+_OPEN_BACKOFF_MIN = 0.25
+_OPEN_BACKOFF_MAX = 5.0
+# Every app with its hits and first hit (exact, kept at write time) and the newest
+# retained chunk's last hit.
+_APPS = (
+    "SELECT a.id, a.name, COALESCE(SUM(c.hits), 0), MIN(c.first_ns), "
+    "(SELECT MAX(k.last_ns) FROM pymetrix_chunks k WHERE k.app = a.id) "
+    "FROM pymetrix_apps a LEFT JOIN pymetrix_counts c ON c.app = a.id GROUP BY a.id, a.name"
+)
 
 
 class SqlStore:
@@ -101,6 +113,7 @@ class SqlStore:
         max_buffer: int,
         overflow: str = "drop",
         rollup_retention: timedelta | None = None,
+        read_only: bool = False,
     ) -> None:
         if not isinstance(app, str) or not app:
             raise InvalidArgument("app", app, "a non-empty str")
@@ -121,19 +134,36 @@ class SqlStore:
         self._watcher_lock = threading.Lock()
         self._subscriptions: weakref.WeakSet[SqlSubscription] = weakref.WeakSet()
         self._watcher: threading.Thread | None = None
+        self.read_only = read_only
+        self._open_lock = threading.Lock()
+        self._open_errors: tuple[type[BaseException], ...] = (StoreError, *dialect.driver_errors)
+        self._next_open = 0.0
+        self._open_backoff = _OPEN_BACKOFF_MIN
+        # Set once construction is done: the writer thread may run before that.
+        self._started = False
+        # The last fault met opening the database, logged once until it changes.
+        self._open_fault: str | None = None
+        # The app's number: 0, which no app has (numbers start at 1), until known. A
+        # store opened only to read registers no app: it finds its own once some process
+        # records under it, and meanwhile its reads find nothing.
+        self._app_id = _NO_APP
+        self._opened = False
+        self._reader: Connection | None = None
+        # Replaced once the app's number is known; a store that reads only never writes.
+        self._chunk_writer = ChunkWriter(dialect, _NO_APP)
+        deferred: BaseException | None = None
         try:
-            conn = dialect.open()
+            self._open()
         except StoreError:
             raise
         except dialect.driver_errors as exc:
-            raise StoreError(f"cannot open the {self.kind} store: {exc}", self.url) from exc
-        self._reader: Connection | None = conn
-        try:
-            self._app_id = dialect.register_app(conn, app)
-        except dialect.driver_errors as exc:
-            self._close_quietly(conn)
-            raise StoreError(f"cannot open the {self.kind} store: {exc}", self.url) from exc
-        self._chunk_writer = ChunkWriter(dialect, self._app_id)
+            # A server that does not answer yet (down, starting, not resolvable): the
+            # application starts, and its hits wait for it. A read-only store has nothing
+            # to wait for; a server that answers and refuses (a wrong password, a
+            # missing database) is a mistake to report now.
+            if read_only or not dialect.unreachable(exc):
+                raise StoreError(f"cannot open the {self.kind} store: {exc}", self.url) from exc
+            deferred = exc
         self._writer = BatchWriter(
             f"pymetrix-{self.kind}-writer",
             self._write,
@@ -141,13 +171,77 @@ class SqlStore:
             flush_interval=flush_interval,
             batch_size=batch_size,
             max_buffer=max_buffer,
-            maintain=self._maintain,
+            # Retention deletes: the business of the processes that write.
+            maintain=None if read_only else self._maintain,
             retryable=self._retryable,
             overflow=overflow,
         )
+        if deferred is not None:
+            self._open_fault = str(deferred)
+            self._writer.mark_failing()
+            logger.error(
+                "pymetrix: %s store %s: cannot connect at start; hits are kept in memory "
+                "(up to %d) and written once it answers: %s",
+                self.kind,
+                self.url,
+                max_buffer,
+                deferred,
+            )
         # The hot path: Metrics.hit calls the writer's append with no layer in between.
-        self.append = self._writer.append
+        self.append = self._refuse if read_only else self._writer.append
+        self._started = True
         manage(self)
+
+    def _open(self) -> None:
+        """Connect, create or check the schema, and register the app (or find it, when
+        only reading). Raises ``StoreError`` or the dialect's driver errors."""
+        dialect = self._dialect
+        conn = dialect.open()
+        try:
+            if self.read_only:
+                app_id = dialect.find_app(conn, self.app) or _NO_APP
+            else:
+                app_id = dialect.register_app(conn, self.app)
+        except BaseException:
+            self._close_quietly(conn)
+            raise
+        self._chunk_writer = ChunkWriter(dialect, app_id)
+        self._app_id = app_id
+        with self._read_lock:
+            if self._reader is None:
+                self._reader = conn
+                conn = None
+        self._close_quietly(conn)
+        self._opened = True
+
+    def _open_late(self) -> None:
+        """Open the database if the server was unreachable at start; raises the fault
+        (logged when it is new) while it cannot be opened."""
+        if self._opened:
+            return
+        with self._open_lock:
+            if self._opened:
+                return
+            try:
+                self._open()
+            except self._open_errors as exc:
+                fault = str(exc)
+                if fault != self._open_fault:
+                    self._open_fault = fault
+                    logger.error(
+                        "pymetrix: %s store %s: cannot open it, hits stay in memory: %s",
+                        self.kind,
+                        self.url,
+                        fault,
+                    )
+                raise
+            self._open_fault = None
+            self._writer.mark_recovered()
+            logger.warning(
+                "pymetrix: %s store %s: connected; writing the hits kept meanwhile",
+                self.kind,
+                self.url,
+            )
 
     def _sql(self, statement: str) -> str:
         return self._dialect.sql(statement)
@@ -159,9 +253,26 @@ class SqlStore:
         with contextlib.suppress(Exception):
             conn.close()
 
+    def _refuse(
+        self,
+        time_ns: int,
+        node: str,
+        caller: str | None,
+        duration: float | None,
+        status: int | None,
+    ) -> None:
+        raise StoreError("opened read-only: hits cannot be recorded", self.url)
+
     # -- writing (on the writer thread) ----------------------------------------------
 
     def _write(self, batch_id: int, batch: Columns) -> None:
+        try:
+            self._open_late()
+        except self._open_errors as exc:
+            # Nothing of the batch reached the database: a fault of the database, which
+            # _retryable tells by its type, whatever the driver raised.
+            reason = exc.reason if isinstance(exc, StoreError) else str(exc)
+            raise StoreError(f"cannot open the {self.kind} store: {reason}", self.url) from exc
         chunk_id = self._chunk_writer.write(batch_id, batch)
         if chunk_id > self._latest:
             self._latest = chunk_id
@@ -170,12 +281,23 @@ class SqlStore:
     def _retryable(self, exc: BaseException) -> bool:
         """Whether a write failed through the database (retry) or the batch (set aside)."""
         dialect = self._dialect
+        if isinstance(exc, StoreError):
+            return True  # the database could not be opened (see _write)
         return isinstance(exc, dialect.driver_errors) and not isinstance(
             exc, dialect.refused_errors
         )
 
     def _maintain(self) -> None:
         now = time.monotonic()
+        if not self._opened:
+            # Try now and then while idle, so that the store is ready before the first
+            # hit or read; less often the longer the server stays away.
+            if self._started and now >= self._next_open:
+                self._open_backoff = min(self._open_backoff * 2, _OPEN_BACKOFF_MAX)
+                self._next_open = now + self._open_backoff
+                with contextlib.suppress(*self._open_errors):
+                    self._open_late()
+            return
         if now < self._next_retention:
             return
         self._next_retention = now + _RETENTION_EVERY
@@ -310,6 +432,25 @@ class SqlStore:
 
         return self._read(read)
 
+    def apps(self) -> list[AppCount]:
+        """Every app of the database, with its hits and the times of its first and last."""
+
+        def read(conn: Any) -> list[AppCount]:
+            out = []
+            for app, name, hits, first, last in conn.execute(self._sql(_APPS)).fetchall():
+                if not hits:
+                    out.append(AppCount(name, 0, None, None))
+                    continue
+                if last is None:
+                    # Retention deleted every chunk of the app: its rollups remain.
+                    last = _sql_rollups.newest_first(conn, self._sql, app)
+                last = None if last is None else int(last)
+                out.append(AppCount(name, int(hits), int(first), last))
+            # Sorted here: the databases' collations would order names differently.
+            return sorted(out, key=lambda entry: entry.app)
+
+        return self._read(read)
+
     # -- rollups ---------------------------------------------------------------------
 
     def rollups(
@@ -425,6 +566,12 @@ class SqlStore:
 
     def _read_now(self, read: Callable[[Any], T]) -> T:
         """Run ``read`` in a read transaction, without waiting for this process's writes."""
+        try:
+            self._open_late()
+        except self._open_errors as exc:
+            reason = exc.reason if isinstance(exc, StoreError) else str(exc)
+            message = f"cannot read from the {self.kind} store: {reason}"
+            raise StoreError(message, self.url) from exc
         with self._read_lock:
             # A connection kept from before may have died with a server restart: one
             # failure on it earns a retry on a new connection.
@@ -434,6 +581,8 @@ class SqlStore:
                     if conn is None:
                         conn = self._reader = self._dialect.connect()
                     with self._dialect.read_txn(conn):
+                        if self._app_id == _NO_APP:
+                            self._app_id = self._dialect.find_app(conn, self.app) or _NO_APP
                         return read(conn)
                 except self._dialect.driver_errors as exc:
                     self._close_quietly(self._reader)
@@ -549,6 +698,7 @@ class SqlStore:
         # Connections and locks belong to the parent (its threads may have held them at
         # fork time). Leave them be, start afresh, and let the writer restart.
         self._read_lock = threading.Lock()
+        self._open_lock = threading.Lock()
         self._watcher_lock = threading.Lock()
         self._waiters = Waiters()
         if self._reader is not None:

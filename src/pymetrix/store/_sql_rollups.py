@@ -20,7 +20,16 @@ from ._sketch import Sketch
 from ._sketch import decode as decode_sketch
 from ._sketch import encode as encode_sketch
 
-__all__ = ["UPSERT_EDGE", "UPSERT_NODE", "backfill", "expire", "read", "tiers", "upsert"]
+__all__ = [
+    "UPSERT_EDGE",
+    "UPSERT_NODE",
+    "backfill",
+    "expire",
+    "newest_first",
+    "read",
+    "tiers",
+    "upsert",
+]
 
 _INSERT_NODE = (
     "INSERT INTO pymetrix_rollups (app, tier, bucket, node, hits, errors, timed, "
@@ -55,6 +64,10 @@ _READ_NODES = (
 _READ_EDGES = (
     "SELECT bucket, caller, node, hits, first_ns FROM pymetrix_rollup_edges "
     "WHERE app = ? AND tier = ? AND bucket >= ? AND bucket < ?"
+)
+_NEWEST_FIRST = (
+    "SELECT MAX(first_ns) FROM pymetrix_rollups WHERE app = ? AND tier = ? AND bucket = "
+    "(SELECT MAX(bucket) FROM pymetrix_rollups WHERE app = ? AND tier = ?)"
 )
 _EXPIRE = (
     "DELETE FROM pymetrix_rollups WHERE app = ? AND tier = ? AND bucket < ?",
@@ -194,3 +207,16 @@ def backfill(conn: Connection, app: int, chunks: Iterable[tuple[int, bytes]], ma
         edge_rows = _edge_rows(app, size, rows)
         if edge_rows:
             cursor.executemany(sql(_INSERT_EDGE), edge_rows)
+
+
+def newest_first(conn: Any, sql: Callable[[str], str], app: int) -> int | None:
+    """The time of the first hit in the app's newest bucket, of the finest tier still
+    kept: at most one bucket before its last hit (None: no rollups)."""
+    found = []
+    for size in (MINUTE, HOUR, DAY):
+        tier = size // SECOND
+        (first,) = conn.execute(sql(_NEWEST_FIRST), (app, tier, app, tier)).fetchone()
+        if first is not None:
+            found.append(int(first))
+    # A finer tier's newest bucket lies within a coarser one's: the latest first hit wins.
+    return max(found, default=None)

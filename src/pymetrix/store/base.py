@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from ._rollup import Horizons, Rollups
 
 __all__ = [
+    "AppCount",
     "Backlog",
     "Hit",
     "EdgeCount",
@@ -73,6 +74,21 @@ class Backlog:
     dropped: int = 0
     quarantined: int = 0
     failing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AppCount:
+    """An app a store holds: its hits, and the times of its first and last hit.
+
+    ``first_ns`` and ``last_ns`` are None while the app has no hits. ``last_ns`` is exact
+    while the app's newest per-hit data is retained; once retention deleted all of it, it
+    is the first hit of the newest rollup bucket, at most one bucket before the last hit.
+    """
+
+    app: str
+    hits: int
+    first_ns: int | None
+    last_ns: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +315,14 @@ class Store(Protocol):
 
     def edges(self, query: Query) -> list[EdgeCount]:
         """Per caller->node hits matching ``query``, in order of first appearance."""
+
+    def apps(self) -> list[AppCount]:
+        """The apps this store holds, sorted by name, with their hits and hit times.
+
+        A store shared by several apps (a database) lists every app opened on it, hit or
+        not; a store of one app (memory) lists that one. Hits recorded in this process
+        are included, as in every read.
+        """
 
     def subscribe(self, after: int | None = None) -> Subscription:
         """A subscription starting after the last hit recorded so far.

@@ -15,7 +15,7 @@ from ._codec import KEY_MASK, KEY_SHIFT, STATUS_MASK, pack_extra, unpack_duratio
 from ._lifecycle import after_fork
 from ._rollup import DAY, HOUR, MINUTE, Horizons, Rollups, Tiers, roll
 from ._waiting import Waiters, WaitingSubscription
-from .base import Backlog, EdgeCount, HitColumns, LiveHit, NodeCount, Query, Snapshot
+from .base import AppCount, Backlog, EdgeCount, HitColumns, LiveHit, NodeCount, Query, Snapshot
 
 __all__ = ["MemoryStore"]
 
@@ -43,6 +43,7 @@ class MemoryStore:
         clock: the clock retention is measured against.
         rollup_retention: drop rollups older than this (default: keep them; see
             ``_rollup`` for each tier's own bound).
+        app: the app whose hits these are, as :meth:`apps` lists it.
     """
 
     resumable = True
@@ -55,9 +56,11 @@ class MemoryStore:
         max_events: int = 10_000_000,
         clock: Clock | None = None,
         rollup_retention: timedelta | None = None,
+        app: str = "default",
     ) -> None:
         if not isinstance(max_events, int) or isinstance(max_events, bool) or max_events < 1:
             raise InvalidArgument("max_events", max_events, "an int >= 1")
+        self.app = app
         self._tiers = Tiers(_nanoseconds(rollup_retention))
         self._rolled = 0  # position up to which the tiers include hits
         self._next_expiry = 0
@@ -300,6 +303,15 @@ class MemoryStore:
             c = (key >> _SHIFT) - 1
             result.append(EdgeCount(None if c < 0 else names[c], names[n], hits))
         return result
+
+    def apps(self) -> list[AppCount]:
+        """The one app this store holds, with its hits and the times of its first and last."""
+        with self._lock:
+            self._sync()
+            hits = sum(self._node_counts)
+            first = min(self._first.values(), default=None)
+            last = self._last if hits else None
+        return [AppCount(self.app, hits, first, last)]
 
     # -- rollups ---------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from ..clock import Clock
-from ..errors import MissingDependency
+from ..errors import MissingDependency, StoreError
 from ._chunks import ALL_NODES
 from ._dialect import Dialect
 from ._options import WRITER_OPTIONS, seconds, split_options
@@ -24,6 +24,8 @@ from ._sql import SqlStore
 
 try:
     import psycopg
+    from psycopg import pq
+    from psycopg.conninfo import make_conninfo
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependency("psycopg", "postgres") from exc
 
@@ -98,8 +100,10 @@ class PostgresDialect(Dialect[PgConnection]):
         psycopg.NotSupportedError,
     )
 
-    def __init__(self, conninfo: str, connect_timeout: float, url: str) -> None:
-        super().__init__()
+    def __init__(
+        self, conninfo: str, connect_timeout: float, url: str, create: bool = True
+    ) -> None:
+        super().__init__(create)
         self.conninfo = conninfo
         self.connect_timeout = max(1, round(connect_timeout))
         self.url = url
@@ -123,6 +127,8 @@ class PostgresDialect(Dialect[PgConnection]):
                     version = None if row is None else int(row[0])
                 if version is not None and version > SCHEMA_VERSION:
                     raise too_new(version, self.url)
+                if version is None and not self.create:
+                    raise StoreError("not a Pymetrix database: it holds no Pymetrix data", self.url)
                 if version is not None and version < SCHEMA_VERSION:
                     upgrade(conn, version, "%s", "BYTEA")
                 if version is None:
@@ -136,6 +142,16 @@ class PostgresDialect(Dialect[PgConnection]):
             conn.close()
             raise
         return conn
+
+    def unreachable(self, exc: BaseException) -> bool:
+        if not isinstance(exc, psycopg.OperationalError):
+            return False
+        # libpq tells a server that answered (and refused: a wrong password, a missing
+        # database) from one that did not or rejects every connection (starting up,
+        # shutting down) by a ping; the error's own text is all the client gets else.
+        conninfo = make_conninfo(self.conninfo, connect_timeout=self.connect_timeout)
+        answer = pq.PGconn.ping(conninfo.encode())
+        return answer in (pq.Ping.NO_RESPONSE, pq.Ping.REJECT)
 
     def register_app(self, conn: PgConnection, name: str) -> int:
         with conn.transaction():
@@ -274,6 +290,8 @@ class PostgresStore(SqlStore):
             ``dropped``) or ``"block"`` recording until the database catches up.
         connect_timeout: seconds to wait for a connection.
         shown_url: the store as named in messages (default: ``url``, password masked).
+        read_only: only read a database that holds Pymetrix's tables: nothing is
+            created, the app is not registered, hits are refused.
     """
 
     def __init__(
@@ -290,12 +308,13 @@ class PostgresStore(SqlStore):
         rollup_retention: timedelta | None = None,
         connect_timeout: float = 5.0,
         shown_url: str | None = None,
+        read_only: bool = False,
     ) -> None:
         from . import mask_url
 
         shown = shown_url or mask_url(url)
         super().__init__(
-            PostgresDialect(url, connect_timeout, shown),
+            PostgresDialect(url, connect_timeout, shown, create=not read_only),
             shown,
             app=app,
             clock=clock,
@@ -305,6 +324,7 @@ class PostgresStore(SqlStore):
             max_buffer=max_buffer,
             overflow=overflow,
             rollup_retention=rollup_retention,
+            read_only=read_only,
         )
 
 
@@ -325,5 +345,6 @@ def open_postgres(url: str, options: Any) -> PostgresStore:
         retention=options.retention,
         rollup_retention=options.rollup_retention,
         shown_url=mask_url(url),
+        read_only=options.read_only,
         **settings,
     )

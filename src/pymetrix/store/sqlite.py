@@ -2,7 +2,8 @@
 
 Paths are spelled as SQLAlchemy spells them: ``sqlite:///pymetrix.db`` is relative to the
 working directory, ``sqlite:////var/lib/app/pymetrix.db`` (four slashes) absolute;
-``sqlite:p.db`` and ``sqlite://data/p.db`` are relative too. Options in the query string:
+``sqlite:p.db`` and ``sqlite://data/p.db`` are relative too. ``sqlite:/p.db`` (one slash)
+is refused, as it could mean either. Options in the query string:
 ``flush_interval`` (seconds), ``batch_size``, ``max_buffer`` (hits), ``overflow``
 (``drop`` or ``block``) and ``busy_timeout`` (seconds).
 """
@@ -42,18 +43,21 @@ class SQLiteDialect(Dialect[sqlite3.Connection]):
         sqlite3.NotSupportedError,
     )
 
-    def __init__(self, path: str, busy_timeout: float, url: str) -> None:
-        super().__init__()
+    def __init__(self, path: str, busy_timeout: float, url: str, create: bool = True) -> None:
+        super().__init__(create)
         self.path = path
         self.busy_timeout = busy_timeout
         self.url = url
 
     def connect(self) -> sqlite3.Connection:
+        # mode=rw opens a file that exists, never creating one.
+        target = self.path if self.create else f"file:{quote(os.path.abspath(self.path))}?mode=rw"
         conn = sqlite3.connect(
-            self.path,
+            target,
             timeout=self.busy_timeout,
             isolation_level=None,
             check_same_thread=False,
+            uri=not self.create,
         )
         try:
             # WAL mode is a property of the file: switch it once, when first made.
@@ -84,6 +88,13 @@ class SQLiteDialect(Dialect[sqlite3.Connection]):
         self._check_file()
         conn = self.connect()
         try:
+            if not self.create:
+                # Only to read: take no write lock unless the schema needs an upgrade.
+                version = _schema_version(conn)
+                if version is None:
+                    raise StoreError("not a Pymetrix database: it holds no Pymetrix data", self.url)
+                if version == SCHEMA_VERSION:
+                    return conn
             with self._immediate(conn):
                 version = _schema_version(conn)
                 if version is None:
@@ -105,10 +116,18 @@ class SQLiteDialect(Dialect[sqlite3.Connection]):
     def _check_file(self) -> None:
         """Refuse, without writing to it, a file that is not a Pymetrix database."""
         try:
-            if os.path.getsize(self.path) == 0:
-                return
+            size = os.path.getsize(self.path)
         except OSError:
-            return  # missing: it will be created
+            if self.create:
+                return  # missing: it will be created
+            raise StoreError(
+                f"no SQLite database at {os.path.abspath(self.path)}: the file does not exist",
+                self.url,
+            ) from None
+        if size == 0:
+            if self.create:
+                return
+            raise StoreError("not a Pymetrix database: it holds no Pymetrix data", self.url)
         try:
             conn = sqlite3.connect(
                 f"file:{quote(os.path.abspath(self.path))}?mode=ro",
@@ -209,6 +228,8 @@ class SQLiteStore(SqlStore):
             ``dropped``) or ``"block"`` recording until the database catches up.
         busy_timeout: seconds to wait for another process's write lock.
         url: the store as named in messages (default: a URL made from ``path``).
+        read_only: only read a database that exists: a missing file is a ``StoreError``
+            instead of being created, the app is not registered, hits are refused.
     """
 
     def __init__(
@@ -225,13 +246,14 @@ class SQLiteStore(SqlStore):
         rollup_retention: timedelta | None = None,
         busy_timeout: float = 5.0,
         url: str | None = None,
+        read_only: bool = False,
     ) -> None:
         self.path = os.fspath(path)
         if self.path in ("", ":memory:") or self.path.startswith("file:"):
             raise InvalidArgument("SQLite path", self.path, "a file path")
         url = url or f"sqlite:///{self.path}"  # absolute paths give the four slashes
         super().__init__(
-            SQLiteDialect(self.path, busy_timeout, url),
+            SQLiteDialect(self.path, busy_timeout, url, create=not read_only),
             url,
             app=app,
             clock=clock,
@@ -241,6 +263,7 @@ class SQLiteStore(SqlStore):
             max_buffer=max_buffer,
             overflow=overflow,
             rollup_retention=rollup_retention,
+            read_only=read_only,
         )
 
 
@@ -259,6 +282,15 @@ _SQLITE_OPTIONS = {**WRITER_OPTIONS, "busy_timeout": seconds(0, 3600)}
 
 def open_sqlite(url: str, options: Any) -> SQLiteStore:
     """The ``sqlite://`` scheme's factory for :func:`pymetrix.store.open_store`."""
+    rest = url[len("sqlite:") :]
+    if rest.startswith("/") and not rest.startswith("//"):
+        # urlsplit parses sqlite:/p.db as sqlite:///p.db (relative), while it looks
+        # like the absolute /p.db: refuse to guess which was meant.
+        raise InvalidArgument(
+            "store URL",
+            url,
+            f"sqlite://{rest} (relative to the working directory) or sqlite:///{rest} (absolute)",
+        )
     bare, settings = split_options(url, url, _SQLITE_OPTIONS, keep_unknown=False)
     parts = urlsplit(bare)
     path = parts.netloc + parts.path
@@ -277,5 +309,6 @@ def open_sqlite(url: str, options: Any) -> SQLiteStore:
         retention=options.retention,
         rollup_retention=options.rollup_retention,
         url=url,
+        read_only=options.read_only,
         **settings,
     )

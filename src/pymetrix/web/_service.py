@@ -7,6 +7,7 @@ streams all live here once.
 
 from __future__ import annotations
 
+import gzip
 import logging
 import math
 import mimetypes
@@ -53,6 +54,9 @@ _CSP = (
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 _JSON = "application/json"
+# Content types worth compressing: every text the app sends (JSON, HTML, JS, CSS, the
+# Prometheus and OpenMetrics expositions, SVG); not images or fonts, compressed already.
+_COMPRESSIBLE = ("application/json", "text/", "application/openmetrics-text", "image/svg+xml")
 
 
 @dataclass
@@ -145,7 +149,7 @@ class StatsService:
                 *(header for header in response.headers if header[0] != "cache-control"),
                 ("cache-control", "no-store"),
             ]
-        return response
+        return _compress(request, response)
 
     def _handle(self, request: Request) -> Response:
         denied = self.access.check(request.client, request.headers, request.param("token"))
@@ -171,7 +175,7 @@ class StatsService:
         if path.startswith("/static/"):
             return self._file(path[len("/static/") :])
         if path == "/metrics":
-            return self._metrics_exposition()
+            return self._metrics_exposition(request)
         if path == "/api/stream":
             return self._stream(request)
         if path.startswith("/api/"):
@@ -233,7 +237,7 @@ class StatsService:
         ]
         return Response(200, headers, stream=stream)
 
-    def _metrics_exposition(self) -> Response:
+    def _metrics_exposition(self, request: Request) -> Response:
         with self._prometheus_lock:
             # Requests run in worker threads: two first scrapes must share one collector.
             if self._prometheus is None:
@@ -245,8 +249,13 @@ class StatsService:
                     if buckets is None
                     else Exposition(self.metrics, buckets)
                 )
-        body, content_type = self._prometheus.render()
-        return Response(200, [("content-type", content_type), ("cache-control", "no-store")], body)
+        body, content_type = self._prometheus.render(request.headers.get("accept", ""))
+        headers = [
+            ("content-type", content_type),
+            ("cache-control", "no-store"),
+            ("vary", "Accept"),
+        ]
+        return Response(200, headers, body)
 
     # -- dashboard files -------------------------------------------------------------
 
@@ -284,6 +293,60 @@ class StatsService:
             if request.scheme == "https":
                 cookie += "; Secure"
             response.headers.append(("set-cookie", cookie))
+
+
+def _compress(request: Request, response: Response) -> Response:
+    """``response`` gzipped when the client accepts gzip and its type is text.
+
+    Live streams are left alone: compressing them would hold events back in the
+    compressor's buffer. Every answer of a compressible type varies on Accept-Encoding,
+    compressed or not, so that no cache hands one client's to another.
+    """
+    if response.stream is not None:
+        return response
+    content_type = next((v for k, v in response.headers if k == "content-type"), "")
+    if not content_type.startswith(_COMPRESSIBLE):
+        return response
+    headers = _add_vary(response.headers, "Accept-Encoding")
+    body = response.body
+    if body and _accepts_gzip(request.headers.get("accept-encoding")):
+        # mtime=0: the same body compresses to the same bytes.
+        body = gzip.compress(body, compresslevel=6, mtime=0)
+        headers.append(("content-encoding", "gzip"))
+    return Response(response.status, headers, body)
+
+
+def _add_vary(headers: list[tuple[str, str]], name: str) -> list[tuple[str, str]]:
+    """``headers`` with ``name`` added to its one Vary header."""
+    values = [v for k, v in headers if k == "vary"]
+    others = [(k, v) for k, v in headers if k != "vary"]
+    return [*others, ("vary", ", ".join([*values, name]))]
+
+
+def _accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether an Accept-Encoding header admits gzip (by name, as x-gzip, or by ``*``)."""
+    if not accept_encoding:
+        return False
+    named: float | None = None
+    star: float | None = None
+    for item in accept_encoding.split(","):
+        coding, _, params = item.partition(";")
+        coding = coding.strip().lower()
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if coding in ("gzip", "x-gzip"):
+            named = quality if named is None else max(named, quality)
+        elif coding == "*":
+            star = quality
+    if named is not None:
+        return named > 0
+    return star is not None and star > 0
 
 
 def _status(exc: PymetrixError) -> int:

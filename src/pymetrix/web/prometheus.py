@@ -21,12 +21,13 @@ from ..store._cursor import HitCursor
 from ..store.base import Query
 
 try:
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+    from prometheus_client import CollectorRegistry
     from prometheus_client.core import (
         CounterMetricFamily,
         GaugeMetricFamily,
         HistogramMetricFamily,
     )
+    from prometheus_client.exposition import choose_encoder
     from prometheus_client.registry import Collector
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependency("prometheus_client", "prometheus") from exc
@@ -176,12 +177,19 @@ def _cumulative(bounds: Sequence[float], buckets: Iterable[int]) -> list[tuple[s
 
 
 class Exposition:
-    """A registry holding one :class:`PymetrixCollector`, rendered as the text format."""
+    """A registry holding one :class:`PymetrixCollector`, rendered in the format a
+    scraper asks for: OpenMetrics or Prometheus' text format."""
 
     def __init__(self, metrics: Metrics, buckets: Sequence[float] = DEFAULT_BUCKETS) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(PymetrixCollector(metrics, buckets))
 
-    def render(self) -> tuple[bytes, str]:
-        """The exposition body and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+    def render(self, accept: str = "") -> tuple[bytes, str]:
+        """The exposition body and its content type.
+
+        Args:
+            accept: the request's ``Accept`` header, negotiated as prometheus_client's
+                own exposition does (OpenMetrics when asked for, else the text format).
+        """
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type
