@@ -101,7 +101,27 @@ class EventReader:
         self.connection.close()
 
 
-class Server:
+class Client:
+    """Plain HTTP requests to a test server on 127.0.0.1:``port``."""
+
+    port: int
+
+    def get(self, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> Reply:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request(method, path, headers=headers or {})
+            response = connection.getresponse()
+            return Reply(response.status, response.headers, response.read())
+        finally:
+            connection.close()
+
+    def stream(self, path: str, headers: dict[str, str] | None = None) -> EventReader:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        connection.request("GET", path, headers=headers or {})
+        return EventReader(connection, connection.getresponse())
+
+
+class Server(Client):
     """uvicorn serving an ASGI app on 127.0.0.1, in a thread of this process."""
 
     def __init__(self, app: ASGIApp, **config: Any) -> None:
@@ -126,20 +146,6 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def get(self, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> Reply:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            connection.request(method, path, headers=headers or {})
-            response = connection.getresponse()
-            return Reply(response.status, response.headers, response.read())
-        finally:
-            connection.close()
-
-    def stream(self, path: str, headers: dict[str, str] | None = None) -> EventReader:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        connection.request("GET", path, headers=headers or {})
-        return EventReader(connection, connection.getresponse())
-
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
@@ -155,7 +161,7 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
-class WSGIServerThread:
+class WSGIServerThread(Client):
     """wsgiref serving a WSGI app on 127.0.0.1, in a thread of this process."""
 
     def __init__(self, app: Any) -> None:
@@ -167,20 +173,6 @@ class WSGIServerThread:
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="test-wsgi"
         )
         self.thread.start()
-
-    def get(self, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> Reply:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            connection.request(method, path, headers=headers or {})
-            response = connection.getresponse()
-            return Reply(response.status, response.headers, response.read())
-        finally:
-            connection.close()
-
-    def stream(self, path: str, headers: dict[str, str] | None = None) -> EventReader:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        connection.request("GET", path, headers=headers or {})
-        return EventReader(connection, connection.getresponse())
 
     def stop(self) -> None:
         self.server.shutdown()
