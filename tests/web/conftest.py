@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from socketserver import ThreadingMixIn
 from typing import Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+import httpx
 import pytest
 import uvicorn
 
@@ -206,6 +208,35 @@ def metrics(clock: ManualClock) -> Iterator[Metrics]:
     m = Metrics("shop", clock=clock)
     yield m
     m.close()
+
+
+class InProcess:
+    """The same requests as :class:`Client`, answered in this process through
+    ``httpx.ASGITransport``: for tests that need no real server (no streaming, no
+    sockets), from a loopback client address."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    def get(self, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> Reply:
+        async def send() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app, client=("127.0.0.1", 50000))
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://127.0.0.1"
+            ) as client:
+                return await client.request(method, path, headers=headers or {})
+
+        response = asyncio.run(send())
+        message = http.client.HTTPMessage()
+        for name, value in response.headers.multi_items():
+            message[name] = value
+        return Reply(response.status_code, message, response.content)
+
+
+@pytest.fixture
+def in_process() -> Callable[[ASGIApp], InProcess]:
+    """``in_process(app) -> InProcess``: the stats API without a server."""
+    return InProcess
 
 
 @pytest.fixture
