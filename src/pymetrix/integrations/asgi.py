@@ -77,6 +77,7 @@ class RecordingMiddleware:
             lambda: self._route(scope),
             lambda: request_headers(scope, recorder),
             lambda path: self._referer_route(scope, path),
+            scope,
         )
         if visit is None:
             await self.app(scope, receive, send)
@@ -89,7 +90,7 @@ class RecordingMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                if cookie is not None:
+                if cookie is not None and not visit.stats_request:
                     try:
                         message = _with_cookie(message, recorder, cookie, scope)
                     except Exception:
@@ -173,6 +174,9 @@ def _match(routes: Sequence[Any], scope: Scope, prefix: str) -> Route:
             found = (prefix + (template or ""), view)
         else:
             match, child = route.matches(scope)
+            if match is _FULL and getattr(getattr(route, "app", None), "pymetrix_stats", False):
+                # A mount of the stats app is no route of the host app.
+                return None, None
             found = (prefix + (getattr(route, "path", None) or ""), getattr(route, "name", None))
             if match is _FULL:
                 inner_routes = getattr(route, "routes", None)

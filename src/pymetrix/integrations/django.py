@@ -106,6 +106,7 @@ class PymetrixMiddleware:
             lambda: django_route(request.path_info, urlconf),
             lambda: _headers(request, recorder),
             lambda path: _referer_route(request, path, urlconf),
+            request.META,
         )
 
     def _end(
@@ -113,7 +114,7 @@ class PymetrixMiddleware:
     ) -> HttpResponseBase:
         recorder = self.recorder
         try:
-            if visit.cookie is not None:
+            if visit.cookie is not None and not visit.stats_request:
                 response.set_cookie(
                     recorder.cookie_name,
                     visit.cookie,
@@ -137,6 +138,9 @@ def django_route(path_info: str, urlconf: Any = None) -> Route:
     try:
         match = resolve(path_info, urlconf)
     except Resolver404:
+        return None, None
+    if getattr(match.func, "pymetrix_stats", False):
+        # The stats app's catch-all pattern is no route of the host app.
         return None, None
     route = _ANCHOR.sub(r"\1", str(match.route))
     if route.endswith("$"):
