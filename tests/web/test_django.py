@@ -172,7 +172,10 @@ def recorded_client(metrics: Metrics) -> Iterator[Client]:
     try:
         with override_settings(
             ROOT_URLCONF=urls.__name__,
-            MIDDLEWARE=["pymetrix.integrations.django.PymetrixMiddleware"],
+            MIDDLEWARE=[
+                "pymetrix.integrations.django.PymetrixMiddleware",
+                "django.middleware.common.CommonMiddleware",
+            ],
             PYMETRIX={"metrics": metrics, "visitor": "cookie"},
         ):
             yield Client()
@@ -199,3 +202,13 @@ def test_django_a_referer_in_the_stats_app_names_no_caller(
 ) -> None:
     recorded_client.get("/", HTTP_REFERER="http://testserver/pymetrix/api/flow")
     assert [(row["caller"], row["id"]) for row in metrics.flow()] == [(None, "/")]
+
+
+def test_django_redirect_of_the_stats_mount_point_is_left_out(
+    metrics: Metrics, recorded_client: Client
+) -> None:
+    reply = recorded_client.get("/pymetrix?token=t")
+    assert reply.status_code == 301
+    assert reply["Location"] == "/pymetrix/?token=t"
+    assert recorded_client.get("/nowhere").status_code == 404
+    assert {row["id"]: row["hits"] for row in metrics.aggregate()} == {"<unmatched>": 1}

@@ -154,6 +154,18 @@ def test_fastapi_middleware_leaves_the_mounted_stats_app_out_and_sets_it_no_cook
     assert hits(metrics, {"/": 1}) == {"/": 1}
 
 
+def test_starlette_redirect_of_the_stats_mount_point_is_left_out(
+    metrics: Metrics, serve: Any
+) -> None:
+    app = host_app(metrics)
+    app.add_middleware(PymetrixMiddleware, metrics=metrics)
+    server = serve(app)
+    assert server.get("/pymetrix").status == 307
+    assert server.get("/nowhere").status == 404
+    assert server.get("/").status == 200
+    assert hits(metrics, {"/": 1, "<unmatched>": 1}) == {"/": 1, "<unmatched>": 1}
+
+
 def test_the_exclusion_of_a_mount_covers_the_mount_point_itself(
     metrics: Metrics, serve: Any
 ) -> None:

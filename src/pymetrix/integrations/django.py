@@ -20,7 +20,7 @@ from ..errors import InvalidArgument, MissingDependency
 from ..metrics import Metrics
 from ._core import Recorder, RequestHeaders, Visit
 from ._options import RecorderOptions, check_options
-from .types import Route
+from .types import STATS_REQUEST, Route
 
 try:
     from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -103,7 +103,7 @@ class PymetrixMiddleware:
         return recorder.start(
             request.method or "GET",
             request.path,
-            lambda: django_route(request.path_info, urlconf),
+            lambda: _route(request, urlconf),
             lambda: _headers(request, recorder),
             lambda path: _referer_route(request, path, urlconf),
             request.META,
@@ -147,6 +147,21 @@ def django_route(path_info: str, urlconf: Any = None) -> Route:
         route = route[:-1]
     # view_name is "namespace:name" for named URLs, the dotted view path otherwise.
     return "/" + route, match.view_name if match.url_name else None
+
+
+def _route(request: HttpRequest, urlconf: Any) -> Route:
+    found = django_route(request.path_info, urlconf)
+    path_info = request.path_info
+    if found[0] is None and settings.APPEND_SLASH and not path_info.endswith("/"):
+        # CommonMiddleware redirects the stats app's mount point to the same with a
+        # slash: that answer belongs to the stats app, left unrecorded.
+        try:
+            match = resolve(path_info + "/", urlconf)
+        except Resolver404:
+            return found
+        if getattr(match.func, "pymetrix_stats", False):
+            request.META[STATS_REQUEST] = True
+    return found
 
 
 def _referer_route(request: HttpRequest, path: str, urlconf: Any) -> Route:
