@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from litestar import Litestar
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
@@ -40,7 +41,10 @@ from starlette.routing import Mount, Route
 
 from pymetrix import ManualClock, Metrics
 from pymetrix.demo import ENTRIES, PAGES
+from pymetrix.integrations.asgi import PymetrixMiddleware
+from pymetrix.integrations.litestar import PymetrixPlugin
 from pymetrix.web import stats_app
+from pymetrix.web.litestar import stats_mount
 
 CHROMIUM = "/usr/bin/chromium"
 # Chromium must not reach for the network on its own: this machine's is closed.
@@ -904,3 +908,36 @@ def test_a_link_with_the_token_followed_from_another_site_opens_the_dashboard(
         finally:
             page.goto("about:blank")
     assert watched.errors == []
+
+
+def recorded_host(metrics: Metrics, framework: str) -> Any:
+    """A host app mounting the stats app at /pymetrix, its every request recorded."""
+    if framework == "litestar":
+        return Litestar(
+            route_handlers=[stats_mount("/pymetrix", stats_app(metrics))],
+            plugins=[PymetrixPlugin(metrics=metrics)],
+        )
+    app = mounted(metrics)
+    app.add_middleware(PymetrixMiddleware, metrics=metrics)
+    return app
+
+
+@pytest.mark.parametrize("framework", ["starlette", "litestar"])
+def test_the_dashboard_beside_the_recording_middleware_loads_and_settles(
+    watched: Watched, metrics: Metrics, framework: str
+) -> None:
+    for _ in range(3):
+        metrics.hit("Home")
+    with (
+        serve(recorded_host(metrics, framework)) as base,
+        dashboard(watched, f"{base}/pymetrix") as page,
+    ):
+        wait_for_table(page, {"Home": 3})
+        wait_until_live(page)
+        calls = api_calls(page)
+        # Its own requests are not hits: nothing changes, so nothing is fetched again.
+        page.wait_for_timeout(2000)
+        assert calls == []
+        assert table(page) == [("Home", 3)]
+    assert watched.errors == []
+    assert {row["id"]: row["hits"] for row in metrics.aggregate()} == {"Home": 3}
