@@ -3,6 +3,7 @@ recording middleware of that framework."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -11,7 +12,7 @@ from urllib.parse import urljoin
 import pytest
 from fastapi import FastAPI
 from flask import Flask
-from litestar import Litestar, asgi, get
+from litestar import Litestar, Router, asgi, get
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
@@ -297,3 +298,51 @@ def test_a_referer_in_the_mounted_stats_app_names_no_caller(
     server.get("/", {"Referer": f"http://127.0.0.1:{server.port}/pymetrix/"})
     assert hits(metrics, {"/": 1}) == {"/": 1}
     assert callers(metrics) == {(None, "/"): 1}
+
+
+def test_litestar_mount_inside_a_router_serves_below_the_routers_prefix(
+    metrics: Metrics, serve: Any
+) -> None:
+    admin = Router("/admin", route_handlers=[stats_mount("/pymetrix", stats_app(metrics))])
+    server = serve(Litestar(route_handlers=[admin], plugins=[PymetrixPlugin(metrics=metrics)]))
+    assert server.get("/admin/pymetrix").headers["location"] == "/admin/pymetrix/"
+    assert b"<html" in server.get("/admin/pymetrix/").body.lower()
+    assert server.get("/admin/pymetrix/static/app.js").status == 200
+    assert server.get("/admin/pymetrix/api/aggregate").json()["message"] == []
+    assert hits(metrics, {}) == {}
+
+
+def test_litestar_mount_without_raw_path_uses_litestars_path(metrics: Metrics) -> None:
+    # raw_path is optional in ASGI: Litestar's path below the mount is used then.
+    app = litestar_host(metrics)
+    sent: list[Any] = []
+
+    async def run(path: str) -> None:
+        messages = iter([{"type": "http.request", "body": b"", "more_body": False}])
+
+        async def receive() -> Any:
+            return next(messages)
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"host", b"127.0.0.1")],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 80),
+        }
+        await app(scope, receive, send)
+
+    asyncio.run(run("/pymetrix/api/aggregate"))
+    assert sent[0]["status"] == 200
+    sent.clear()
+    asyncio.run(run("/pymetrix"))
+    assert (sent[0]["status"], dict(sent[0]["headers"])[b"location"]) == (308, b"/pymetrix/")

@@ -17,7 +17,7 @@ and the mount point as ``root_path``. Needs Litestar (``pip install 'pymetrix[li
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
 from ..errors import InvalidArgument, MissingDependency
 from ..integrations.types import STATS_REQUEST
@@ -49,16 +49,21 @@ def stats_mount(path: str, app: StatsApp, *, name: str = "pymetrix-stats") -> AS
         # Marked on the scope Litestar's middleware sees, not only on the copy below.
         scope[STATS_REQUEST] = True
         root = scope.get("root_path") or ""
+        below = scope.get("path") or "/"  # Litestar's, a slash appended
         raw = scope.get("raw_path")
-        if raw:
-            full = unquote(raw.decode("latin-1"))
-        else:
-            # Litestar's path below the mount, with the slash it appends taken off.
-            below = scope.get("path", "/").rstrip("/")
-            full = root + mount + below
-        if root and not (full == root or full.startswith(root + "/")):
+        full = unquote_to_bytes(raw).decode("utf-8", "replace") if raw else ""
+        if root and full and not (full == root or full.startswith(root + "/")):
             full = root + full
-        await app({**scope, "root_path": root + mount, "path": full}, receive, send)
+        # The mount point as requested, a Router's prefix included: below it is either
+        # Litestar's path or the same without the slash Litestar appended.
+        point = next(
+            (full[: len(full) - len(rest)] for rest in (below, below[:-1]) if full.endswith(rest)),
+            None,
+        )
+        if not full or point is None:
+            point = root + mount
+            full = point + below.rstrip("/")
+        await app({**scope, "root_path": point, "path": full}, receive, send)
 
     # The opt declares the handler to the Litestar plugin: a Referer into it names no caller.
     mounted = asgi(mount, is_mount=True, copy_scope=False, name=name, opt={"pymetrix_stats": True})
