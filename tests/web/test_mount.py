@@ -326,7 +326,7 @@ def test_litestar_mount_without_raw_path_uses_litestars_path(metrics: Metrics) -
         async def send(message: Any) -> None:
             sent.append(message)
 
-        scope = {
+        scope: Any = {
             "type": "http",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",

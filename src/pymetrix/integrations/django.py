@@ -134,7 +134,11 @@ class PymetrixMiddleware:
 
 
 def django_route(path_info: str, urlconf: Any = None) -> Route:
-    """The URL pattern and view name ``path_info`` resolves to, or ``(None, None)``."""
+    """The URL pattern and view name ``path_info`` resolves to, or ``(None, None)``.
+
+    The stats app's view (:func:`pymetrix.web.django.stats_urls`) is no route of the
+    project: ``(None, None)`` too.
+    """
     try:
         match = resolve(path_info, urlconf)
     except Resolver404:
