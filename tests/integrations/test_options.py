@@ -115,3 +115,11 @@ def test_check_options_raises_the_callers_own_error_class() -> None:
     with pytest.raises(SettingError, match="visitor"):
         check_options({"visitor": "ip"}, SettingError)
     check_options({})
+
+
+def test_a_glob_ending_in_slash_star_also_excludes_its_mount_point(metrics: Metrics) -> None:
+    recorder = Recorder(metrics, exclude=["/pymetrix/*"])
+    for path in ("/pymetrix", "/pymetrix/", "/pymetrix/api/aggregate"):
+        assert recorder.excluded(path), path
+    for path in ("/pymetrixx", "/pymetri", "/", "/other/pymetrix"):
+        assert not recorder.excluded(path), path

@@ -11,8 +11,10 @@ import json as _json
 import os
 import random
 import socket
+import sys
 import threading
 import time
+import types
 from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,8 +24,14 @@ from itertools import cycle, islice
 from pathlib import Path
 from typing import Any
 
+import django
 import pytest
 import uvicorn
+from django.conf import settings
+from django.core.handlers.wsgi import WSGIHandler
+from django.test import override_settings
+from django.urls import clear_url_caches, include, path
+from litestar import Litestar
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
@@ -40,7 +48,11 @@ from starlette.routing import Mount, Route
 
 from pymetrix import ManualClock, Metrics
 from pymetrix.demo import ENTRIES, PAGES
+from pymetrix.integrations.asgi import PymetrixMiddleware
+from pymetrix.integrations.litestar import PymetrixPlugin
 from pymetrix.web import stats_app
+from pymetrix.web.django import stats_urls
+from pymetrix.web.litestar import stats_mount
 
 CHROMIUM = "/usr/bin/chromium"
 # Chromium must not reach for the network on its own: this machine's is closed.
@@ -904,3 +916,73 @@ def test_a_link_with_the_token_followed_from_another_site_opens_the_dashboard(
         finally:
             page.goto("about:blank")
     assert watched.errors == []
+
+
+def recorded_host(metrics: Metrics, framework: str) -> Any:
+    """A host app mounting the stats app at /pymetrix, its every request recorded."""
+    if framework == "litestar":
+        return Litestar(
+            route_handlers=[stats_mount("/pymetrix", stats_app(metrics))],
+            plugins=[PymetrixPlugin(metrics=metrics)],
+        )
+    app = mounted(metrics)
+    app.add_middleware(PymetrixMiddleware, metrics=metrics)
+    return app
+
+
+@pytest.mark.parametrize("framework", ["starlette", "litestar"])
+def test_the_dashboard_beside_the_recording_middleware_loads_and_settles(
+    watched: Watched, metrics: Metrics, framework: str
+) -> None:
+    for _ in range(3):
+        metrics.hit("Home")
+    with (
+        serve(recorded_host(metrics, framework)) as base,
+        dashboard(watched, f"{base}/pymetrix") as page,
+    ):
+        wait_for_table(page, {"Home": 3})
+        wait_until_live(page)
+        calls = api_calls(page)
+        # Its own requests are not hits: nothing changes, so nothing is fetched again.
+        page.wait_for_timeout(2000)
+        assert calls == []
+        assert table(page) == [("Home", 3)]
+    assert watched.errors == []
+    assert {row["id"]: row["hits"] for row in metrics.aggregate()} == {"Home": 3}
+
+
+def test_the_dashboard_included_in_django_beside_its_middleware_loads_and_settles(
+    watched: Watched, metrics: Metrics, serve_wsgi: Any
+) -> None:
+    if not settings.configured:
+        settings.configure(SECRET_KEY="pymetrix-tests", INSTALLED_APPS=[], MIDDLEWARE=[])
+        django.setup()
+    for _ in range(3):
+        metrics.hit("Home")
+    urls = types.ModuleType("pymetrix_test_urls_browser")
+    urls.urlpatterns = [path("pymetrix/", include(stats_urls(metrics)))]  # type: ignore[attr-defined]
+    sys.modules[urls.__name__] = urls
+    clear_url_caches()
+    try:
+        with override_settings(
+            ROOT_URLCONF=urls.__name__,
+            ALLOWED_HOSTS=["127.0.0.1"],
+            MIDDLEWARE=[
+                "pymetrix.integrations.django.PymetrixMiddleware",
+                "django.middleware.common.CommonMiddleware",
+            ],
+            PYMETRIX={"metrics": metrics},
+        ):
+            server = serve_wsgi(WSGIHandler())
+            with dashboard(watched, f"http://127.0.0.1:{server.port}/pymetrix") as page:
+                wait_for_table(page, {"Home": 3})
+                wait_until_live(page)
+                calls = api_calls(page)
+                page.wait_for_timeout(2000)
+                assert calls == []
+                assert table(page) == [("Home", 3)]
+    finally:
+        del sys.modules[urls.__name__]
+        clear_url_caches()
+    assert watched.errors == []
+    assert {row["id"]: row["hits"] for row in metrics.aggregate()} == {"Home": 3}

@@ -13,6 +13,7 @@ import django
 import pytest
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
+from django.http import HttpRequest, HttpResponse
 from django.test import Client, override_settings
 from django.urls import clear_url_caches, include, path
 
@@ -152,3 +153,62 @@ def test_django_streams_live_events_uncompressed(metrics: Metrics, django_server
         assert reader.next_data().json()["message"]["id"] == "Live"
     finally:
         reader.close()
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("home")
+
+
+@pytest.fixture
+def recorded_client(metrics: Metrics) -> Iterator[Client]:
+    """The stats app included in a project that runs the Pymetrix middleware."""
+    urls = types.ModuleType("pymetrix_test_urls_recorded")
+    urls.urlpatterns = [  # type: ignore[attr-defined]
+        path("", home),
+        path("pymetrix/", include(stats_urls(metrics, token="t"))),
+    ]
+    sys.modules[urls.__name__] = urls
+    clear_url_caches()
+    try:
+        with override_settings(
+            ROOT_URLCONF=urls.__name__,
+            MIDDLEWARE=[
+                "pymetrix.integrations.django.PymetrixMiddleware",
+                "django.middleware.common.CommonMiddleware",
+            ],
+            PYMETRIX={"metrics": metrics, "visitor": "cookie"},
+        ):
+            yield Client()
+    finally:
+        del sys.modules[urls.__name__]
+        clear_url_caches()
+
+
+def test_django_middleware_leaves_the_included_stats_app_out(
+    metrics: Metrics, recorded_client: Client
+) -> None:
+    client = recorded_client
+    assert client.get("/").status_code == 200
+    assert client.get("/pymetrix/?token=t").status_code == 200
+    for where in ("api/aggregate", "api/flow", "static/app.js", "nowhere"):
+        reply = client.get("/pymetrix/" + where, **AUTH)  # type: ignore[arg-type]
+        assert "pymetrix_vid" not in reply.cookies
+    reply = client.get("/pymetrix/api/aggregate", **AUTH)  # type: ignore[arg-type]
+    assert json.loads(reply.content)["message"] == [{"id": "/", "hits": 1}]
+
+
+def test_django_a_referer_in_the_stats_app_names_no_caller(
+    metrics: Metrics, recorded_client: Client
+) -> None:
+    recorded_client.get("/", HTTP_REFERER="http://testserver/pymetrix/api/flow")
+    assert [(row["caller"], row["id"]) for row in metrics.flow()] == [(None, "/")]
+
+
+def test_django_redirect_of_the_stats_mount_point_is_left_out(
+    metrics: Metrics, recorded_client: Client
+) -> None:
+    reply = recorded_client.get("/pymetrix?token=t")
+    assert reply.status_code == 301
+    assert reply["Location"] == "/pymetrix/?token=t"
+    assert recorded_client.get("/nowhere").status_code == 404
+    assert {row["id"]: row["hits"] for row in metrics.aggregate()} == {"<unmatched>": 1}

@@ -50,4 +50,11 @@ def litestar_get_route(app: Any, path: str) -> Route:
     except Exception:
         # NotFoundException and MethodNotAllowedException: no GET route there.
         return None, None
+    if getattr(handler, "opt", {}).get("pymetrix_stats"):
+        # The stats app's mount (pymetrix.web.litestar) is no route of the host app.
+        return None, None
+    if not template:
+        # Litestar gives a mounted ASGI app an empty template: its mount point is one.
+        paths = getattr(handler, "paths", None)
+        template = next(iter(paths)) if paths and len(paths) == 1 else None
     return template, getattr(handler, "name", None)

@@ -14,11 +14,11 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import Token
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import InvalidArgument
@@ -32,7 +32,7 @@ from ._options import (
     check_options,
     compile_exclude,
 )
-from .types import Route
+from .types import STATS_REQUEST, Route
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -208,6 +208,7 @@ class Recorder:
         route: Callable[[], Route],
         headers: Callable[[], RequestHeaders | None] | None = None,
         resolve: Callable[[str], Route] | None = None,
+        marks: Mapping[str, Any] | None = None,
     ) -> Visit | None:
         """Start timing a request and decide its node and caller.
 
@@ -223,6 +224,9 @@ class Recorder:
                 only when one is on. None (or returning None): no caller from them.
             resolve: ``resolve(path) -> (template, view name)``: the route a GET of
                 another path of this app would reach, to name a ``Referer``'s route.
+            marks: the request's scope, environ or ``META``: a request the stats app
+                answers marks it with :data:`~pymetrix.integrations.types.STATS_REQUEST`,
+                and is then left unrecorded when it ends.
         """
         try:
             exclude = self.exclude
@@ -244,7 +248,7 @@ class Recorder:
                         caller = self.referer_caller(
                             info.referer, info.host, info.scheme, resolve, info.host
                         )
-            return Visit(self, node, caller, key, cookie, start_ns)
+            return Visit(self, node, caller, key, cookie, start_ns, marks)
         except Exception:
             logger.exception("pymetrix: could not prepare the hit for %s %r", method, path)
             return None
@@ -371,6 +375,7 @@ class Visit:
 
     __slots__ = (
         "_done",
+        "_marks",
         "_metrics",
         "_recorder",
         "_token",
@@ -389,8 +394,10 @@ class Visit:
         visitor: bytes | None,
         cookie: str | None,
         start_ns: int,
+        marks: Mapping[str, Any] | None = None,
     ) -> None:
         self._recorder = recorder
+        self._marks = marks
         self._metrics = recorder.metrics
         self.node = node
         self.caller = caller
@@ -431,6 +438,8 @@ class Visit:
         if self._done:
             return
         self._done = True
+        if self.stats_request:
+            return
         duration = (time.perf_counter_ns() - self.start_ns) / 1e9 if timed else None
         self._metrics.record(self.node, caller=self.caller, duration=duration, status=status)
         if self.visitor is not None:
@@ -439,6 +448,12 @@ class Visit:
                 recorder.visitors.remember(self.visitor, self.node, recorder._clock.time_ns())
             except Exception:
                 logger.exception("pymetrix: could not remember a visitor's node")
+
+    @property
+    def stats_request(self) -> bool:
+        """Whether the stats app answered this request (so it is not recorded)."""
+        marks = self._marks
+        return marks is not None and marks.get(STATS_REQUEST) is True
 
     def __repr__(self) -> str:
         return f"<Visit {self.node!r} caller={self.caller!r}>"

@@ -70,7 +70,8 @@ class RecorderOptions(TypedDict, total=False):
 
     exclude: Iterable[str | re.Pattern[str]] | str | None
     """Paths not recorded: shell-style globs (``"/health"``, ``"/stats/*"``) or compiled
-    regexes, matched against the whole path. Default None."""
+    regexes, matched against the whole path; a glob ending in ``/*`` covers the path
+    without it too (``"/stats/*"`` covers ``/stats``). Default None."""
 
     referer: bool
     """Take the caller from a same-origin ``Referer``, resolved to a route. Default True."""
@@ -116,8 +117,9 @@ def compile_exclude(
 ) -> re.Pattern[str] | None:
     """One regex matching any of ``patterns`` against a whole path.
 
-    A ``str`` is a shell-style glob (``/health``, ``/stats/*``); a compiled regex is used
-    as it is (anchored at the start).
+    A ``str`` is a shell-style glob (``/health``, ``/stats/*``), one ending in ``/*``
+    matching the path without it too (``/stats``); a compiled regex is used as it is
+    (anchored at the start).
     """
     if patterns is None:
         return None
@@ -130,6 +132,10 @@ def compile_exclude(
                 parts.append(f"(?{_inline_flags(pattern.flags)}:{pattern.pattern})")
             elif isinstance(pattern, str) and pattern:
                 parts.append(fnmatch.translate(pattern))
+                if pattern.endswith("/*") and len(pattern) > 2:
+                    # "/stats/*" leaves out the mount point "/stats" too, whose
+                    # redirect to "/stats/" belongs to what is mounted there.
+                    parts.append(fnmatch.translate(pattern[:-2]))
             else:
                 raise InvalidArgument("exclude", pattern, _EXCLUDE)
     except TypeError:

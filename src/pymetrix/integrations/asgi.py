@@ -17,7 +17,7 @@ from ..metrics import Metrics
 from ._compat import fastapi_included_route
 from ._core import Recorder, RequestHeaders, parse_cookie
 from ._options import RecorderOptions
-from .types import ASGIApp, Message, Receive, Route, Scope, Send
+from .types import STATS_REQUEST, ASGIApp, Message, Receive, Route, Scope, Send
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -77,6 +77,7 @@ class RecordingMiddleware:
             lambda: self._route(scope),
             lambda: request_headers(scope, recorder),
             lambda path: self._referer_route(scope, path),
+            scope,
         )
         if visit is None:
             await self.app(scope, receive, send)
@@ -89,7 +90,7 @@ class RecordingMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                if cookie is not None:
+                if cookie is not None and not visit.stats_request:
                     try:
                         message = _with_cookie(message, recorder, cookie, scope)
                     except Exception:
@@ -138,13 +139,29 @@ def starlette_route(scope: Scope) -> Route:
     """The template and name of the route a Starlette/FastAPI app sends ``scope`` to.
 
     Mounted apps and routers are searched too, their mount paths joined to the inner
-    template. A path that matches only with another method (405) gives that route.
+    template. A path that matches only with another method (405) gives that route. A
+    mount of the stats app is no route: its requests, and the redirect of its mount
+    point to the same with a slash, are marked as the stats app's (left unrecorded).
     """
-    routes = getattr(scope.get("app"), "routes", None)
+    app = scope.get("app")
+    routes = getattr(app, "routes", None)
     if routes is None:
         return None, None
     # A copy: matching may note state in the scope, which the real routing must not see.
-    return _match(routes, {**scope}, "")
+    found = _match(routes, {**scope}, "")
+    if isinstance(found, _StatsMount):
+        scope[STATS_REQUEST] = True
+        return None, None
+    path = scope.get("path", "")
+    if (
+        found[0] is None
+        and not path.endswith("/")
+        # The router answers a mount point without its slash with a redirect there.
+        and getattr(getattr(app, "router", None), "redirect_slashes", False)
+        and isinstance(_match(routes, {**scope, "path": path + "/"}, ""), _StatsMount)
+    ):
+        scope[STATS_REQUEST] = True
+    return found
 
 
 def starlette_referer_route(scope: Scope, path: str) -> Route:
@@ -156,7 +173,14 @@ def _referer_route_via(route: RouteFunction) -> RefererRouteFunction:
     return lambda scope, path: route({**scope, "path": path, "method": "GET"})
 
 
-def _match(routes: Sequence[Any], scope: Scope, prefix: str) -> Route:
+class _StatsMount:
+    """What :func:`_match` returns for a request to a mount of the stats app."""
+
+
+_STATS_MOUNT = _StatsMount()
+
+
+def _match(routes: Sequence[Any], scope: Scope, prefix: str) -> Route | _StatsMount:
     partial: Route = (None, None)
     path = scope["path"]
     relative = _relative_path(path, scope.get("root_path", ""))
@@ -173,6 +197,8 @@ def _match(routes: Sequence[Any], scope: Scope, prefix: str) -> Route:
             found = (prefix + (template or ""), view)
         else:
             match, child = route.matches(scope)
+            if match is _FULL and getattr(getattr(route, "app", None), "pymetrix_stats", False):
+                return _STATS_MOUNT
             found = (prefix + (getattr(route, "path", None) or ""), getattr(route, "name", None))
             if match is _FULL:
                 inner_routes = getattr(route, "routes", None)

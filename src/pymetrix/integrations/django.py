@@ -20,7 +20,7 @@ from ..errors import InvalidArgument, MissingDependency
 from ..metrics import Metrics
 from ._core import Recorder, RequestHeaders, Visit
 from ._options import RecorderOptions, check_options
-from .types import Route
+from .types import STATS_REQUEST, Route
 
 try:
     from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -103,9 +103,10 @@ class PymetrixMiddleware:
         return recorder.start(
             request.method or "GET",
             request.path,
-            lambda: django_route(request.path_info, urlconf),
+            lambda: _route(request, urlconf),
             lambda: _headers(request, recorder),
             lambda path: _referer_route(request, path, urlconf),
+            request.META,
         )
 
     def _end(
@@ -113,7 +114,7 @@ class PymetrixMiddleware:
     ) -> HttpResponseBase:
         recorder = self.recorder
         try:
-            if visit.cookie is not None:
+            if visit.cookie is not None and not visit.stats_request:
                 response.set_cookie(
                     recorder.cookie_name,
                     visit.cookie,
@@ -133,16 +134,38 @@ class PymetrixMiddleware:
 
 
 def django_route(path_info: str, urlconf: Any = None) -> Route:
-    """The URL pattern and view name ``path_info`` resolves to, or ``(None, None)``."""
+    """The URL pattern and view name ``path_info`` resolves to, or ``(None, None)``.
+
+    The stats app's view (:func:`pymetrix.web.django.stats_urls`) is no route of the
+    project: ``(None, None)`` too.
+    """
     try:
         match = resolve(path_info, urlconf)
     except Resolver404:
+        return None, None
+    if getattr(match.func, "pymetrix_stats", False):
+        # The stats app's catch-all pattern is no route of the host app.
         return None, None
     route = _ANCHOR.sub(r"\1", str(match.route))
     if route.endswith("$"):
         route = route[:-1]
     # view_name is "namespace:name" for named URLs, the dotted view path otherwise.
     return "/" + route, match.view_name if match.url_name else None
+
+
+def _route(request: HttpRequest, urlconf: Any) -> Route:
+    found = django_route(request.path_info, urlconf)
+    path_info = request.path_info
+    if found[0] is None and settings.APPEND_SLASH and not path_info.endswith("/"):
+        # CommonMiddleware redirects the stats app's mount point to the same with a
+        # slash: that answer belongs to the stats app, left unrecorded.
+        try:
+            match = resolve(path_info + "/", urlconf)
+        except Resolver404:
+            return found
+        if getattr(match.func, "pymetrix_stats", False):
+            request.META[STATS_REQUEST] = True
+    return found
 
 
 def _referer_route(request: HttpRequest, path: str, urlconf: Any) -> Route:

@@ -66,6 +66,7 @@ class PymetrixPlugin(InitPluginProtocol):
             _no_route,
             lambda: request_headers(scope, recorder),
             lambda path: litestar_referer_route(scope, path),
+            scope,
         )
         if visit is not None:
             # Routing failed before any hook Litestar offers: there is no start to time from.
@@ -84,7 +85,12 @@ def _no_route() -> Route:
 def litestar_route(scope: Scope) -> Route:
     """The path template Litestar routed ``scope`` to, and its handler's name."""
     handler = scope.get("route_handler")
-    return scope.get("path_template"), getattr(handler, "name", None)
+    template = scope.get("path_template")
+    if not template:
+        # Litestar gives a mounted ASGI app an empty template: its mount point is one.
+        paths = getattr(handler, "paths", None)
+        template = next(iter(paths)) if paths and len(paths) == 1 else None
+    return template, getattr(handler, "name", None)
 
 
 def litestar_referer_route(scope: Scope, path: str) -> Route:

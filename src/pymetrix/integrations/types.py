@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 __all__ = [
+    "STATS_REQUEST",
     "ASGIApp",
     "Environ",
     "Message",
@@ -33,3 +34,8 @@ WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 Route = tuple[str | None, str | None]
 """``(template, view name)`` of the route a request matched; ``(None, None)`` for none."""
+
+STATS_REQUEST = "pymetrix.stats_request"
+"""The key the stats app sets (to True) in the ASGI scope, WSGI environ or Django
+``request.META`` of every request it answers: adapters leave such requests unrecorded,
+so the dashboard never counts its own traffic, wherever it is mounted."""

@@ -64,6 +64,7 @@ class PymetrixWSGIMiddleware:
             lambda: self._route(environ),
             lambda: request_headers(environ, recorder),
             lambda path: self._referer_route(environ, path),
+            environ,
         )
         if visit is None:
             return self.app(environ, start_response)
@@ -75,7 +76,7 @@ class PymetrixWSGIMiddleware:
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             try:
                 body.status = int(status[:3])
-                if cookie is not None:
+                if cookie is not None and not visit.stats_request:
                     headers = [*headers, ("Set-Cookie", recorder.cookie_header(cookie, secure))]
             except Exception:
                 logger.exception("pymetrix: could not read the response status %r", status)

@@ -2,9 +2,10 @@
 
 ``stats_app`` is an ASGI application; ``wsgi_app`` the same for WSGI;
 ``pymetrix.web.django.stats_urls`` the same as Django URL patterns; all three take the
-arguments of :class:`StatsConfig`. None needs anything beyond the standard library,
-except ``GET /metrics`` (``pymetrix[prometheus]``) and the Django patterns
-(``pymetrix[django]``).
+arguments of :class:`StatsConfig`. ``pymetrix.web.litestar.stats_mount`` mounts a
+``stats_app`` in a Litestar app. None needs anything beyond the standard library, except
+``GET /metrics`` (``pymetrix[prometheus]``), the Django patterns (``pymetrix[django]``)
+and the Litestar handler (``pymetrix[litestar]``).
 """
 
 from __future__ import annotations

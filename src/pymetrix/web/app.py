@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from ..integrations.types import STATS_REQUEST
 from ..metrics import Metrics
 from ._config import StatsConfig, entry_point
 from ._service import Request, Response, StatsService
@@ -24,6 +25,10 @@ class StatsApp:
 
     Build it with :func:`stats_app`. ``active_streams`` counts the live streams open now.
     """
+
+    pymetrix_stats = True
+    """Declared for the recording middleware: a ``Referer`` into a mount of this app
+    names no caller."""
 
     def __init__(self, service: StatsService) -> None:
         self.service = service
@@ -48,6 +53,8 @@ class StatsApp:
             if kind == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
             return
+        # The recording middleware of the host app leaves this request out.
+        scope[STATS_REQUEST] = True
         request = _request(scope)
         # Store reads may take a while; keep them off the event loop.
         answer = asyncio.ensure_future(asyncio.to_thread(self.service.handle, request))

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import MissingDependency
+from ..integrations.types import STATS_REQUEST
 from ._config import StatsConfig, entry_point
 from ._service import Request, StatsService
 
@@ -32,6 +33,8 @@ def stats_view(service: StatsService) -> Any:
     """A Django view answering every path below where it is included."""
 
     def view(request: HttpRequest, rest: str = "") -> HttpResponse | StreamingHttpResponse:
+        # The Pymetrix middleware leaves this request out.
+        request.META[STATS_REQUEST] = True
         path = "/" + rest if rest else ("/" if request.path.endswith("/") else "")
         root = request.path[: len(request.path) - len(rest)] if rest else request.path
         headers = {name.lower(): value for name, value in request.headers.items()}
@@ -65,6 +68,8 @@ def stats_view(service: StatsService) -> Any:
             out[name] = value
         return out
 
+    # Declared for the Pymetrix middleware: a Referer naming this view names no caller.
+    view.pymetrix_stats = True  # type: ignore[attr-defined]
     return view
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from ..integrations.types import STATS_REQUEST
 from ._config import StatsConfig, entry_point
 from ._service import Request, StatsService
 from .sse import EventStream
@@ -61,6 +62,8 @@ class WSGIStatsApp:
         self.service = service
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        # The recording middleware of the host app leaves this request out.
+        environ[STATS_REQUEST] = True
         request = _request(environ)
         response = self.service.handle(request)
         status = f"{response.status} {_REASONS.get(response.status, 'Unknown')}"
