@@ -904,3 +904,38 @@ def test_a_link_with_the_token_followed_from_another_site_opens_the_dashboard(
         finally:
             page.goto("about:blank")
     assert watched.errors == []
+
+
+# The chart legend as shown: {node: its swatch's colour}.
+LEGEND_COLOURS_JS = """() => Object.fromEntries(Array.from(
+    document.querySelectorAll('#chart-legend .legend-item')).map(
+        b => [b.getAttribute('data-node'),
+              getComputedStyle(b.querySelector('.swatch')).backgroundColor]))"""
+
+
+def test_a_node_keeps_its_colour_when_the_busiest_nodes_change(
+    watched: Watched, metrics: Metrics
+) -> None:
+    for node, hits in {"Home": 5, "Blog": 3, "Cart": 1}.items():
+        for _ in range(hits):
+            metrics.hit(node, caller=None)
+    with serve(mounted(metrics)) as base, dashboard(watched, f"{base}/pymetrix/") as page:
+        page.wait_for_function(
+            f"() => Object.keys(({LEGEND_COLOURS_JS})()).length === 3", timeout=10_000
+        )
+        before = page.evaluate(LEGEND_COLOURS_JS)
+        assert len(set(before.values())) == 3
+
+        # New hits turn the ranking over: a new busiest node, the least busy one second.
+        for _ in range(20):
+            metrics.hit("Search", caller=None)
+        for _ in range(10):
+            metrics.hit("Cart", caller=None)
+        page.select_option("#range", "3600")
+        page.wait_for_function(
+            f"() => Object.keys(({LEGEND_COLOURS_JS})()).length === 4", timeout=10_000
+        )
+        after = page.evaluate(LEGEND_COLOURS_JS)
+        assert {node: after[node] for node in before} == before
+        assert len(set(after.values())) == 4
+    assert watched.errors == []

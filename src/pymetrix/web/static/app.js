@@ -62,6 +62,8 @@
     // The range read: {since, until, step, stepMs, live} (ms, until null for "now").
     window: null,
     previousHits: new Map(),
+    // Each node's chart colour, kept for the page's life: {id: palette index}.
+    colours: new Map(),
     serverOffsetMs: 0,
     // Each full read takes the next number: answers to an older one are dropped.
     generation: 0,
@@ -866,8 +868,9 @@
       placeholder(container, chart ? "No hits in this time range yet." : "Loading…");
       return;
     }
-    var layers = lanes.map(function (n, index) {
-      return { name: n.id, node: n.id, values: n.hits, fill: PALETTE[index % PALETTE.length] };
+    var colours = laneColours(lanes);
+    var layers = lanes.map(function (n) {
+      return { name: n.id, node: n.id, values: n.hits, fill: PALETTE[colours.get(n.id)] };
     });
     drawBars(container, chart, layers, "Hits over time");
     var note = "per " + describeStep(chart.step);
@@ -890,6 +893,31 @@
       items.appendChild(item);
     });
     keepFocus(legend, function () { legend.replaceChildren(items); });
+  }
+
+  // A node keeps the colour it was first shown in, whatever its rank later, so that it
+  // can be followed across ranges and live updates. A node first shown takes the first
+  // colour none of the nodes shown with it holds; one whose colour another shown node
+  // holds (the chart shows at most as many nodes as there are colours) takes a free one.
+  function laneColours(lanes) {
+    var used = new Set();
+    var out = new Map();
+    lanes.forEach(function (n) {
+      var colour = state.colours.get(n.id);
+      if (colour !== undefined && !used.has(colour)) {
+        used.add(colour);
+        out.set(n.id, colour);
+      }
+    });
+    lanes.forEach(function (n) {
+      if (out.has(n.id)) return;
+      var colour = 0;
+      while (used.has(colour) && colour < PALETTE.length - 1) colour++;
+      used.add(colour);
+      out.set(n.id, colour);
+      state.colours.set(n.id, colour);
+    });
+    return out;
   }
 
   function describeStep(step) {
