@@ -10,6 +10,7 @@ from __future__ import annotations
 import json as _json
 import os
 import random
+import re
 import socket
 import threading
 import time
@@ -938,4 +939,113 @@ def test_a_node_keeps_its_colour_when_the_busiest_nodes_change(
         after = page.evaluate(LEGEND_COLOURS_JS)
         assert {node: after[node] for node in before} == before
         assert len(set(after.values())) == 4
+    assert watched.errors == []
+
+
+# The value axis of a chart as drawn: [label, its left edge - the chart's left edge].
+VALUE_LABELS_JS = """selector => { const root = document.querySelector(selector + ' svg');
+    const left = root.getBoundingClientRect().left;
+    return Array.from(root.querySelectorAll('g.axis text[text-anchor="end"]')).map(
+        t => [t.textContent, t.getBoundingClientRect().left - left]); }"""
+
+
+def test_the_value_axis_ends_near_the_peak_and_shows_its_widest_label_whole(
+    watched: Watched,
+) -> None:
+    clock = ManualClock(datetime.now(timezone.utc) - timedelta(minutes=1))
+    with Metrics("shop", clock=clock) as metrics:
+        for _ in range(105):
+            metrics.hit("Home", caller=None)
+        with serve(mounted(metrics)) as base, dashboard(watched, f"{base}/pymetrix/") as page:
+            page.wait_for_function(f"() => ({BAR_TOTALS_JS})().includes(105)", timeout=10_000)
+            labels = page.evaluate(VALUE_LABELS_JS, "#chart")
+            # 1-2-2.5-5 steps: 105 hits get an axis to 120, not 200.
+            assert [label for label, _ in labels] == ["0", "20", "40", "60", "80", "100", "120"]
+
+            # A wider font than this machine's (as some browsers show): the labels
+            # take the room they need, whatever their font.
+            page.evaluate(
+                "() => { const sheet = document.styleSheets[0]; sheet.insertRule("
+                "'.axis text { font-size: 14px !important; }', sheet.cssRules.length); }"
+            )
+            for _ in range(100_000 - 105):
+                metrics.hit("Home", caller=None)
+            page.wait_for_function(f"() => ({BAR_TOTALS_JS})().includes(100000)", timeout=10_000)
+            labels = page.evaluate(VALUE_LABELS_JS, "#chart")
+            assert labels[-1][0] == "100,000"
+            assert all(left >= 0 for _, left in labels), labels
+    assert watched.errors == []
+
+
+def test_every_time_on_the_page_is_written_one_way(watched: Watched) -> None:
+    now = datetime.now(timezone.utc)
+    clock = ManualClock(now - timedelta(days=3))
+    with Metrics("shop", clock=clock) as metrics:
+        metrics.hit("Old", caller=None)
+        clock.set(now - timedelta(minutes=1))
+        metrics.hit("Home", caller=None)
+        with serve(mounted(metrics)) as base, dashboard(watched, f"{base}/pymetrix/") as page:
+            wait_for_row(page, "Home", 1)
+            page.wait_for_function(
+                "() => /\\d/.test(document.getElementById('updated').textContent)"
+            )
+            clock_re = r"^\d\d:\d\d(:\d\d)?$"
+            date_re = r"^\d{4}-\d\d-\d\d$"
+            assert page.evaluate(
+                "re => new RegExp(re).test(document.getElementById('updated').textContent)",
+                r"^\d\d:\d\d:\d\d$",
+            ), page.text_content("#updated")
+            times = page.eval_on_selector_all(
+                '#chart g.axis text[text-anchor="middle"]', "ts => ts.map(t => t.textContent)"
+            )
+            assert times
+            assert all(re.match(clock_re, t) for t in times), times
+            tip = page.eval_on_selector("#chart g.bucket title", "t => t.textContent")
+            assert re.match(r"^\d\d:\d\d:\d\d: 1 hits", tip), tip
+
+            page.select_option("#range", "604800")
+            wait_for_row(page, "Old", 1)
+            page.wait_for_function(f"() => ({BAR_TOTALS_JS})().length === 2")
+            labels = page.eval_on_selector_all(
+                '#chart g.axis text[text-anchor="middle"]', "ts => ts.map(t => t.textContent)"
+            )
+            assert labels
+            assert all(re.match(f"{clock_re}|{date_re}", t) for t in labels), labels
+            assert any(re.match(date_re, t) for t in labels), labels
+            tips = page.eval_on_selector_all(
+                "#chart g.bucket title", "ts => ts.map(t => t.textContent)"
+            )
+            assert all(re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d: 1 hits", t) for t in tips), tips
+
+            # The custom range starts from the last hour, written the same way.
+            page.select_option("#range", "custom")
+            for field_id in ("#since", "#until"):
+                value = page.input_value(field_id)
+                assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", value), value
+    assert watched.errors == []
+
+
+# The colour of a node's cell in the nodes table.
+CELL_COLOUR_JS = """([node, cell]) => getComputedStyle(document.querySelector(
+    `#nodes-body tr[data-node="${node}"] td.${cell}`)).color"""
+
+
+def test_errors_turn_red_from_one_percent_of_the_hits(watched: Watched, metrics: Metrics) -> None:
+    for i in range(1000):
+        metrics.hit("Home", caller=None, status=500 if i < 5 else 200)
+    for i in range(100):
+        metrics.hit("Cart", caller="Home", status=500 if i < 2 else 200)
+    with serve(mounted(metrics)) as base, dashboard(watched, f"{base}/pymetrix/") as page:
+        wait_for_row(page, "Cart", 100)
+        plain = page.evaluate(CELL_COLOUR_JS, ["Home", "hits"])
+        # 5 errors in 1,000 hits (0.5 %): shown, not raised.
+        assert page.text_content('#nodes-body tr[data-node="Home"] td.errors') == "5"
+        assert page.evaluate(CELL_COLOUR_JS, ["Home", "errors"]) == plain
+        # 2 in 100 (2 %): red.
+        assert page.evaluate(CELL_COLOUR_JS, ["Cart", "errors"]) != plain
+        # 7 in 1,100 over the range (0.6 %): the KPI is not red either.
+        assert page.text_content("#kpi-errors") == "7 (0.6%)"
+        kpi = page.eval_on_selector("#kpi-errors", "e => getComputedStyle(e).color")
+        hits_kpi = page.eval_on_selector("#kpi-hits", "e => getComputedStyle(e).color")
+        assert kpi == hits_kpi
     assert watched.errors == []

@@ -138,28 +138,32 @@
 
   function pad2(n) { return n < 10 ? "0" + n : String(n); }
 
+  // One way of writing times on the whole page, whatever the browser's locale: dates as
+  // 2026-11-29, times on a 24-hour clock (23:18, or 23:18:16 where seconds count).
+  function formatDate(d) {
+    return d.getFullYear() + "-" + pad2(d.getMonth() + 1) + "-" + pad2(d.getDate());
+  }
+
+  function formatTime(d, seconds) {
+    var hm = pad2(d.getHours()) + ":" + pad2(d.getMinutes());
+    return seconds ? hm + ":" + pad2(d.getSeconds()) : hm;
+  }
+
   // An axis label: hours and minutes (seconds too under a minute), the date at midnight
   // or for labels a day or more apart.
   function formatClock(ms, step) {
     var d = new Date(ms);
-    var hm = pad2(d.getHours()) + ":" + pad2(d.getMinutes());
     var midnight = d.getHours() === 0 && d.getMinutes() === 0 && d.getSeconds() === 0;
     if (step >= 86400 || (step >= 3600 && midnight)) return formatDate(d);
-    if (step < 60) return hm + ":" + pad2(d.getSeconds());
-    return hm;
-  }
-
-  function formatDate(d) {
-    return d.toLocaleDateString(undefined, { month: "short", day: "numeric" });
+    return formatTime(d, step < 60);
   }
 
   // A bucket's start, as a tooltip names it.
   function formatBucket(ms, chart) {
     var d = new Date(ms);
-    var hm = pad2(d.getHours()) + ":" + pad2(d.getMinutes());
     if (chart.step >= 86400) return formatDate(d);
-    if (chart.step < 60) return hm + ":" + pad2(d.getSeconds());
-    return chart.count * chart.stepMs > 86400 * 1000 ? formatDate(d) + " " + hm : hm;
+    var time = formatTime(d, chart.step < 60);
+    return chart.count * chart.stepMs > 86400 * 1000 ? formatDate(d) + " " + time : time;
   }
 
   function isoTime(ms) {
@@ -233,8 +237,8 @@
     var since;
     var until = null;
     if (state.range === "custom") {
-      var from = Date.parse($("since").value);
-      var to = Date.parse($("until").value);
+      var from = parseLocalInput($("since").value);
+      var to = parseLocalInput($("until").value);
       until = isNaN(to) ? null : to;
       since = isNaN(from) ? (until === null ? now : until) - 3600 * 1000 : from;
       if (until !== null && until <= since) until = since + 1000;
@@ -408,7 +412,7 @@
 
   function hideError() { $("error").hidden = true; }
 
-  function stamp() { $("updated").textContent = new Date().toLocaleTimeString(); }
+  function stamp() { $("updated").textContent = formatTime(new Date(), true); }
 
   // -- live updates -----------------------------------------------------------------
 
@@ -647,9 +651,18 @@
     var errorsText = formatCount(errors);
     if (hits > 0 && errors > 0) errorsText += " (" + (100 * errors / hits).toFixed(1) + "%)";
     $("kpi-errors").textContent = errorsText;
+    $("kpi-errors").classList.toggle("errors-many", manyErrors(errors, hits));
     var topEl = $("kpi-top");
     topEl.textContent = top ? top.id : "–";
     topEl.title = top ? top.id : "";
+  }
+
+  // Errors are shown in red from this share of the hits on: a few errors among many
+  // hits are the noise of any site, not an alarm.
+  var ERROR_ALERT_SHARE = 0.01;
+
+  function manyErrors(errors, hits) {
+    return errors > 0 && hits > 0 && errors / hits >= ERROR_ALERT_SHARE;
   }
 
   function compareRows(a, b) {
@@ -726,7 +739,9 @@
       tr.appendChild(el("td", "num" + (row.p50 == null ? " muted" : ""), formatSeconds(row.p50)));
       tr.appendChild(el("td", "num" + (row.p95 == null ? " muted" : ""), formatSeconds(row.p95)));
       var errors = row.errors || 0;
-      tr.appendChild(el("td", "num errors" + (errors ? " errors-some" : " muted"), formatCount(errors)));
+      var errorsCell = el("td", "num errors" + (errors ? (manyErrors(errors, row.hits) ? " errors-many" : "") : " muted"), formatCount(errors));
+      if (errors) errorsCell.title = (100 * errors / row.hits).toFixed(1) + "% of hits";
+      tr.appendChild(errorsCell);
       fragment.appendChild(tr);
     });
     state.rows.forEach(function (row) { seen.set(row.id, row.hits); });
@@ -748,24 +763,37 @@
     container.replaceChildren(root);
   }
 
-  // The top of a count axis: 1, 2, 2.5 or 5 times a power of ten, at least 5.
-  function niceMax(value) {
-    return value <= 5 ? 5 : niceCeil(value);
+  // A value axis from 0 to at least ``value``: grid lines every 1, 2, 2.5 or 5 times a
+  // power of ten (whole numbers for counts), at most six of them above zero, the top the
+  // first line at or above the value (105 hits: 0, 20 .. 120). Returns {top, divisions}.
+  function niceScale(value, whole) {
+    if (!(value > 0)) value = whole ? 5 : 1;
+    var power = Math.pow(10, Math.floor(Math.log10(value / 6)));
+    var steps = [1, 2, 2.5, 5, 10, 20];
+    for (var i = 0; i < steps.length; i++) {
+      var step = steps[i] * power;
+      if (whole && (step < 1 || step % 1 !== 0)) continue;
+      var divisions = Math.ceil(value / step - 1e-9);
+      if (divisions <= 6) return { top: divisions * step, divisions: Math.max(1, divisions) };
+    }
+    return { top: value, divisions: 1 };
   }
 
-  function niceCeil(value) {
-    var power = Math.pow(10, Math.floor(Math.log10(value)));
-    var steps = [1, 2, 2.5, 5, 10];
-    for (var i = 0; i < steps.length; i++) {
-      if (steps[i] * power >= value) return steps[i] * power;
-    }
-    return 10 * power;
+  // The width an axis label takes, in the axis' font.
+  var measureContext = null;
+  function labelWidth(container, text) {
+    if (measureContext === null) measureContext = document.createElement("canvas").getContext("2d");
+    if (!measureContext) return 7 * String(text).length;
+    var probe = container.querySelector(".axis text");
+    var style = window.getComputedStyle(probe || container);
+    measureContext.font = (probe ? style.fontSize : "11px") + " " + style.fontFamily;
+    return measureContext.measureText(String(text)).width;
   }
 
   // Buckets to label on the time axis: at round local times where the buckets fall on
   // them (whole minutes, hours, days), far enough apart to be read.
   function axisTicks(chart, slot) {
-    var every = Math.max(1, Math.ceil(64 / slot));
+    var every = Math.max(1, Math.ceil(72 / slot));
     for (var s = 0; s < LABEL_STEPS.length; s++) {
       var labelStep = LABEL_STEPS[s];
       if (labelStep % chart.step !== 0 || labelStep / chart.step < every) continue;
@@ -781,24 +809,30 @@
     return { indexes: indexes, labelStep: chart.step * every };
   }
 
-  // An SVG with the value axis (0 .. top) and the time axis of the chart's buckets.
-  function chartFrame(container, chart, top, formatValue, label, whole) {
-    var width = Math.max(320, container.clientWidth);
+  // An SVG with the value axis (0 .. scale.top) and the time axis of the chart's buckets.
+  function chartFrame(container, chart, scale, formatValue, label) {
+    var top = scale.top;
+    var divisions = scale.divisions;
+    var width = Math.max(280, container.clientWidth);
     var height = Math.max(140, container.clientHeight);
-    var margin = { left: 52, right: 10, top: 10, bottom: 24 };
+    var values = [];
+    var widest = 0;
+    for (var v = 0; v <= divisions; v++) {
+      values.push(v === 0 ? "0" : formatValue((top * v) / divisions));
+      widest = Math.max(widest, labelWidth(container, values[v]));
+    }
+    // Room for the widest value label, and 6 px on either side of it.
+    var margin = { left: Math.max(36, Math.ceil(widest) + 14), right: 10, top: 10, bottom: 24 };
     var plotW = width - margin.left - margin.right;
     var plotH = height - margin.top - margin.bottom;
     var root = svg("svg", { viewBox: "0 0 " + width + " " + height, role: "img", "aria-label": label });
     root.setAttribute("data-since", isoTime(chart.lo));
     root.setAttribute("data-step", String(chart.step));
     var axis = svg("g", { class: "axis" });
-    // Counts are whole numbers: grid lines fall on whole numbers too.
-    var divisions = whole && top % 4 !== 0 ? 5 : 4;
     for (var t = 0; t <= divisions; t++) {
-      var value = (top * t) / divisions;
       var y = margin.top + plotH - (plotH * t) / divisions;
       axis.appendChild(svg("line", { class: "gridline", x1: margin.left, x2: width - margin.right, y1: y, y2: y }));
-      axis.appendChild(svgText({ x: margin.left - 6, y: y + 3.5, "text-anchor": "end" }, t === 0 ? "0" : formatValue(value)));
+      axis.appendChild(svgText({ x: margin.left - 6, y: y + 3.5, "text-anchor": "end", class: "value" }, values[t]));
     }
     var slot = plotW / Math.max(1, chart.count);
     var ticks = axisTicks(chart, slot);
@@ -826,8 +860,9 @@
     layers.forEach(function (layer) {
       layer.values.forEach(function (value, i) { totals[i] += value || 0; });
     });
-    var top = niceMax(totals.reduce(function (a, b) { return Math.max(a, b); }, 0));
-    var frame = chartFrame(container, chart, top, formatCount, label, true);
+    var scale = niceScale(totals.reduce(function (a, b) { return Math.max(a, b); }, 0), true);
+    var top = scale.top;
+    var frame = chartFrame(container, chart, scale, formatCount, label);
     var bars = svg("g", { class: "bars" });
     var barW = Math.max(1, frame.slot * 0.78);
     for (var i = 0; i < chart.count; i++) {
@@ -969,8 +1004,9 @@
       placeholder(container, "No timed hits in this time range.");
       return;
     }
-    var top = niceCeil(peak);
-    var frame = chartFrame(container, chart, top, formatAxisSeconds, "Latency of " + node.id + " over time", false);
+    var scale = niceScale(peak, false);
+    var top = scale.top;
+    var frame = chartFrame(container, chart, scale, formatAxisSeconds, "Latency of " + node.id + " over time");
     var lines = svg("g", { class: "lines" });
     // The median is drawn last, on top: where percentiles meet, it is the one seen.
     PERCENTILES.slice().reverse().forEach(function (p) {
@@ -1198,8 +1234,16 @@
 
   function toLocalInput(ms) {
     var d = new Date(ms);
-    return d.getFullYear() + "-" + pad2(d.getMonth() + 1) + "-" + pad2(d.getDate()) + "T" +
-      pad2(d.getHours()) + ":" + pad2(d.getMinutes()) + ":" + pad2(d.getSeconds());
+    return formatDate(d) + " " + formatTime(d, true);
+  }
+
+  // A time typed in the custom range, in the page's style (2026-11-29 23:18:16; the
+  // seconds, or the time, may be left out; a "T" may stand for the space), local time.
+  function parseLocalInput(text) {
+    var m = /^\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?\s*$/.exec(text);
+    if (!m) return NaN;
+    var d = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] || 0), Number(m[5] || 0), Number(m[6] || 0));
+    return d.getMonth() === Number(m[2]) - 1 ? d.getTime() : NaN;
   }
 
   // The range and the node shown are kept in the page's URL, so that a reload or a
@@ -1298,8 +1342,18 @@
       if (!custom) window.history.replaceState(window.history.state, "", pageUrl());
       load(true);
     });
+    var typedTimer = null;
     ["since", "until"].forEach(function (id) {
-      $(id).addEventListener("change", function () { load(true); });
+      $(id).addEventListener("change", function () {
+        window.clearTimeout(typedTimer);
+        load(true);
+      });
+      // A time typed whole is read after a pause in the typing.
+      $(id).addEventListener("input", function () {
+        window.clearTimeout(typedTimer);
+        if (isNaN(parseLocalInput($(id).value))) return;
+        typedTimer = window.setTimeout(function () { load(true); }, 500);
+      });
     });
     $("filter").addEventListener("input", function (event) {
       state.filter = event.target.value;
