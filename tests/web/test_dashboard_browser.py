@@ -41,6 +41,7 @@ from starlette.routing import Mount, Route
 
 from pymetrix import ManualClock, Metrics
 from pymetrix.demo import ENTRIES, PAGES
+from pymetrix.visualize import START
 from pymetrix.web import stats_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -357,7 +358,7 @@ def test_dashboard_shows_the_aggregate_chart_and_flow_without_console_errors(
         )
         flow = metrics.flow()
         assert sorted(map(tuple, links)) == sorted(
-            ("(entry)" if e["caller"] is None else e["caller"], e["id"], e["hits"]) for e in flow
+            (START if e["caller"] is None else e["caller"], e["id"], e["hits"]) for e in flow
         )
         assert ("/", "/blog") in {(caller, node) for caller, node, _ in links}
 
@@ -502,7 +503,7 @@ def test_a_node_opens_its_view_with_its_hits_latency_callers_and_callees(
         flow = metrics.flow()
         callers = sorted(
             (
-                ("(entry)" if e["caller"] is None else e["caller"], e["hits"])
+                (START if e["caller"] is None else e["caller"], e["hits"])
                 for e in flow
                 if e["id"] == node
             ),
@@ -690,7 +691,7 @@ def test_a_hostile_node_id_is_shown_as_text_and_runs_nothing(
             "() => Array.from(document.querySelectorAll('#flow .flow-node')).map("
             "g => [g.getAttribute('data-node'), g.querySelector('text').firstChild.textContent])"
         )
-        assert {node for node, _ in drawn} == {"(entry)", HOSTILE, markup}
+        assert {node for node, _ in drawn} == {START, HOSTILE, markup}
         for node, text in drawn:
             # Long labels are cut short with an ellipsis, never parsed.
             assert text == node or (text.endswith("…") and node.startswith(text[:-1]))
@@ -704,7 +705,7 @@ def test_a_hostile_node_id_is_shown_as_text_and_runs_nothing(
         node_button(page, "#nodes-body", HOSTILE).click()
         page.wait_for_selector("#node-view:not([hidden]) #node-hits g.bucket")
         assert page.text_content("#node-title") == HOSTILE
-        assert peers(page, "#node-callers") == [("(entry)", 2)]
+        assert peers(page, "#node-callers") == [(START, 2)]
         assert peers(page, "#node-callees") == [(markup, 1)]
         node_button(page, "#node-callees", markup).click()
         page.wait_for_function(
@@ -1048,4 +1049,36 @@ def test_errors_turn_red_from_one_percent_of_the_hits(watched: Watched, metrics:
         kpi = page.eval_on_selector("#kpi-errors", "e => getComputedStyle(e).color")
         hits_kpi = page.eval_on_selector("#kpi-hits", "e => getComputedStyle(e).color")
         assert kpi == hits_kpi
+    assert watched.errors == []
+
+
+def test_the_flow_speaks_of_pages_and_where_visits_came_from(
+    watched: Watched, metrics: Metrics
+) -> None:
+    metrics.hit("Home", caller=None)
+    metrics.hit("Cart", caller="Home")
+    with serve(mounted(metrics)) as base, dashboard(watched, f"{base}/pymetrix/") as page:
+        page.wait_for_selector('#flow g.flow-node[data-side="node"]', state="attached")
+        headings = page.eval_on_selector_all(
+            "#flow text.flow-heading", "ts => ts.map(t => t.textContent)"
+        )
+        assert headings == ["Came from", "Page"]
+        assert page.text_content("#flow-note") == "came from → page, width by hits"
+        # Where visits began is named as in the Mermaid and DOT drawings.
+        assert START == "(start)"
+        starts = page.eval_on_selector_all(
+            '#flow g.flow-node.start[data-side="caller"]', "gs => gs.map(g => g.dataset.node)"
+        )
+        assert starts == [START]
+        assert page.text_content("#flow g.flow-node.start text") == f"{START}  1"
+
+        node_button(page, "#nodes-body", "Home").click()
+        wait_for_node_view(page, "Home")
+        assert page.locator("#node-view h3").all_text_contents() == [
+            "Hits",
+            "Latency",
+            "Came from",
+            "Went on to",
+        ]
+        assert peers(page, "#node-callers") == [(START, 1)]
     assert watched.errors == []

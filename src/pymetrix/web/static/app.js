@@ -1081,9 +1081,10 @@
   // -- flow -------------------------------------------------------------------------
 
   // The flow is a set of caller -> node edges, not of whole paths, so it is drawn as
-  // two columns: callers on the left ("(entry)" for hits with no caller), the nodes
-  // they led to on the right, each link as wide as its hits.
-  var ENTRY_LABEL = "(entry)";
+  // two columns, in a site owner's words: where visitors came from on the left
+  // ("(start)" for hits with no caller: where a visit began, as in the Mermaid and DOT
+  // drawings), the pages they went to on the right, each link as wide as its hits.
+  var ENTRY_LABEL = "(start)";
 
   function flowColumns(edges) {
     var left = new Map();
@@ -1175,9 +1176,9 @@
       });
     });
 
-    var root = svg("svg", { viewBox: "0 0 " + width + " " + height, role: "img", "aria-label": "Flow from caller to node" });
-    root.appendChild(svgText({ x: x0 + nodeW, y: 12, "text-anchor": "end", class: "flow-heading" }, "Caller"));
-    root.appendChild(svgText({ x: x1, y: 12, "text-anchor": "start", class: "flow-heading" }, "Node"));
+    var root = svg("svg", { viewBox: "0 0 " + width + " " + height, role: "img", "aria-label": "Flow: where visitors came from, and the page they went to" });
+    root.appendChild(svgText({ x: x0 + nodeW, y: 12, "text-anchor": "end", class: "flow-heading" }, "Came from"));
+    root.appendChild(svgText({ x: x1, y: 12, "text-anchor": "start", class: "flow-heading" }, "Page"));
     var linkGroup = svg("g", { class: "links" });
     var mid = (x0 + nodeW + x1) / 2;
     graph.links.forEach(function (link) {
@@ -1208,7 +1209,8 @@
       count.textContent = "  " + formatCount(n.value);
       label.appendChild(count);
       g.appendChild(label);
-      tooltip(g, n.label + (left ? " led to " : " was reached ") + formatCount(n.value) + " times");
+      tooltip(g, left ? (n.entry ? "Visits began " : "Came from " + n.label + " ") + formatCount(n.value) + " times"
+        : n.label + " was reached " + formatCount(n.value) + " times");
       g.addEventListener("mouseenter", function () {
         root.classList.add("focus");
         n.links.forEach(function (link) { link.path.classList.add("hot"); });
