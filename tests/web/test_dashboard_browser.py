@@ -1082,3 +1082,73 @@ def test_the_flow_speaks_of_pages_and_where_visits_came_from(
         ]
         assert peers(page, "#node-callers") == [(START, 1)]
     assert watched.errors == []
+
+
+LONG_NODE = "/api/v1/catalogue/products/{product_id}/reviews/{review_id}"
+
+# What a phone would cut off: the page wider than the screen, KPIs or table cells whose
+# text overflows them, flow names shortened.
+PHONE_CHECK_JS = """() => {
+    const inside = (e, box) => { const r = e.getBoundingClientRect();
+        return r.left >= box.left - 0.5 && r.right <= box.right + 0.5; };
+    const clipped = e => e.scrollWidth > e.clientWidth + 1;
+    const screen = {left: 0, right: window.innerWidth};
+    const kpis = Array.from(document.querySelectorAll('.kpi-value')).filter(
+        e => clipped(e) || !inside(e, e.parentElement.getBoundingClientRect())
+            || !inside(e, screen)).map(e => e.id);
+    const cells = Array.from(document.querySelectorAll('#nodes-body td, #nodes-body td button'))
+        .filter(e => clipped(e) || !inside(e, screen)).map(e => e.textContent);
+    const flow = Array.from(document.querySelectorAll('#flow .flow-row .flow-path'))
+        .filter(e => clipped(e) || !inside(e, screen)).map(e => e.textContent);
+    return {width: document.documentElement.scrollWidth, kpis, cells, flow,
+            flowRows: Array.from(document.querySelectorAll('#flow .flow-row')).map(
+                li => [li.dataset.caller, li.dataset.node,
+                       li.querySelector('.flow-path').textContent]),
+            svgFlow: document.querySelectorAll('#flow svg text').length}; }"""
+
+
+def test_on_a_phone_nothing_is_cut_off_and_the_page_fits_the_screen(
+    browser: Browser, spread_metrics: tuple[Metrics, SpreadClock]
+) -> None:
+    metrics, clock = spread_metrics
+    expected = browse(metrics, visits=140)
+    clock.stop()
+    for i in range(1_234):
+        metrics.hit(
+            LONG_NODE, caller="/products/{id}", duration=1.25, status=500 if i < 40 else 200
+        )
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    with serve(mounted(metrics)) as base:
+        for name, width, height in (("desktop", 1400, 900), ("phone", 390, 844)):
+            context = browser.new_context(viewport={"width": width, "height": height})
+            try:
+                page = context.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+                page.goto(f"{base}/pymetrix/")
+                wait_for_row(page, LONG_NODE, 1_234)
+                wait_for_row(page, "/", expected["/"])
+                page.wait_for_selector("#flow .flow-row, #flow svg g.flow-node", state="attached")
+                page.screenshot(path=str(artifacts / f"dashboard-{name}.png"), full_page=True)
+                if name == "phone":
+                    seen = page.evaluate(PHONE_CHECK_JS)
+                    assert seen["width"] <= 390, seen["width"]
+                    assert seen["kpis"] == []
+                    assert seen["cells"] == []
+                    assert seen["flow"] == []
+                    assert page.text_content("#kpi-top") == LONG_NODE
+                    # The flow is a list on a phone, each name whole.
+                    assert seen["svgFlow"] == 0
+                    assert ["/products/{id}", LONG_NODE, f"/products/{{id}} → {LONG_NODE}"] in (
+                        seen["flowRows"]
+                    )
+                    # Each number of the table is named by its column.
+                    labels = page.eval_on_selector_all(
+                        f'#nodes-body tr[data-node="{LONG_NODE}"] td[data-label]',
+                        "tds => tds.map(td => getComputedStyle(td, '::before').content)",
+                    )
+                    assert labels == ['"Hits"', '"p50"', '"p95"', '"Errors"']
+                assert errors == []
+            finally:
+                context.close()

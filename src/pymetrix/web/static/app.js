@@ -727,7 +727,7 @@
       var name = el("td", "node");
       name.appendChild(nodeButton(row.id));
       tr.appendChild(name);
-      tr.appendChild(el("td", "num hits", formatCount(row.hits)));
+      tr.appendChild(labelled(el("td", "num hits", formatCount(row.hits)), "Hits"));
       var share = el("td", "share");
       var bar = el("div", "sharebar");
       var fill = el("div");
@@ -736,12 +736,12 @@
       bar.title = total ? (100 * row.hits / total).toFixed(1) + "% of hits" : "";
       share.appendChild(bar);
       tr.appendChild(share);
-      tr.appendChild(el("td", "num" + (row.p50 == null ? " muted" : ""), formatSeconds(row.p50)));
-      tr.appendChild(el("td", "num" + (row.p95 == null ? " muted" : ""), formatSeconds(row.p95)));
+      tr.appendChild(labelled(el("td", "num p50" + (row.p50 == null ? " muted" : ""), formatSeconds(row.p50)), "p50"));
+      tr.appendChild(labelled(el("td", "num p95" + (row.p95 == null ? " muted" : ""), formatSeconds(row.p95)), "p95"));
       var errors = row.errors || 0;
       var errorsCell = el("td", "num errors" + (errors ? (manyErrors(errors, row.hits) ? " errors-many" : "") : " muted"), formatCount(errors));
       if (errors) errorsCell.title = (100 * errors / row.hits).toFixed(1) + "% of hits";
-      tr.appendChild(errorsCell);
+      tr.appendChild(labelled(errorsCell, "Errors"));
       fragment.appendChild(tr);
     });
     state.rows.forEach(function (row) { seen.set(row.id, row.hits); });
@@ -753,6 +753,13 @@
       if (key === state.sortKey) th.setAttribute("aria-sort", state.sortDir < 0 ? "descending" : "ascending");
       else th.removeAttribute("aria-sort");
     });
+  }
+
+  // A cell's column name, shown beside its value where the table is laid out as stacked
+  // rows (narrow screens) and its header is out of sight.
+  function labelled(cell, name) {
+    cell.setAttribute("data-label", name);
+    return cell;
   }
 
   function placeholder(container, text) {
@@ -1125,6 +1132,44 @@
     return { callers: callers, targets: targets, links: links };
   }
 
+  // Narrower than this, the two columns leave no room for names: the flow is a list.
+  var FLOW_LIST_WIDTH = 520;
+
+  // The flow as a list, the busiest link first: "came from → page", its hits and a bar.
+  function renderFlowList(container, edges, shown) {
+    var max = shown.length ? shown[0].hits : 1;
+    var head = el("div", "flow-list-head");
+    head.appendChild(el("span", null, "Came from → page"));
+    head.appendChild(el("span", null, "Hits"));
+    var list = el("ol", "flow-list");
+    shown.forEach(function (edge) {
+      var entry = edge.caller === null || edge.caller === undefined;
+      var from = entry ? ENTRY_LABEL : String(edge.caller);
+      var item = el("li", "flow-row");
+      item.setAttribute("data-caller", from);
+      item.setAttribute("data-node", String(edge.id));
+      item.setAttribute("data-hits", String(edge.hits));
+      var path = el("div", "flow-path");
+      path.appendChild(el("span", "flow-from" + (entry ? " start" : ""), from));
+      path.appendChild(el("span", "flow-arrow", " → "));
+      path.appendChild(el("span", "flow-to", edge.id));
+      item.appendChild(path);
+      item.appendChild(el("span", "flow-hits", formatCount(edge.hits)));
+      var bar = el("div", "sharebar");
+      var fill = el("div");
+      fill.style.width = (100 * edge.hits / max).toFixed(1) + "%";
+      bar.appendChild(fill);
+      item.appendChild(bar);
+      list.appendChild(item);
+    });
+    var parts = [head, list];
+    if (shown.length < edges.length) {
+      parts.push(el("p", "flow-more", "the busiest " + shown.length + " of " + edges.length + " links"));
+    }
+    container.classList.add("as-list");
+    container.replaceChildren.apply(container, parts);
+  }
+
   function placeColumn(nodes, top, height, scale, gap) {
     var y = top;
     nodes.forEach(function (n) {
@@ -1138,10 +1183,16 @@
     var container = $("flow");
     var edges = state.flow.slice().sort(function (a, b) { return b.hits - a.hits; });
     if (!edges.length) {
+      container.classList.remove("as-list");
       placeholder(container, "No flow in this time range yet.");
       return;
     }
     var shown = edges.slice(0, MAX_FLOW_LINKS);
+    if (container.clientWidth < FLOW_LIST_WIDTH) {
+      renderFlowList(container, edges, shown);
+      return;
+    }
+    container.classList.remove("as-list");
     var graph = flowColumns(shown);
     var width = Math.max(360, container.clientWidth);
     var height = Math.max(240, container.clientHeight);
