@@ -14,6 +14,8 @@ import re
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -1119,13 +1121,13 @@ def test_on_a_phone_nothing_is_cut_off_and_the_page_fits_the_screen(
         )
     artifacts = ROOT / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
+    errors: list[str] = []
     with serve(mounted(metrics)) as base:
         for name, width, height in (("desktop", 1400, 900), ("phone", 390, 844)):
             context = browser.new_context(viewport={"width": width, "height": height})
             try:
                 page = context.new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
                 page.goto(f"{base}/pymetrix/")
                 wait_for_row(page, LONG_NODE, 1_234)
                 wait_for_row(page, "/", expected["/"])
@@ -1149,6 +1151,50 @@ def test_on_a_phone_nothing_is_cut_off_and_the_page_fits_the_screen(
                         "tds => tds.map(td => getComputedStyle(td, '::before').content)",
                     )
                     assert labels == ['"Hits"', '"p50"', '"p95"', '"Errors"']
-                assert errors == []
             finally:
                 context.close()
+    assert errors == []
+
+
+def test_opening_the_dashboard_without_its_token_shows_a_page_asking_for_it(
+    watched: Watched, metrics: Metrics
+) -> None:
+    metrics.hit("Home", caller=None)
+    with serve(mounted(metrics, token="s3cret-<b>&token")) as base:
+        page = watched.page
+        try:
+            response = page.goto(f"{base}/pymetrix/?range=3600")
+            assert response is not None
+            assert response.status == 401
+            assert response.headers["content-type"].startswith("text/html")
+            assert "form-action 'self'" in response.headers["content-security-policy"]
+            assert page.locator("#token").get_attribute("type") == "password"
+            assert "need a token" in (page.text_content("#why") or "")
+
+            # A wrong token: asked again, said so.
+            page.fill("#token", HOSTILE)
+            page.click("button[type=submit]")
+            page.wait_for_selector("#token")
+            assert "not accepted" in (page.text_content("#why") or "")
+            assert page.locator("img").count() == 0
+
+            # The right one opens the dashboard, and takes it out of the address bar.
+            page.fill("#token", "s3cret-<b>&token")
+            page.click("button[type=submit]")
+            wait_for_row(page, "Home", 1)
+            assert page.url == f"{base}/pymetrix/"
+            wait_until_live(page)
+        finally:
+            page.goto("about:blank")
+
+        # The API keeps its JSON answer, whatever the caller accepts.
+        asked = urllib.request.Request(
+            f"{base}/pymetrix/api/aggregate", headers={"Accept": "text/html,*/*"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(asked, timeout=10)
+        assert refused.value.code == 401
+        assert refused.value.headers["content-type"] == "application/json"
+        assert _json.loads(refused.value.read())["response"] == 401
+    assert watched.dialogs == []
+    assert [e for e in watched.errors if "401" not in e] == []
