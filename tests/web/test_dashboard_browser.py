@@ -1170,6 +1170,8 @@ def test_opening_the_dashboard_without_its_token_shows_a_page_asking_for_it(
             assert "form-action 'self'" in response.headers["content-security-policy"]
             assert page.locator("#token").get_attribute("type") == "password"
             assert "need a token" in (page.text_content("#why") or "")
+            # Its own style, allowed by its hash alone, applies.
+            assert page.eval_on_selector("main", "m => getComputedStyle(m).borderRadius") == "12px"
 
             # A wrong token: asked again, said so.
             page.fill("#token", HOSTILE)
