@@ -1119,6 +1119,7 @@ def test_on_a_phone_nothing_is_cut_off_and_the_page_fits_the_screen(
         metrics.hit(
             LONG_NODE, caller="/products/{id}", duration=1.25, status=500 if i < 40 else 200
         )
+    metrics.hit(HOSTILE, caller="/")
     artifacts = ROOT / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     errors: list[str] = []
@@ -1151,6 +1152,22 @@ def test_on_a_phone_nothing_is_cut_off_and_the_page_fits_the_screen(
                         "tds => tds.map(td => getComputedStyle(td, '::before').content)",
                     )
                     assert labels == ['"Hits"', '"p50"', '"p95"', '"Errors"']
+                    # A hostile id stays text in the list too.
+                    assert ["/", HOSTILE, f"/ → {HOSTILE}"] in seen["flowRows"]
+                    assert page.locator("img").count() == 0
+
+                    # The node view fits the screen as well.
+                    node_button(page, "#nodes-body", LONG_NODE).click()
+                    wait_for_node_view(page, LONG_NODE)
+                    page.wait_for_selector("#node-hits svg g.bucket", state="attached")
+                    page.screenshot(
+                        path=str(artifacts / "dashboard-phone-node.png"), full_page=True
+                    )
+                    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+                    # Its name whole.
+                    assert page.eval_on_selector(
+                        "#node-title", "h => h.scrollWidth <= h.clientWidth + 1"
+                    )
             finally:
                 context.close()
     assert errors == []
