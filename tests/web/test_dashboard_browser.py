@@ -10,11 +10,14 @@ from __future__ import annotations
 import json as _json
 import os
 import random
+import re
 import socket
 import sys
 import threading
 import time
 import types
+import urllib.error
+import urllib.request
 from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,6 +53,7 @@ from pymetrix import ManualClock, Metrics
 from pymetrix.demo import ENTRIES, PAGES
 from pymetrix.integrations.asgi import PymetrixMiddleware
 from pymetrix.integrations.litestar import PymetrixPlugin
+from pymetrix.visualize import START
 from pymetrix.web import stats_app
 from pymetrix.web.django import stats_urls
 from pymetrix.web.litestar import stats_mount
@@ -368,7 +372,7 @@ def test_dashboard_shows_the_aggregate_chart_and_flow_without_console_errors(
         )
         flow = metrics.flow()
         assert sorted(map(tuple, links)) == sorted(
-            ("(entry)" if e["caller"] is None else e["caller"], e["id"], e["hits"]) for e in flow
+            (START if e["caller"] is None else e["caller"], e["id"], e["hits"]) for e in flow
         )
         assert ("/", "/blog") in {(caller, node) for caller, node, _ in links}
 
@@ -513,7 +517,7 @@ def test_a_node_opens_its_view_with_its_hits_latency_callers_and_callees(
         flow = metrics.flow()
         callers = sorted(
             (
-                ("(entry)" if e["caller"] is None else e["caller"], e["hits"])
+                (START if e["caller"] is None else e["caller"], e["hits"])
                 for e in flow
                 if e["id"] == node
             ),
@@ -701,7 +705,7 @@ def test_a_hostile_node_id_is_shown_as_text_and_runs_nothing(
             "() => Array.from(document.querySelectorAll('#flow .flow-node')).map("
             "g => [g.getAttribute('data-node'), g.querySelector('text').firstChild.textContent])"
         )
-        assert {node for node, _ in drawn} == {"(entry)", HOSTILE, markup}
+        assert {node for node, _ in drawn} == {START, HOSTILE, markup}
         for node, text in drawn:
             # Long labels are cut short with an ellipsis, never parsed.
             assert text == node or (text.endswith("…") and node.startswith(text[:-1]))
@@ -715,7 +719,7 @@ def test_a_hostile_node_id_is_shown_as_text_and_runs_nothing(
         node_button(page, "#nodes-body", HOSTILE).click()
         page.wait_for_selector("#node-view:not([hidden]) #node-hits g.bucket")
         assert page.text_content("#node-title") == HOSTILE
-        assert peers(page, "#node-callers") == [("(entry)", 2)]
+        assert peers(page, "#node-callers") == [(START, 2)]
         assert peers(page, "#node-callees") == [(markup, 1)]
         node_button(page, "#node-callees", markup).click()
         page.wait_for_function(
@@ -986,3 +990,312 @@ def test_the_dashboard_included_in_django_beside_its_middleware_loads_and_settle
         clear_url_caches()
     assert watched.errors == []
     assert {row["id"]: row["hits"] for row in metrics.aggregate()} == {"Home": 3}
+
+
+# The chart legend as shown: {node: its swatch's colour}.
+LEGEND_COLOURS_JS = """() => Object.fromEntries(Array.from(
+    document.querySelectorAll('#chart-legend .legend-item')).map(
+        b => [b.getAttribute('data-node'),
+              getComputedStyle(b.querySelector('.swatch')).backgroundColor]))"""
+
+
+def test_a_node_keeps_its_colour_when_the_busiest_nodes_change(
+    watched: Watched, metrics: Metrics
+) -> None:
+    for node, hits in {"Home": 5, "Blog": 3, "Cart": 1}.items():
+        for _ in range(hits):
+            metrics.hit(node, caller=None)
+    with serve(mounted(metrics)) as base, dashboard(watched, f"{base}/pymetrix/") as page:
+        page.wait_for_function(
+            f"() => Object.keys(({LEGEND_COLOURS_JS})()).length === 3", timeout=10_000
+        )
+        before = page.evaluate(LEGEND_COLOURS_JS)
+        assert len(set(before.values())) == 3
+
+        # New hits turn the ranking over: a new busiest node, the least busy one second.
+        for _ in range(20):
+            metrics.hit("Search", caller=None)
+        for _ in range(10):
+            metrics.hit("Cart", caller=None)
+        page.select_option("#range", "3600")
+        page.wait_for_function(
+            f"() => Object.keys(({LEGEND_COLOURS_JS})()).length === 4", timeout=10_000
+        )
+        after = page.evaluate(LEGEND_COLOURS_JS)
+        assert {node: after[node] for node in before} == before
+        assert len(set(after.values())) == 4
+    assert watched.errors == []
+
+
+# The value axis of a chart as drawn: [label, its left edge - the chart's left edge].
+VALUE_LABELS_JS = """selector => { const root = document.querySelector(selector + ' svg');
+    const left = root.getBoundingClientRect().left;
+    return Array.from(root.querySelectorAll('g.axis text[text-anchor="end"]')).map(
+        t => [t.textContent, t.getBoundingClientRect().left - left]); }"""
+
+
+def test_the_value_axis_ends_near_the_peak_and_shows_its_widest_label_whole(
+    watched: Watched,
+) -> None:
+    clock = ManualClock(datetime.now(timezone.utc) - timedelta(minutes=1))
+    with Metrics("shop", clock=clock) as metrics:
+        for _ in range(105):
+            metrics.hit("Home", caller=None)
+        with serve(mounted(metrics)) as base, dashboard(watched, f"{base}/pymetrix/") as page:
+            page.wait_for_function(f"() => ({BAR_TOTALS_JS})().includes(105)", timeout=10_000)
+            labels = page.evaluate(VALUE_LABELS_JS, "#chart")
+            # 1-2-2.5-5 steps: 105 hits get an axis to 120, not 200.
+            assert [label for label, _ in labels] == ["0", "20", "40", "60", "80", "100", "120"]
+
+            # A wider font than this machine's (as some browsers show): the labels
+            # take the room they need, whatever their font.
+            page.evaluate(
+                "() => { const sheet = document.styleSheets[0]; sheet.insertRule("
+                "'.axis text { font-size: 14px !important; }', sheet.cssRules.length); }"
+            )
+            for _ in range(100_000 - 105):
+                metrics.hit("Home", caller=None)
+            page.wait_for_function(f"() => ({BAR_TOTALS_JS})().includes(100000)", timeout=10_000)
+            labels = page.evaluate(VALUE_LABELS_JS, "#chart")
+            assert labels[-1][0] == "100,000"
+            assert all(left >= 0 for _, left in labels), labels
+    assert watched.errors == []
+
+
+def test_every_time_on_the_page_is_written_one_way(watched: Watched) -> None:
+    now = datetime.now(timezone.utc)
+    clock = ManualClock(now - timedelta(days=3))
+    with Metrics("shop", clock=clock) as metrics:
+        metrics.hit("Old", caller=None)
+        clock.set(now - timedelta(minutes=1))
+        metrics.hit("Home", caller=None)
+        with serve(mounted(metrics)) as base, dashboard(watched, f"{base}/pymetrix/") as page:
+            wait_for_row(page, "Home", 1)
+            page.wait_for_function(
+                "() => /\\d/.test(document.getElementById('updated').textContent)"
+            )
+            clock_re = r"^\d\d:\d\d(:\d\d)?$"
+            date_re = r"^\d{4}-\d\d-\d\d$"
+            assert page.evaluate(
+                "re => new RegExp(re).test(document.getElementById('updated').textContent)",
+                r"^\d\d:\d\d:\d\d$",
+            ), page.text_content("#updated")
+            times = page.eval_on_selector_all(
+                '#chart g.axis text[text-anchor="middle"]', "ts => ts.map(t => t.textContent)"
+            )
+            assert times
+            assert all(re.match(clock_re, t) for t in times), times
+            tip = page.eval_on_selector("#chart g.bucket title", "t => t.textContent")
+            assert re.match(r"^\d\d:\d\d:\d\d: 1 hits", tip), tip
+
+            page.select_option("#range", "604800")
+            wait_for_row(page, "Old", 1)
+            page.wait_for_function(f"() => ({BAR_TOTALS_JS})().length === 2")
+            labels = page.eval_on_selector_all(
+                '#chart g.axis text[text-anchor="middle"]', "ts => ts.map(t => t.textContent)"
+            )
+            assert labels
+            assert all(re.match(f"{clock_re}|{date_re}", t) for t in labels), labels
+            assert any(re.match(date_re, t) for t in labels), labels
+            tips = page.eval_on_selector_all(
+                "#chart g.bucket title", "ts => ts.map(t => t.textContent)"
+            )
+            assert all(re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d: 1 hits", t) for t in tips), tips
+
+            # The custom range starts from the last hour, written the same way.
+            page.select_option("#range", "custom")
+            for field_id in ("#since", "#until"):
+                value = page.input_value(field_id)
+                assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", value), value
+    assert watched.errors == []
+
+
+# The colour of a node's cell in the nodes table.
+CELL_COLOUR_JS = """([node, cell]) => getComputedStyle(document.querySelector(
+    `#nodes-body tr[data-node="${node}"] td.${cell}`)).color"""
+
+
+def test_errors_turn_red_from_one_percent_of_the_hits(watched: Watched, metrics: Metrics) -> None:
+    for i in range(1000):
+        metrics.hit("Home", caller=None, status=500 if i < 5 else 200)
+    for i in range(100):
+        metrics.hit("Cart", caller="Home", status=500 if i < 2 else 200)
+    with serve(mounted(metrics)) as base, dashboard(watched, f"{base}/pymetrix/") as page:
+        wait_for_row(page, "Cart", 100)
+        plain = page.evaluate(CELL_COLOUR_JS, ["Home", "hits"])
+        # 5 errors in 1,000 hits (0.5 %): shown, not raised.
+        assert page.text_content('#nodes-body tr[data-node="Home"] td.errors') == "5"
+        assert page.evaluate(CELL_COLOUR_JS, ["Home", "errors"]) == plain
+        # 2 in 100 (2 %): red.
+        assert page.evaluate(CELL_COLOUR_JS, ["Cart", "errors"]) != plain
+        # 7 in 1,100 over the range (0.6 %): the KPI is not red either.
+        assert page.text_content("#kpi-errors") == "7 (0.6%)"
+        kpi = page.eval_on_selector("#kpi-errors", "e => getComputedStyle(e).color")
+        hits_kpi = page.eval_on_selector("#kpi-hits", "e => getComputedStyle(e).color")
+        assert kpi == hits_kpi
+    assert watched.errors == []
+
+
+def test_the_flow_speaks_of_pages_and_where_visits_came_from(
+    watched: Watched, metrics: Metrics
+) -> None:
+    metrics.hit("Home", caller=None)
+    metrics.hit("Cart", caller="Home")
+    with serve(mounted(metrics)) as base, dashboard(watched, f"{base}/pymetrix/") as page:
+        page.wait_for_selector('#flow g.flow-node[data-side="node"]', state="attached")
+        headings = page.eval_on_selector_all(
+            "#flow text.flow-heading", "ts => ts.map(t => t.textContent)"
+        )
+        assert headings == ["Came from", "Page"]
+        assert page.text_content("#flow-note") == "came from → page, width by hits"
+        # Where visits began is named as in the Mermaid and DOT drawings.
+        assert START == "(start)"
+        starts = page.eval_on_selector_all(
+            '#flow g.flow-node.start[data-side="caller"]', "gs => gs.map(g => g.dataset.node)"
+        )
+        assert starts == [START]
+        assert page.text_content("#flow g.flow-node.start text") == f"{START}  1"
+
+        node_button(page, "#nodes-body", "Home").click()
+        wait_for_node_view(page, "Home")
+        assert page.locator("#node-view h3").all_text_contents() == [
+            "Hits",
+            "Latency",
+            "Came from",
+            "Went on to",
+        ]
+        assert peers(page, "#node-callers") == [(START, 1)]
+    assert watched.errors == []
+
+
+LONG_NODE = "/api/v1/catalogue/products/{product_id}/reviews/{review_id}"
+
+# What a phone would cut off: the page wider than the screen, KPIs or table cells whose
+# text overflows them, flow names shortened.
+PHONE_CHECK_JS = """() => {
+    const inside = (e, box) => { const r = e.getBoundingClientRect();
+        return r.left >= box.left - 0.5 && r.right <= box.right + 0.5; };
+    const clipped = e => e.scrollWidth > e.clientWidth + 1;
+    const screen = {left: 0, right: window.innerWidth};
+    const kpis = Array.from(document.querySelectorAll('.kpi-value')).filter(
+        e => clipped(e) || !inside(e, e.parentElement.getBoundingClientRect())
+            || !inside(e, screen)).map(e => e.id);
+    const cells = Array.from(document.querySelectorAll('#nodes-body td, #nodes-body td button'))
+        .filter(e => clipped(e) || !inside(e, screen)).map(e => e.textContent);
+    const flow = Array.from(document.querySelectorAll('#flow .flow-row .flow-path'))
+        .filter(e => clipped(e) || !inside(e, screen)).map(e => e.textContent);
+    return {width: document.documentElement.scrollWidth, kpis, cells, flow,
+            flowRows: Array.from(document.querySelectorAll('#flow .flow-row')).map(
+                li => [li.dataset.caller, li.dataset.node,
+                       li.querySelector('.flow-path').textContent]),
+            svgFlow: document.querySelectorAll('#flow svg text').length}; }"""
+
+
+def test_on_a_phone_nothing_is_cut_off_and_the_page_fits_the_screen(
+    browser: Browser, spread_metrics: tuple[Metrics, SpreadClock]
+) -> None:
+    metrics, clock = spread_metrics
+    expected = browse(metrics, visits=140)
+    clock.stop()
+    for i in range(1_234):
+        metrics.hit(
+            LONG_NODE, caller="/products/{id}", duration=1.25, status=500 if i < 40 else 200
+        )
+    metrics.hit(HOSTILE, caller="/")
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    errors: list[str] = []
+    with serve(mounted(metrics)) as base:
+        for name, width, height in (("desktop", 1400, 900), ("phone", 390, 844)):
+            context = browser.new_context(viewport={"width": width, "height": height})
+            try:
+                page = context.new_page()
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                page.goto(f"{base}/pymetrix/")
+                wait_for_row(page, LONG_NODE, 1_234)
+                wait_for_row(page, "/", expected["/"])
+                page.wait_for_selector("#flow .flow-row, #flow svg g.flow-node", state="attached")
+                page.screenshot(path=str(artifacts / f"dashboard-{name}.png"), full_page=True)
+                if name == "phone":
+                    seen = page.evaluate(PHONE_CHECK_JS)
+                    assert seen["width"] <= 390, seen["width"]
+                    assert seen["kpis"] == []
+                    assert seen["cells"] == []
+                    assert seen["flow"] == []
+                    assert page.text_content("#kpi-top") == LONG_NODE
+                    # The flow is a list on a phone, each name whole.
+                    assert seen["svgFlow"] == 0
+                    assert ["/products/{id}", LONG_NODE, f"/products/{{id}} → {LONG_NODE}"] in (
+                        seen["flowRows"]
+                    )
+                    # Each number of the table is named by its column.
+                    labels = page.eval_on_selector_all(
+                        f'#nodes-body tr[data-node="{LONG_NODE}"] td[data-label]',
+                        "tds => tds.map(td => getComputedStyle(td, '::before').content)",
+                    )
+                    assert labels == ['"Hits"', '"p50"', '"p95"', '"Errors"']
+                    # A hostile id stays text in the list too.
+                    assert ["/", HOSTILE, f"/ → {HOSTILE}"] in seen["flowRows"]
+                    assert page.locator("img").count() == 0
+
+                    # The node view fits the screen as well.
+                    node_button(page, "#nodes-body", LONG_NODE).click()
+                    wait_for_node_view(page, LONG_NODE)
+                    page.wait_for_selector("#node-hits svg g.bucket", state="attached")
+                    page.screenshot(
+                        path=str(artifacts / "dashboard-phone-node.png"), full_page=True
+                    )
+                    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+                    # Its name whole.
+                    assert page.eval_on_selector(
+                        "#node-title", "h => h.scrollWidth <= h.clientWidth + 1"
+                    )
+            finally:
+                context.close()
+    assert errors == []
+
+
+def test_opening_the_dashboard_without_its_token_shows_a_page_asking_for_it(
+    watched: Watched, metrics: Metrics
+) -> None:
+    metrics.hit("Home", caller=None)
+    with serve(mounted(metrics, token="s3cret-<b>&token")) as base:
+        page = watched.page
+        try:
+            response = page.goto(f"{base}/pymetrix/?range=3600")
+            assert response is not None
+            assert response.status == 401
+            assert response.headers["content-type"].startswith("text/html")
+            assert "form-action 'self'" in response.headers["content-security-policy"]
+            assert page.locator("#token").get_attribute("type") == "password"
+            assert "need a token" in (page.text_content("#why") or "")
+            # Its own style, allowed by its hash alone, applies.
+            assert page.eval_on_selector("main", "m => getComputedStyle(m).borderRadius") == "12px"
+
+            # A wrong token: asked again, said so.
+            page.fill("#token", HOSTILE)
+            page.click("button[type=submit]")
+            page.wait_for_selector("#token")
+            assert "not accepted" in (page.text_content("#why") or "")
+            assert page.locator("img").count() == 0
+
+            # The right one opens the dashboard, and takes it out of the address bar.
+            page.fill("#token", "s3cret-<b>&token")
+            page.click("button[type=submit]")
+            wait_for_row(page, "Home", 1)
+            assert page.url == f"{base}/pymetrix/"
+            wait_until_live(page)
+        finally:
+            page.goto("about:blank")
+
+        # The API keeps its JSON answer, whatever the caller accepts.
+        asked = urllib.request.Request(
+            f"{base}/pymetrix/api/aggregate", headers={"Accept": "text/html,*/*"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(asked, timeout=10)
+        assert refused.value.code == 401
+        assert refused.value.headers["content-type"] == "application/json"
+        assert _json.loads(refused.value.read())["response"] == 401
+    assert watched.dialogs == []
+    assert [e for e in watched.errors if "401" not in e] == []

@@ -7,7 +7,9 @@ streams all live here once.
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import logging
 import math
 import mimetypes
@@ -52,6 +54,14 @@ _CONTENT_TYPES = {
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+# The page asking for the token: a form sent back to the dashboard's own address, nothing
+# else loaded (the dashboard's files need the token too).
+_ASK_CSP = (
+    "default-src 'none'; img-src data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+_ASK_REFUSED = (
+    b'<p id="why">That token was not accepted. Enter the token this app was started with.</p>'
 )
 _JSON = "application/json"
 # Content types worth compressing: every text the app sends (JSON, HTML, JS, CSS, the
@@ -156,6 +166,8 @@ class StatsService:
         if denied is not None:
             status, message = denied
             extra = [("www-authenticate", 'Bearer realm="pymetrix"')] if status == 401 else []
+            if status == 401 and _path_is_page(request) and _wants_html(request):
+                return self._token_page(request, extra)
             return envelope(message, status, extra)
         if request.method not in ("GET", "HEAD"):
             return envelope(f"method {request.method} not allowed", 405, [("allow", "GET, HEAD")])
@@ -282,6 +294,35 @@ class StatsService:
             headers += [("content-security-policy", _CSP), ("x-frame-options", "DENY")]
         return Response(200, headers, target.read_bytes())
 
+    def _token_page(self, request: Request, headers: list[tuple[str, str]]) -> Response:
+        """The dashboard's address opened without a valid token: a page asking for it.
+
+        Its text is fixed (nothing of the request is written into it), so it escapes
+        nothing; the form sends the token back as ``?token=``, as a link would.
+        """
+        body = (self._static / "token.html").read_bytes()
+        # Its one inline style is allowed by its hash: no other inline style would apply.
+        style = body[body.index(b"<style>") + len(b"<style>") : body.index(b"</style>")]
+        digest = base64.b64encode(hashlib.sha256(style).digest()).decode("ascii")
+        policy = f"{_ASK_CSP}; style-src 'sha256-{digest}'"
+        if request.param("token"):
+            start = body.index(b'<p id="why">')
+            end = body.index(b"</p>", start) + len(b"</p>")
+            body = body[:start] + _ASK_REFUSED + body[end:]
+        return Response(
+            401,
+            [
+                ("content-type", _CONTENT_TYPES[".html"]),
+                ("cache-control", "no-store"),
+                ("x-content-type-options", "nosniff"),
+                ("referrer-policy", "no-referrer"),
+                ("content-security-policy", policy),
+                ("x-frame-options", "DENY"),
+                *headers,
+            ],
+            body,
+        )
+
     def _remember_token(self, request: Request, response: Response) -> None:
         """After ``/?token=...``, let the browser send the token with every asset and call."""
         token = request.param("token")
@@ -293,6 +334,16 @@ class StatsService:
             if request.scheme == "https":
                 cookie += "; Secure"
             response.headers.append(("set-cookie", cookie))
+
+
+def _path_is_page(request: Request) -> bool:
+    """Whether ``request`` asks for the dashboard itself (not its files or the API)."""
+    return request.path == "/" and request.method in ("GET", "HEAD")
+
+
+def _wants_html(request: Request) -> bool:
+    """Whether a browser is asking: its Accept header names HTML."""
+    return "text/html" in request.headers.get("accept", "").lower()
 
 
 def _compress(request: Request, response: Response) -> Response:

@@ -62,6 +62,8 @@
     // The range read: {since, until, step, stepMs, live} (ms, until null for "now").
     window: null,
     previousHits: new Map(),
+    // Each node's chart colour, kept for the page's life: {id: palette index}.
+    colours: new Map(),
     serverOffsetMs: 0,
     // Each full read takes the next number: answers to an older one are dropped.
     generation: 0,
@@ -136,28 +138,32 @@
 
   function pad2(n) { return n < 10 ? "0" + n : String(n); }
 
+  // One way of writing times on the whole page, whatever the browser's locale: dates as
+  // 2026-11-29, times on a 24-hour clock (23:18, or 23:18:16 where seconds count).
+  function formatDate(d) {
+    return d.getFullYear() + "-" + pad2(d.getMonth() + 1) + "-" + pad2(d.getDate());
+  }
+
+  function formatTime(d, seconds) {
+    var hm = pad2(d.getHours()) + ":" + pad2(d.getMinutes());
+    return seconds ? hm + ":" + pad2(d.getSeconds()) : hm;
+  }
+
   // An axis label: hours and minutes (seconds too under a minute), the date at midnight
   // or for labels a day or more apart.
   function formatClock(ms, step) {
     var d = new Date(ms);
-    var hm = pad2(d.getHours()) + ":" + pad2(d.getMinutes());
     var midnight = d.getHours() === 0 && d.getMinutes() === 0 && d.getSeconds() === 0;
     if (step >= 86400 || (step >= 3600 && midnight)) return formatDate(d);
-    if (step < 60) return hm + ":" + pad2(d.getSeconds());
-    return hm;
-  }
-
-  function formatDate(d) {
-    return d.toLocaleDateString(undefined, { month: "short", day: "numeric" });
+    return formatTime(d, step < 60);
   }
 
   // A bucket's start, as a tooltip names it.
   function formatBucket(ms, chart) {
     var d = new Date(ms);
-    var hm = pad2(d.getHours()) + ":" + pad2(d.getMinutes());
     if (chart.step >= 86400) return formatDate(d);
-    if (chart.step < 60) return hm + ":" + pad2(d.getSeconds());
-    return chart.count * chart.stepMs > 86400 * 1000 ? formatDate(d) + " " + hm : hm;
+    var time = formatTime(d, chart.step < 60);
+    return chart.count * chart.stepMs > 86400 * 1000 ? formatDate(d) + " " + time : time;
   }
 
   function isoTime(ms) {
@@ -231,8 +237,8 @@
     var since;
     var until = null;
     if (state.range === "custom") {
-      var from = Date.parse($("since").value);
-      var to = Date.parse($("until").value);
+      var from = parseLocalInput($("since").value);
+      var to = parseLocalInput($("until").value);
       until = isNaN(to) ? null : to;
       since = isNaN(from) ? (until === null ? now : until) - 3600 * 1000 : from;
       if (until !== null && until <= since) until = since + 1000;
@@ -406,7 +412,7 @@
 
   function hideError() { $("error").hidden = true; }
 
-  function stamp() { $("updated").textContent = new Date().toLocaleTimeString(); }
+  function stamp() { $("updated").textContent = formatTime(new Date(), true); }
 
   // -- live updates -----------------------------------------------------------------
 
@@ -645,9 +651,18 @@
     var errorsText = formatCount(errors);
     if (hits > 0 && errors > 0) errorsText += " (" + (100 * errors / hits).toFixed(1) + "%)";
     $("kpi-errors").textContent = errorsText;
+    $("kpi-errors").classList.toggle("errors-many", manyErrors(errors, hits));
     var topEl = $("kpi-top");
     topEl.textContent = top ? top.id : "–";
     topEl.title = top ? top.id : "";
+  }
+
+  // Errors are shown in red from this share of the hits on: a few errors among many
+  // hits are the noise of any site, not an alarm.
+  var ERROR_ALERT_SHARE = 0.01;
+
+  function manyErrors(errors, hits) {
+    return errors > 0 && hits > 0 && errors / hits >= ERROR_ALERT_SHARE;
   }
 
   function compareRows(a, b) {
@@ -712,7 +727,7 @@
       var name = el("td", "node");
       name.appendChild(nodeButton(row.id));
       tr.appendChild(name);
-      tr.appendChild(el("td", "num hits", formatCount(row.hits)));
+      tr.appendChild(labelled(el("td", "num hits", formatCount(row.hits)), "Hits"));
       var share = el("td", "share");
       var bar = el("div", "sharebar");
       var fill = el("div");
@@ -721,10 +736,12 @@
       bar.title = total ? (100 * row.hits / total).toFixed(1) + "% of hits" : "";
       share.appendChild(bar);
       tr.appendChild(share);
-      tr.appendChild(el("td", "num" + (row.p50 == null ? " muted" : ""), formatSeconds(row.p50)));
-      tr.appendChild(el("td", "num" + (row.p95 == null ? " muted" : ""), formatSeconds(row.p95)));
+      tr.appendChild(labelled(el("td", "num p50" + (row.p50 == null ? " muted" : ""), formatSeconds(row.p50)), "p50"));
+      tr.appendChild(labelled(el("td", "num p95" + (row.p95 == null ? " muted" : ""), formatSeconds(row.p95)), "p95"));
       var errors = row.errors || 0;
-      tr.appendChild(el("td", "num errors" + (errors ? " errors-some" : " muted"), formatCount(errors)));
+      var errorsCell = el("td", "num errors" + (errors ? (manyErrors(errors, row.hits) ? " errors-many" : "") : " muted"), formatCount(errors));
+      if (errors) errorsCell.title = (100 * errors / row.hits).toFixed(1) + "% of hits";
+      tr.appendChild(labelled(errorsCell, "Errors"));
       fragment.appendChild(tr);
     });
     state.rows.forEach(function (row) { seen.set(row.id, row.hits); });
@@ -738,6 +755,13 @@
     });
   }
 
+  // A cell's column name, shown beside its value where the table is laid out as stacked
+  // rows (narrow screens) and its header is out of sight.
+  function labelled(cell, name) {
+    cell.setAttribute("data-label", name);
+    return cell;
+  }
+
   function placeholder(container, text) {
     var width = container.clientWidth || 600;
     var height = container.clientHeight || 200;
@@ -746,24 +770,37 @@
     container.replaceChildren(root);
   }
 
-  // The top of a count axis: 1, 2, 2.5 or 5 times a power of ten, at least 5.
-  function niceMax(value) {
-    return value <= 5 ? 5 : niceCeil(value);
+  // A value axis from 0 to at least ``value``: grid lines every 1, 2, 2.5 or 5 times a
+  // power of ten (whole numbers for counts), at most six of them above zero, the top the
+  // first line at or above the value (105 hits: 0, 20 .. 120). Returns {top, divisions}.
+  function niceScale(value, whole) {
+    if (!(value > 0)) value = whole ? 5 : 1;
+    var power = Math.pow(10, Math.floor(Math.log10(value / 6)));
+    var steps = [1, 2, 2.5, 5, 10, 20];
+    for (var i = 0; i < steps.length; i++) {
+      var step = steps[i] * power;
+      if (whole && (step < 1 || step % 1 !== 0)) continue;
+      var divisions = Math.ceil(value / step - 1e-9);
+      if (divisions <= 6) return { top: divisions * step, divisions: Math.max(1, divisions) };
+    }
+    return { top: value, divisions: 1 };
   }
 
-  function niceCeil(value) {
-    var power = Math.pow(10, Math.floor(Math.log10(value)));
-    var steps = [1, 2, 2.5, 5, 10];
-    for (var i = 0; i < steps.length; i++) {
-      if (steps[i] * power >= value) return steps[i] * power;
-    }
-    return 10 * power;
+  // The width an axis label takes, in the axis' font.
+  var measureContext = null;
+  function labelWidth(container, text) {
+    if (measureContext === null) measureContext = document.createElement("canvas").getContext("2d");
+    if (!measureContext) return 7 * String(text).length;
+    var probe = container.querySelector(".axis text");
+    var style = window.getComputedStyle(probe || container);
+    measureContext.font = (probe ? style.fontSize : "11px") + " " + style.fontFamily;
+    return measureContext.measureText(String(text)).width;
   }
 
   // Buckets to label on the time axis: at round local times where the buckets fall on
   // them (whole minutes, hours, days), far enough apart to be read.
   function axisTicks(chart, slot) {
-    var every = Math.max(1, Math.ceil(64 / slot));
+    var every = Math.max(1, Math.ceil(72 / slot));
     for (var s = 0; s < LABEL_STEPS.length; s++) {
       var labelStep = LABEL_STEPS[s];
       if (labelStep % chart.step !== 0 || labelStep / chart.step < every) continue;
@@ -779,24 +816,30 @@
     return { indexes: indexes, labelStep: chart.step * every };
   }
 
-  // An SVG with the value axis (0 .. top) and the time axis of the chart's buckets.
-  function chartFrame(container, chart, top, formatValue, label, whole) {
-    var width = Math.max(320, container.clientWidth);
+  // An SVG with the value axis (0 .. scale.top) and the time axis of the chart's buckets.
+  function chartFrame(container, chart, scale, formatValue, label) {
+    var top = scale.top;
+    var divisions = scale.divisions;
+    var width = Math.max(280, container.clientWidth);
     var height = Math.max(140, container.clientHeight);
-    var margin = { left: 52, right: 10, top: 10, bottom: 24 };
+    var values = [];
+    var widest = 0;
+    for (var v = 0; v <= divisions; v++) {
+      values.push(v === 0 ? "0" : formatValue((top * v) / divisions));
+      widest = Math.max(widest, labelWidth(container, values[v]));
+    }
+    // Room for the widest value label, and 6 px on either side of it.
+    var margin = { left: Math.max(36, Math.ceil(widest) + 14), right: 10, top: 10, bottom: 24 };
     var plotW = width - margin.left - margin.right;
     var plotH = height - margin.top - margin.bottom;
     var root = svg("svg", { viewBox: "0 0 " + width + " " + height, role: "img", "aria-label": label });
     root.setAttribute("data-since", isoTime(chart.lo));
     root.setAttribute("data-step", String(chart.step));
     var axis = svg("g", { class: "axis" });
-    // Counts are whole numbers: grid lines fall on whole numbers too.
-    var divisions = whole && top % 4 !== 0 ? 5 : 4;
     for (var t = 0; t <= divisions; t++) {
-      var value = (top * t) / divisions;
       var y = margin.top + plotH - (plotH * t) / divisions;
       axis.appendChild(svg("line", { class: "gridline", x1: margin.left, x2: width - margin.right, y1: y, y2: y }));
-      axis.appendChild(svgText({ x: margin.left - 6, y: y + 3.5, "text-anchor": "end" }, t === 0 ? "0" : formatValue(value)));
+      axis.appendChild(svgText({ x: margin.left - 6, y: y + 3.5, "text-anchor": "end", class: "value" }, values[t]));
     }
     var slot = plotW / Math.max(1, chart.count);
     var ticks = axisTicks(chart, slot);
@@ -824,8 +867,9 @@
     layers.forEach(function (layer) {
       layer.values.forEach(function (value, i) { totals[i] += value || 0; });
     });
-    var top = niceMax(totals.reduce(function (a, b) { return Math.max(a, b); }, 0));
-    var frame = chartFrame(container, chart, top, formatCount, label, true);
+    var scale = niceScale(totals.reduce(function (a, b) { return Math.max(a, b); }, 0), true);
+    var top = scale.top;
+    var frame = chartFrame(container, chart, scale, formatCount, label);
     var bars = svg("g", { class: "bars" });
     var barW = Math.max(1, frame.slot * 0.78);
     for (var i = 0; i < chart.count; i++) {
@@ -866,8 +910,9 @@
       placeholder(container, chart ? "No hits in this time range yet." : "Loading…");
       return;
     }
-    var layers = lanes.map(function (n, index) {
-      return { name: n.id, node: n.id, values: n.hits, fill: PALETTE[index % PALETTE.length] };
+    var colours = laneColours(lanes);
+    var layers = lanes.map(function (n) {
+      return { name: n.id, node: n.id, values: n.hits, fill: PALETTE[colours.get(n.id)] };
     });
     drawBars(container, chart, layers, "Hits over time");
     var note = "per " + describeStep(chart.step);
@@ -890,6 +935,31 @@
       items.appendChild(item);
     });
     keepFocus(legend, function () { legend.replaceChildren(items); });
+  }
+
+  // A node keeps the colour it was first shown in, whatever its rank later, so that it
+  // can be followed across ranges and live updates. A node first shown takes the first
+  // colour none of the nodes shown with it holds; one whose colour another shown node
+  // holds (the chart shows at most as many nodes as there are colours) takes a free one.
+  function laneColours(lanes) {
+    var used = new Set();
+    var out = new Map();
+    lanes.forEach(function (n) {
+      var colour = state.colours.get(n.id);
+      if (colour !== undefined && !used.has(colour)) {
+        used.add(colour);
+        out.set(n.id, colour);
+      }
+    });
+    lanes.forEach(function (n) {
+      if (out.has(n.id)) return;
+      var colour = 0;
+      while (used.has(colour) && colour < PALETTE.length - 1) colour++;
+      used.add(colour);
+      out.set(n.id, colour);
+      state.colours.set(n.id, colour);
+    });
+    return out;
   }
 
   function describeStep(step) {
@@ -941,8 +1011,9 @@
       placeholder(container, "No timed hits in this time range.");
       return;
     }
-    var top = niceCeil(peak);
-    var frame = chartFrame(container, chart, top, formatAxisSeconds, "Latency of " + node.id + " over time", false);
+    var scale = niceScale(peak, false);
+    var top = scale.top;
+    var frame = chartFrame(container, chart, scale, formatAxisSeconds, "Latency of " + node.id + " over time");
     var lines = svg("g", { class: "lines" });
     // The median is drawn last, on top: where percentiles meet, it is the one seen.
     PERCENTILES.slice().reverse().forEach(function (p) {
@@ -1017,9 +1088,10 @@
   // -- flow -------------------------------------------------------------------------
 
   // The flow is a set of caller -> node edges, not of whole paths, so it is drawn as
-  // two columns: callers on the left ("(entry)" for hits with no caller), the nodes
-  // they led to on the right, each link as wide as its hits.
-  var ENTRY_LABEL = "(entry)";
+  // two columns, in a site owner's words: where visitors came from on the left
+  // ("(start)" for hits with no caller: where a visit began, as in the Mermaid and DOT
+  // drawings), the pages they went to on the right, each link as wide as its hits.
+  var ENTRY_LABEL = "(start)";
 
   function flowColumns(edges) {
     var left = new Map();
@@ -1060,6 +1132,44 @@
     return { callers: callers, targets: targets, links: links };
   }
 
+  // Narrower than this, the two columns leave no room for names: the flow is a list.
+  var FLOW_LIST_WIDTH = 520;
+
+  // The flow as a list, the busiest link first: "came from → page", its hits and a bar.
+  function renderFlowList(container, edges, shown) {
+    var max = shown.length ? shown[0].hits : 1;
+    var head = el("div", "flow-list-head");
+    head.appendChild(el("span", null, "Came from → page"));
+    head.appendChild(el("span", null, "Hits"));
+    var list = el("ol", "flow-list");
+    shown.forEach(function (edge) {
+      var entry = edge.caller === null || edge.caller === undefined;
+      var from = entry ? ENTRY_LABEL : String(edge.caller);
+      var item = el("li", "flow-row");
+      item.setAttribute("data-caller", from);
+      item.setAttribute("data-node", String(edge.id));
+      item.setAttribute("data-hits", String(edge.hits));
+      var path = el("div", "flow-path");
+      path.appendChild(el("span", "flow-from" + (entry ? " start" : ""), from));
+      path.appendChild(el("span", "flow-arrow", " → "));
+      path.appendChild(el("span", "flow-to", edge.id));
+      item.appendChild(path);
+      item.appendChild(el("span", "flow-hits", formatCount(edge.hits)));
+      var bar = el("div", "sharebar");
+      var fill = el("div");
+      fill.style.width = (100 * edge.hits / max).toFixed(1) + "%";
+      bar.appendChild(fill);
+      item.appendChild(bar);
+      list.appendChild(item);
+    });
+    var parts = [head, list];
+    if (shown.length < edges.length) {
+      parts.push(el("p", "flow-more", "the busiest " + shown.length + " of " + edges.length + " links"));
+    }
+    container.classList.add("as-list");
+    container.replaceChildren.apply(container, parts);
+  }
+
   function placeColumn(nodes, top, height, scale, gap) {
     var y = top;
     nodes.forEach(function (n) {
@@ -1073,10 +1183,16 @@
     var container = $("flow");
     var edges = state.flow.slice().sort(function (a, b) { return b.hits - a.hits; });
     if (!edges.length) {
+      container.classList.remove("as-list");
       placeholder(container, "No flow in this time range yet.");
       return;
     }
     var shown = edges.slice(0, MAX_FLOW_LINKS);
+    if (container.clientWidth < FLOW_LIST_WIDTH) {
+      renderFlowList(container, edges, shown);
+      return;
+    }
+    container.classList.remove("as-list");
     var graph = flowColumns(shown);
     var width = Math.max(360, container.clientWidth);
     var height = Math.max(240, container.clientHeight);
@@ -1111,9 +1227,9 @@
       });
     });
 
-    var root = svg("svg", { viewBox: "0 0 " + width + " " + height, role: "img", "aria-label": "Flow from caller to node" });
-    root.appendChild(svgText({ x: x0 + nodeW, y: 12, "text-anchor": "end", class: "flow-heading" }, "Caller"));
-    root.appendChild(svgText({ x: x1, y: 12, "text-anchor": "start", class: "flow-heading" }, "Node"));
+    var root = svg("svg", { viewBox: "0 0 " + width + " " + height, role: "img", "aria-label": "Flow: where visitors came from, and the page they went to" });
+    root.appendChild(svgText({ x: x0 + nodeW, y: 12, "text-anchor": "end", class: "flow-heading" }, "Came from"));
+    root.appendChild(svgText({ x: x1, y: 12, "text-anchor": "start", class: "flow-heading" }, "Page"));
     var linkGroup = svg("g", { class: "links" });
     var mid = (x0 + nodeW + x1) / 2;
     graph.links.forEach(function (link) {
@@ -1144,7 +1260,8 @@
       count.textContent = "  " + formatCount(n.value);
       label.appendChild(count);
       g.appendChild(label);
-      tooltip(g, n.label + (left ? " led to " : " was reached ") + formatCount(n.value) + " times");
+      tooltip(g, left ? (n.entry ? "Visits began " : "Came from " + n.label + " ") + formatCount(n.value) + " times"
+        : n.label + " was reached " + formatCount(n.value) + " times");
       g.addEventListener("mouseenter", function () {
         root.classList.add("focus");
         n.links.forEach(function (link) { link.path.classList.add("hot"); });
@@ -1170,8 +1287,16 @@
 
   function toLocalInput(ms) {
     var d = new Date(ms);
-    return d.getFullYear() + "-" + pad2(d.getMonth() + 1) + "-" + pad2(d.getDate()) + "T" +
-      pad2(d.getHours()) + ":" + pad2(d.getMinutes()) + ":" + pad2(d.getSeconds());
+    return formatDate(d) + " " + formatTime(d, true);
+  }
+
+  // A time typed in the custom range, in the page's style (2026-11-29 23:18:16; the
+  // seconds, or the time, may be left out; a "T" may stand for the space), local time.
+  function parseLocalInput(text) {
+    var m = /^\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?\s*$/.exec(text);
+    if (!m) return NaN;
+    var d = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] || 0), Number(m[5] || 0), Number(m[6] || 0));
+    return d.getMonth() === Number(m[2]) - 1 ? d.getTime() : NaN;
   }
 
   // The range and the node shown are kept in the page's URL, so that a reload or a
@@ -1270,8 +1395,18 @@
       if (!custom) window.history.replaceState(window.history.state, "", pageUrl());
       load(true);
     });
+    var typedTimer = null;
     ["since", "until"].forEach(function (id) {
-      $(id).addEventListener("change", function () { load(true); });
+      $(id).addEventListener("change", function () {
+        window.clearTimeout(typedTimer);
+        load(true);
+      });
+      // A time typed whole is read after a pause in the typing.
+      $(id).addEventListener("input", function () {
+        window.clearTimeout(typedTimer);
+        if (isNaN(parseLocalInput($(id).value))) return;
+        typedTimer = window.setTimeout(function () { load(true); }, 500);
+      });
     });
     $("filter").addEventListener("input", function (event) {
       state.filter = event.target.value;
