@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,14 +11,13 @@ from .store._codec import KEY_MASK, KEY_SHIFT, STATUS_MASK, unpack_duration
 from .store.base import EdgeCount, LiveHit, NodeCount, Snapshot
 from .types import (
     AggregateEntry,
-    AggregateStatsEntry,
     FlowEntry,
     TimeSeries,
     TimeSeriesDetail,
     TimeSeriesNode,
 )
 
-__all__ = ["aggregate", "flow", "live_node", "percentile", "time_series"]
+__all__ = ["aggregate", "flow", "live_node", "time_series"]
 
 
 def time_series(
@@ -67,41 +65,6 @@ def time_series(
 
 def aggregate(counts: Sequence[NodeCount]) -> list[AggregateEntry]:
     return [{"id": count.node, "hits": count.hits} for count in counts]
-
-
-def aggregate_stats(snapshot: Snapshot) -> list[AggregateStatsEntry]:
-    cols = snapshot.hits
-    durations: dict[int, list[float]] = {}
-    errors: dict[int, int] = {}
-    for n, d, s in zip(cols.nodes, cols.durations, cols.statuses):
-        if d == d:
-            durations.setdefault(n, []).append(d)
-        if s >= 500:
-            errors[n] = errors.get(n, 0) + 1
-    position = {name: i for i, name in enumerate(cols.names)}
-    out: list[AggregateStatsEntry] = []
-    for count in snapshot.nodes:
-        n = position.get(count.node, -1)
-        values = sorted(durations.get(n, ()))
-        out.append(
-            {
-                "id": count.node,
-                "hits": count.hits,
-                "p50": percentile(values, 0.50),
-                "p95": percentile(values, 0.95),
-                "p99": percentile(values, 0.99),
-                "errors": errors.get(n, 0),
-            }
-        )
-    return out
-
-
-def percentile(ordered: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile of sorted values: a value that was really observed."""
-    if not ordered:
-        return None
-    rank = max(1, math.ceil(q * len(ordered)))
-    return ordered[rank - 1]
 
 
 def flow(edges: Sequence[EdgeCount]) -> list[FlowEntry]:

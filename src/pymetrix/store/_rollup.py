@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import compress
 
@@ -273,13 +273,6 @@ def roll(columns: HitColumns, size: int) -> Rollups:
     return indexed.named(columns.names)
 
 
-def coarsen(rollups: Rollups, size: int) -> Rollups:
-    """``rollups`` re-bucketed into buckets of ``size`` ns (a multiple of theirs)."""
-    out = Rollups()
-    out.merge(rollups, size)
-    return out
-
-
 def plan(lo: int, hi: int, horizons: Horizons, coarsest: int = DAY) -> list[Piece]:
     """The pieces to read ``[lo, hi)`` from: the coarsest tier (up to ``coarsest``)
     wherever it fits whole, per-hit data for what is finer than a minute, coarser
@@ -337,20 +330,6 @@ def _floor(t: int, size: int) -> int:
 
 def _ceil(t: int, size: int) -> int:
     return -((-t) // size) * size
-
-
-def merge_all(parts: Iterable[Rollups], step: int | None = None) -> Rollups:
-    """One ``Rollups`` from many, re-bucketed to ``step`` (None: one bucket)."""
-    out = Rollups()
-    for part in parts:
-        out.merge(part, step)
-    return out
-
-
-def percentile(sketch: Sketch, q: float) -> float | None:
-    """``sketch``'s ``q``-quantile, rounded to the microsecond Pymetrix keeps."""
-    value = sketch.quantile(q)
-    return None if value is None else round(value, 6)
 
 
 def percentiles(sketch: Sketch) -> list[float | None]:

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import math
 import struct
-from collections import Counter
-from collections.abc import Iterable
 
 __all__ = ["ACCURACY", "GAMMA", "ZERO", "Sketch", "decode", "encode"]
 
@@ -62,18 +60,13 @@ def value_of(index: int) -> float:
 
 
 class Sketch:
-    """Bucket counts of durations; ``add``, ``merge`` and ``quantile``."""
+    """Bucket counts of durations; ``add``, ``merge`` and ``quantiles``."""
 
     __slots__ = ("bins",)
 
     def __init__(self, bins: dict[int, int] | None = None) -> None:
         # A plain dict, taken as given: sketches are made by the thousand per read.
         self.bins: dict[int, int] = {} if bins is None else bins
-
-    @classmethod
-    def of(cls, durations: Iterable[float]) -> Sketch:
-        """A sketch of ``durations`` (NaN, for no duration, is left out)."""
-        return cls(dict(Counter(index_of(d) for d in durations if d == d)))
 
     @property
     def count(self) -> int:
@@ -108,19 +101,6 @@ class Sketch:
             if len(out) == len(ranks):
                 break
         return out
-
-    def quantile(self, q: float) -> float | None:
-        """The nearest-rank ``q``-quantile (0 < q <= 1), within ``ACCURACY``; None if empty."""
-        total = self.count
-        if not total:
-            return None
-        rank = max(1, math.ceil(q * total))
-        seen = 0
-        for index in sorted(self.bins):
-            seen += self.bins[index]
-            if seen >= rank:
-                return value_of(index)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sketch):
