@@ -90,8 +90,11 @@ class JsonLinesStore:
         sketches: bool = True,
         edges: bool = True,
         step: int | None = None,
+        quantiles: bool = False,
     ) -> Rollups:
-        return self._memory.rollups(size, lo, hi, ids, sketches=sketches, edges=edges, step=step)
+        return self._memory.rollups(
+            size, lo, hi, ids, sketches=sketches, edges=edges, step=step, quantiles=quantiles
+        )
 
     def horizons(self) -> Horizons:
         return self._memory.horizons()

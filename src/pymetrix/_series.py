@@ -20,11 +20,12 @@ from .store._rollup import (
     MINUTE,
     RAW,
     SECOND,
+    TIERS,
     Rollups,
     nice_step,
-    percentiles,
     plan,
     roll,
+    row_percentiles,
 )
 from .store.base import EdgeCount, NodeCount
 from .types import AggregateStatsEntry, Series, SeriesNode
@@ -52,18 +53,16 @@ STEPS = tuple(
         (30, SECOND),
         (1, MINUTE),
         (5, MINUTE),
-        (15, MINUTE),
-        (30, MINUTE),
         (1, HOUR),
-        (3, HOUR),
         (6, HOUR),
-        (12, HOUR),
         (1, DAY),
         (7, DAY),
         (30, DAY),
     )
 )
-"""The steps a series picks from when none is given: the smallest with <= 300 buckets."""
+"""The steps a series picks from when none is given: the smallest with <= 300 buckets.
+From a minute on, each is a tier's bucket (or a week or month of days), so that the
+series reads one row per node and bucket and takes its quantiles as kept."""
 
 _UNITS = {"s": SECOND, "m": MINUTE, "h": HOUR, "d": DAY}
 _STEP = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
@@ -106,12 +105,24 @@ def read(
     sketches only if ``sketches``, edges only if ``edges``."""
     coarsest = DAY
     if step is not None:
-        coarsest = next((size for size in (DAY, HOUR, MINUTE) if step % size == 0), RAW)
+        coarsest = next((size for size in reversed(TIERS) if step % size == 0), RAW)
     out = Rollups()
     for piece in plan(lo, hi, store.horizons(), coarsest):
         if piece.source == RAW:
             hits = store.snapshot(Query(since_ns=piece.lo, until_ns=piece.hi, ids=ids)).hits
             out.merge(roll(hits, step or DAY), step)
+        elif piece.source == step:
+            # One row per node and bucket: its quantiles as kept, no sketches to merge.
+            part = store.rollups(
+                piece.source,
+                piece.lo,
+                piece.hi,
+                ids,
+                sketches=False,
+                edges=edges,
+                quantiles=sketches,
+            )
+            out.merge(part, step)
         else:
             part = store.rollups(
                 piece.source,
@@ -146,7 +157,7 @@ def aggregate_stats(
     out: list[AggregateStatsEntry] = []
     for (_, node), row in rows:
         hits = row.hits if exact is None else exact.pop(node, row.hits)
-        p50, p95, p99 = percentiles(row.sketch)
+        p50, p95, p99 = row_percentiles(row)
         out.append(
             {"id": node, "hits": hits, "p50": p50, "p95": p95, "p99": p99, "errors": row.errors}
         )
@@ -184,7 +195,7 @@ def series(
         entry[0][i] = row.hits
         entry[1][i] = row.errors
         if latency:
-            entry[2][i], entry[3][i], entry[4][i] = percentiles(row.sketch)
+            entry[2][i], entry[3][i], entry[4][i] = row_percentiles(row)
         totals[node] = totals.get(node, 0) + row.hits
         first[node] = min(first.get(node, row.first_ns), row.first_ns)
     chosen = sorted(by_node, key=lambda node: first[node])

@@ -16,6 +16,7 @@ import pytest
 from pymetrix import InvalidArgument, ManualClock, Metrics, StoreError
 from pymetrix.store import AppCount, NodeCount, Query, Store
 from pymetrix.store._chunks import ALL_NODES, decode_bases, encode_bases
+from pymetrix.store._schema import SCHEMA_VERSION
 from pymetrix.store.sqlite import SQLiteStore
 from pymetrix.testing import wait_until
 
@@ -54,7 +55,7 @@ def test_sqlite_url_opens_a_sqlite_store_in_wal_mode(db: Path) -> None:
         assert metrics.flush(timeout=10)
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == ("4",)
+        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == (str(SCHEMA_VERSION),)
 
 
 def test_relative_sqlite_urls_name_files_in_the_working_directory(
@@ -364,7 +365,7 @@ def test_a_schema_version_1_database_is_upgraded_and_its_chunks_still_stream(db:
             oldest.close()
             live.close()
     with closing(sqlite3.connect(db)) as conn:
-        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == ("4",)
+        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == (str(SCHEMA_VERSION),)
 
 
 def test_a_schema_version_2_database_gets_batch_ids_and_keeps_its_hits(db: Path) -> None:
@@ -378,7 +379,7 @@ def test_a_schema_version_2_database_gets_batch_ids_and_keeps_its_hits(db: Path)
         assert metrics.aggregate() == [{"id": "Home", "hits": 2}, {"id": "Blog", "hits": 1}]
         assert len(metrics.time_series()["nodes"][0]["callers"]) == 2
     with closing(sqlite3.connect(db)) as conn:
-        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == ("4",)
+        assert conn.execute("SELECT value FROM pymetrix_meta").fetchone() == (str(SCHEMA_VERSION),)
         batches = [row[0] for row in conn.execute("SELECT batch FROM pymetrix_chunks ORDER BY id")]
         assert batches[0] is None
         assert isinstance(batches[-1], int)

@@ -1,5 +1,7 @@
-"""A database written before rollups (schema version 3) is upgraded on open: its rollups
-are back-filled from the hits it holds, and every read answers as from the hits."""
+"""Databases of older schemas are upgraded on open. One written before rollups (version
+3) gets rollups back-filled from the hits it holds; one written before the five-minute
+and six-hour tiers and kept quantiles (version 4) gets those from its minute and hour
+rows. Every read answers as before, and as from the hits."""
 
 from __future__ import annotations
 
@@ -13,6 +15,9 @@ import psycopg
 import pytest
 
 from pymetrix import ManualClock, Metrics
+from pymetrix.store._rollup import percentiles
+from pymetrix.store._schema import SCHEMA_VERSION
+from pymetrix.store._sketch import decode
 
 START = datetime(2022, 1, 9, 18, 26, 51)
 
@@ -86,5 +91,111 @@ def test_a_version_3_database_gets_rollups_of_its_hits_on_open(
         (rows,) = conn.execute("SELECT COUNT(*) FROM pymetrix_rollups").fetchone()
     finally:
         conn.close()
-    assert version == "4"
+    assert version == str(SCHEMA_VERSION)
     assert rows > 0
+
+
+def as_version_4(connect: Callable[[], Any]) -> tuple[int, int]:
+    """Make a database of this version into one as version 4 left it: no quantiles kept,
+    no five-minute or six-hour rows, and minute rows only for the 14 days before the
+    newest (the minute tier's expiry); the oldest minute and hour buckets left (s)."""
+    conn = connect()
+    try:
+        for column in ("p50", "p95", "p99"):
+            conn.execute(f"ALTER TABLE pymetrix_rollups DROP COLUMN {column}")
+        (newest,) = conn.execute(
+            "SELECT MAX(bucket) FROM pymetrix_rollups WHERE tier = 60"
+        ).fetchone()
+        kept = newest + 60 - 14 * 86400
+        for table in ("pymetrix_rollups", "pymetrix_rollup_edges"):
+            conn.execute(f"DELETE FROM {table} WHERE tier IN (300, 21600)")
+            conn.execute(f"DELETE FROM {table} WHERE tier = 60 AND bucket + 60 <= {kept}")
+        conn.execute("UPDATE pymetrix_meta SET value = '4' WHERE key = 'schema_version'")
+        conn.commit()
+        oldest = "SELECT MIN(bucket) FROM pymetrix_rollups WHERE tier = %d"
+        (minute,) = conn.execute(oldest % 60).fetchone()
+        (hour,) = conn.execute(oldest % 3600).fetchone()
+    finally:
+        conn.close()
+    return int(minute), int(hour)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_version_4_database_gets_the_new_tiers_and_kept_quantiles_on_open(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if kind == "sqlite":
+        path = tmp_path / "pymetrix.db"
+        url = f"sqlite:///{path}"
+
+        def connect() -> Any:
+            return sqlite3.connect(path)
+    else:
+        url = request.getfixturevalue("postgres_url")
+
+        def connect() -> Any:
+            return psycopg.connect(url)
+
+    days = {f"day {n}": (START + timedelta(days=n), START + timedelta(days=n + 1)) for n in (0, 16)}
+
+    def series(step: str, since: datetime, until: datetime) -> Callable[[Metrics], Any]:
+        return lambda m: m.series(step=step, since=since, until=until)
+
+    reads: dict[str, Callable[[Metrics], Any]] = {
+        "stats": lambda m: m.aggregate(stats=True),
+        "early window": lambda m: m.aggregate(
+            stats=True, since=START + timedelta(hours=7), until=START + timedelta(days=2)
+        ),
+        "flow": lambda m: m.flow(since=START + timedelta(hours=7)),
+        "6h": series("6h", START, START + timedelta(days=17)),
+        "1d": series("1d", START, START + timedelta(days=17)),
+        **{
+            f"{step} {name}": series(step, *span)
+            for step in ("5m", "1h")
+            for name, span in days.items()
+        },
+    }
+    clock = ManualClock(START)
+    with Metrics("shop", store=url, clock=clock) as metrics:
+        for k in range(700):  # 17 days
+            clock.set(START + timedelta(seconds=k * 2100))
+            metrics.hit(
+                f"/{k % 3}",
+                caller=None if k % 4 == 0 else f"/{(k + 1) % 3}",
+                duration=(k % 11) / 1000 or None,
+                status=503 if k % 13 == 0 else 200,
+            )
+        before = {name: read(metrics) for name, read in reads.items()}
+    minute, hour = as_version_4(connect)
+    with Metrics("shop", store=url, clock=clock) as metrics:
+        for name, read in reads.items():
+            assert read(metrics) == before[name], name
+    conn = connect()
+    try:
+        (version,) = conn.execute(
+            "SELECT value FROM pymetrix_meta WHERE key = 'schema_version'"
+        ).fetchone()
+        rows = conn.execute(
+            "SELECT sketch, p50, p95, p99 FROM pymetrix_rollups WHERE sketch IS NOT NULL"
+        ).fetchall()
+        tiers = dict(
+            conn.execute("SELECT tier, COUNT(*) FROM pymetrix_rollups GROUP BY tier").fetchall()
+        )
+        starts = dict(
+            conn.execute(
+                "SELECT key, value FROM pymetrix_meta WHERE key LIKE 'rollups_from:%'"
+            ).fetchall()
+        )
+    finally:
+        conn.close()
+    assert version == str(SCHEMA_VERSION)
+    assert len(rows) > 100
+    assert all(tuple(row[1:]) == percentiles(decode(row[0])) for row in rows)
+    assert tiers[300] > 0
+    assert tiers[21600] > 0
+    # The new tiers hold every bucket from the first whole one of their source on.
+    second = 1_000_000_000
+    assert {key.rsplit(":", 1)[1]: int(value) for key, value in starts.items()} == {
+        "300": -(-minute // 300) * 300 * second,
+        "21600": -(-hour // 21600) * 21600 * second,
+    }

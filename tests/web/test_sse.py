@@ -331,8 +331,11 @@ class PositionlessStore:
         sketches: bool = True,
         edges: bool = True,
         step: int | None = None,
+        quantiles: bool = False,
     ) -> Rollups:
-        return self._inner.rollups(size, lo, hi, ids, sketches=sketches, edges=edges, step=step)
+        return self._inner.rollups(
+            size, lo, hi, ids, sketches=sketches, edges=edges, step=step, quantiles=quantiles
+        )
 
     def horizons(self) -> Horizons:
         return self._inner.horizons()

@@ -1,21 +1,26 @@
 """Rollups: hits, errors and latency per time bucket and node, and hits per bucket and edge.
 
-Every store keeps them in three tiers, 1-minute, 1-hour and 1-day buckets aligned to the
-epoch (UTC midnight for days), so that a read over any range costs what its buckets
-cost, not its hits: 90 days are 90 day rows per node, plus at most 23 hour rows and 59
-minute rows at each end. The tiers are kept as follows (each bounded by the store's
-``rollup_retention`` too):
+Every store keeps them in five tiers of buckets aligned to the epoch (UTC midnight for
+days), so that a read over any range costs what its buckets cost, not its hits: 90 days
+are 90 day rows per node, plus a few coarse rows and at most 4 six-hour, 5 hour, 11
+five-minute and 4 minute rows at each end. Each tier is the bucket of a step a series
+picks by itself (``_series.STEPS``), so that each of its buckets is one row. The tiers are
+kept as follows (each bounded by the store's ``rollup_retention`` too):
 
-====== ================== ==============================
-tier   bucket             kept
-====== ================== ==============================
-minute 60 s               14 days
-hour   3,600 s            400 days
-day    86,400 s           for ever
-====== ================== ==============================
+============ ================== ==============================
+tier         bucket             kept
+============ ================== ==============================
+minute       60 s               14 days
+five minutes 300 s              90 days
+hour         3,600 s            400 days
+six hours    21,600 s           for ever
+day          86,400 s           for ever
+============ ================== ==============================
 
 A node's row holds its hits, errors (status >= 500), hits with a duration, their sum,
-its first hit's time in the bucket and a latency :class:`~pymetrix.store._sketch.Sketch`;
+its first hit's time in the bucket and a latency :class:`~pymetrix.store._sketch.Sketch`
+(the SQL stores also keep the sketch's p50/p95/p99, so that a series whose step is the
+tier's bucket reads three numbers per row instead of merging sketches);
 an edge's row its hits and first time. All of them merge by adding (first times by
 taking the least), so rows of any number of batches and processes add up to exactly the
 rows of their hits, and a range is answered by merging the rows that cover it.
@@ -32,7 +37,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
 
@@ -42,9 +47,11 @@ from .base import HitColumns
 
 __all__ = [
     "DAY",
+    "FIVE_MINUTES",
     "HORIZONS",
     "HOUR",
     "MINUTE",
+    "SIX_HOURS",
     "RAW",
     "TIERS",
     "EdgeRollup",
@@ -53,19 +60,30 @@ __all__ = [
     "NodeRollup",
     "Piece",
     "Rollups",
+    "percentiles",
     "plan",
     "roll",
     "roll_indexed",
+    "row_percentiles",
 ]
 
 SECOND = 1_000_000_000
 MINUTE = 60 * SECOND
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
-TIERS = (MINUTE, HOUR, DAY)
+FIVE_MINUTES = 5 * MINUTE
+SIX_HOURS = 6 * HOUR
+TIERS = (MINUTE, FIVE_MINUTES, HOUR, SIX_HOURS, DAY)
+"""Bucket sizes, finest first: each divides the next."""
 RAW = 0
 """The source of a piece read from per-hit data."""
-HORIZONS = {MINUTE: 14 * DAY, HOUR: 400 * DAY, DAY: None}
+HORIZONS = {
+    MINUTE: 14 * DAY,
+    FIVE_MINUTES: 90 * DAY,
+    HOUR: 400 * DAY,
+    SIX_HOURS: None,
+    DAY: None,
+}
 """How long each tier is kept (None: for ever), before ``rollup_retention``."""
 
 _MIN_NS = -(1 << 63)
@@ -74,7 +92,11 @@ _MAX_NS = (1 << 63) - 1
 
 @dataclass(slots=True)
 class NodeRollup:
-    """One node's hits in one bucket (or merged over many)."""
+    """One node's hits in one bucket (or merged over many).
+
+    ``quantiles``: p50, p95 and p99 of the sketch, where a store keeps them for a row of
+    one bucket; a row merged from several has none, and needs their sketches.
+    """
 
     hits: int = 0
     errors: int = 0
@@ -82,8 +104,10 @@ class NodeRollup:
     duration_sum: float = 0.0
     first_ns: int = _MAX_NS
     sketch: Sketch = field(default_factory=Sketch)
+    quantiles: tuple[float | None, float | None, float | None] | None = None
 
     def merge(self, other: NodeRollup) -> None:
+        self.quantiles = None if self.hits else other.quantiles
         self.hits += other.hits
         self.errors += other.errors
         self.timed += other.timed
@@ -112,20 +136,32 @@ class Rollups:
     edges: dict[tuple[int, str | None, str], EdgeRollup] = field(default_factory=dict)
 
     def merge(self, other: Rollups, step: int | None = None) -> None:
-        """Add ``other``'s rows, re-bucketed to ``step`` (None: all in one bucket, 0)."""
+        """Add ``other``'s rows, re-bucketed to ``step`` (None: all in one bucket, 0).
+        Takes them over: ``other`` is not to be used after."""
         nodes, edges = self.nodes, self.edges
         for (bucket, node), row in other.nodes.items():
             key = (_rebucket(bucket, step), node)
             mine = nodes.get(key)
             if mine is None:
-                nodes[key] = mine = NodeRollup()
-            mine.merge(row)
+                nodes[key] = row
+            else:
+                mine.merge(row)
         for (bucket, caller, node), edge in other.edges.items():
             edge_key = (_rebucket(bucket, step), caller, node)
             found = edges.get(edge_key)
             if found is None:
-                edges[edge_key] = found = EdgeRollup()
-            found.merge(edge)
+                edges[edge_key] = edge
+            else:
+                found.merge(edge)
+
+    def copy(self) -> Rollups:
+        """A deep copy: rows of their own."""
+        out = Rollups()
+        for key, row in self.nodes.items():
+            out.nodes[key] = mine = NodeRollup()
+            mine.merge(row)
+        out.edges = {key: EdgeRollup(e.hits, e.first_ns) for key, e in self.edges.items()}
+        return out
 
 
 def _rebucket(bucket: int, step: int | None) -> int:
@@ -134,15 +170,14 @@ def _rebucket(bucket: int, step: int | None) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Horizons:
-    """From when each source is complete: per-hit data and each tier (ns)."""
+    """From when each source is complete (ns): per-hit data, and each tier by its bucket
+    size (a tier not given is complete)."""
 
     raw: int = _MIN_NS
-    minute: int = _MIN_NS
-    hour: int = _MIN_NS
-    day: int = _MIN_NS
+    tiers: Mapping[int, int] = field(default_factory=dict)
 
     def of(self, source: int) -> int:
-        return {RAW: self.raw, MINUTE: self.minute, HOUR: self.hour, DAY: self.day}[source]
+        return self.raw if source == RAW else self.tiers.get(source, _MIN_NS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +356,8 @@ def _widen(lo: int, hi: int, horizons: Horizons, pieces: list[Piece]) -> None:
 
 
 def _finer(size: int) -> int:
-    return {DAY: HOUR, HOUR: MINUTE, MINUTE: RAW}[size]
+    at = TIERS.index(size)
+    return TIERS[at - 1] if at else RAW
 
 
 def _floor(t: int, size: int) -> int:
@@ -332,9 +368,23 @@ def _ceil(t: int, size: int) -> int:
     return -((-t) // size) * size
 
 
-def percentiles(sketch: Sketch) -> list[float | None]:
+QUANTILES = (0.50, 0.95, 0.99)
+
+
+def percentiles(sketch: Sketch) -> tuple[float | None, float | None, float | None]:
     """p50, p95 and p99 of ``sketch``, rounded to the microsecond, in one pass."""
-    return [None if v is None else round(v, 6) for v in sketch.quantiles((0.50, 0.95, 0.99))]
+    p50, p95, p99 = (None if v is None else round(v, 6) for v in sketch.quantiles(QUANTILES))
+    return p50, p95, p99
+
+
+def row_percentiles(row: NodeRollup) -> tuple[float | None, float | None, float | None]:
+    """p50, p95 and p99 of a row: kept with it, or from its sketch."""
+    if row.quantiles is not None:
+        return row.quantiles
+    if row.timed and not row.sketch.bins:
+        # A store left the sketch out (its row had quantiles) and the row was merged.
+        raise RuntimeError("rollup rows merged without their sketches")
+    return percentiles(row.sketch)
 
 
 def nice_step(lo: int, hi: int, steps: Sequence[int]) -> int:
@@ -356,7 +406,7 @@ class Tiers:
     def add(self, minutes: Rollups) -> None:
         """Add rollups in minute buckets to every tier."""
         for size in TIERS:
-            self._tiers[size].merge(minutes, size)
+            self._tiers[size].merge(minutes.copy(), size)
 
     def read(
         self, size: int, lo: int, hi: int, ids: frozenset[str] | None, sketches: bool = True

@@ -23,25 +23,29 @@ __all__ = ["POSTGRES_DDL", "SCHEMA_VERSION", "SQLITE_DDL", "too_new", "upgrade"]
 from ..errors import StoreError
 from ._dialect import Connection
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Bumped on every change of the tables; a database from a newer version is refused.
 
 Version 2 adds the app's hit count before each chunk to its ``bases``; version 1 readers
 would take it for a node, so a version 1 database is marked 2 when opened. Version 3
 gives each chunk the id of the batch it was written from, unique per app, so that a
 batch retried after a lost reply to its COMMIT is recognised and not stored twice.
-Version 4 adds the rollup tables, back-filled from the chunks on upgrade.
+Version 4 adds the rollup tables, back-filled from the chunks on upgrade. Version 5 adds
+each rollup row's p50/p95/p99 and the five-minute and six-hour tiers, made on upgrade
+from the minute and hour rows (complete from where those were: see ``tier_starts``).
 """
 
 # Rollups (see ``_rollup``): ``tier`` is the bucket width and ``bucket`` its start, both
 # in seconds (UTC, since the epoch), so that plain SQL can chart them; ``node`` and
 # ``caller`` are numbers of ``pymetrix_names`` (-1: no caller); ``sketch`` holds the
-# latency sketch in the encoding ``_sketch.encode`` documents (NULL: no timed hit).
+# latency sketch in the encoding ``_sketch.encode`` documents (NULL: no timed hit), and
+# ``p50``/``p95``/``p99`` its quantiles in seconds, for plain SQL and reads of whole rows.
 _ROLLUPS = (
     "CREATE TABLE IF NOT EXISTS pymetrix_rollups (app INTEGER NOT NULL, tier INTEGER NOT NULL, "
     "bucket BIGINT NOT NULL, node INTEGER NOT NULL, hits BIGINT NOT NULL, "
     "errors BIGINT NOT NULL, timed BIGINT NOT NULL, duration_sum DOUBLE PRECISION NOT NULL, "
-    "first_ns BIGINT NOT NULL, sketch {blob}, PRIMARY KEY (app, tier, bucket, node))",
+    "first_ns BIGINT NOT NULL, sketch {blob}, p50 DOUBLE PRECISION, p95 DOUBLE PRECISION, "
+    "p99 DOUBLE PRECISION, PRIMARY KEY (app, tier, bucket, node))",
     "CREATE TABLE IF NOT EXISTS pymetrix_rollup_edges (app INTEGER NOT NULL, "
     "tier INTEGER NOT NULL, bucket BIGINT NOT NULL, caller INTEGER NOT NULL, "
     "node INTEGER NOT NULL, hits BIGINT NOT NULL, first_ns BIGINT NOT NULL, "
@@ -56,6 +60,10 @@ _UPGRADES: dict[int, tuple[str, ...]] = {
         "CREATE UNIQUE INDEX IF NOT EXISTS pymetrix_chunks_batch ON pymetrix_chunks (app, batch)",
     ),
     3: _ROLLUPS,
+    4: tuple(
+        f"ALTER TABLE pymetrix_rollups ADD COLUMN {column} DOUBLE PRECISION"
+        for column in ("p50", "p95", "p99")
+    ),
 }
 _CHUNKS_OF_APP = "SELECT hits, data FROM pymetrix_chunks WHERE app = ? ORDER BY id"
 _MARK = "UPDATE pymetrix_meta SET value = {mark} WHERE key = 'schema_version'"
@@ -67,10 +75,17 @@ def upgrade(conn: Connection, version: int, mark: str, blob: str) -> None:
     ``mark`` is the dialect's parameter placeholder, ``blob`` its binary column type.
     """
     for step in range(version, SCHEMA_VERSION):
+        if step > 3 and version <= 3:
+            break  # step 3 made the rollup tables as they are now: later steps alter them
         for statement in _UPGRADES[step]:
             conn.execute(statement.format(blob=blob))
     if version < 4:
         backfill_rollups(conn, mark)
+    elif version < 5:
+        from ._sql_rollups import add_tiers
+
+        for app in _apps(conn):
+            add_tiers(conn, app, mark)
     conn.execute(_MARK.format(mark=mark), (str(SCHEMA_VERSION),))
 
 
@@ -78,10 +93,13 @@ def backfill_rollups(conn: Connection, mark: str) -> None:
     """Fill the rollup tables from every chunk still held (a database from before them)."""
     from ._sql_rollups import backfill
 
-    apps = [row[0] for row in conn.execute("SELECT id FROM pymetrix_apps").fetchall()]
-    for app in apps:
+    for app in _apps(conn):
         chunks = conn.execute(_CHUNKS_OF_APP.replace("?", mark), (app,)).fetchall()
         backfill(conn, app, [(hits, bytes(data)) for hits, data in chunks], mark)
+
+
+def _apps(conn: Connection) -> list[int]:
+    return [row[0] for row in conn.execute("SELECT id FROM pymetrix_apps").fetchall()]
 
 
 # An edge's ``caller`` is -1 for none, as in HitColumns, so it can be part of the key.

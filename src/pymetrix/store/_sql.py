@@ -33,7 +33,7 @@ from ._chunks import ALL_NODES, Chunk, decode, decode_bases
 from ._codec import KEY_MASK, KEY_SHIFT
 from ._dialect import Connection, Dialect
 from ._lifecycle import manage
-from ._rollup import DAY, HORIZONS, HOUR, MINUTE, TIERS, Horizons, Rollups
+from ._rollup import HORIZONS, SECOND, TIERS, Horizons, Rollups
 from ._sql_live import LIVE_CHUNKS, SqlSubscription
 from ._sql_writer import ChunkWriter
 from ._waiting import Waiters
@@ -77,6 +77,7 @@ _BEFORE = (
 )
 _BEFORE_PAGE = 256
 _NEWEST_MINUTE = "SELECT MAX(bucket) FROM pymetrix_rollups WHERE app = ? AND tier = 60"
+_TIER_STARTS = "SELECT key, value FROM pymetrix_meta WHERE key LIKE ?"
 _NO_APP = 0
 # Seconds between tries to open a database unreachable at start, while nothing is written.
 _OPEN_BACKOFF_MIN = 0.25
@@ -125,6 +126,7 @@ class SqlStore:
         self._clock = clock or SystemClock()
         self._retention_ns = _nanoseconds(retention)
         self._rollup_retention_ns = _nanoseconds(rollup_retention)
+        self._tier_starts: dict[int, int] | None = None
         self._closed = False
         self._read_lock = threading.Lock()
         self._names: list[str] = []
@@ -463,13 +465,24 @@ class SqlStore:
         sketches: bool = True,
         edges: bool = True,
         step: int | None = None,
+        quantiles: bool = False,
     ) -> Rollups:
         def read(conn: Connection) -> Rollups:
             names = self._load_names(conn)
             wanted = self._wanted(Query(ids=ids), names)
             nodes = None if wanted is None else sorted(wanted)
             rows = _sql_rollups.read(
-                conn, self._sql, self._app_id, size, lo, hi, nodes, sketches, edges, step
+                conn,
+                self._sql,
+                self._app_id,
+                size,
+                lo,
+                hi,
+                nodes,
+                sketches=sketches,
+                edges=edges,
+                step=step,
+                quantiles=quantiles,
             )
             return rows.named(names)
 
@@ -484,12 +497,18 @@ class SqlStore:
         # its own newest): a reader that wrote nothing must not take rows another
         # writer deleted for present.
         now = max(self._chunk_writer.last_ns, self._read_now(self._newest_rolled))
+        if self._tier_starts is None:
+            self._tier_starts = self._read_now(self._read_tier_starts)
+        starts = self._tier_starts
         return Horizons(
-            raw=raw,
-            minute=self._tier_horizon(MINUTE, now),
-            hour=self._tier_horizon(HOUR, now),
-            day=self._tier_horizon(DAY, now),
+            raw,
+            {size: max(self._tier_horizon(size, now), starts.get(size, MIN_NS)) for size in TIERS},
         )
+
+    def _read_tier_starts(self, conn: Connection) -> dict[int, int]:
+        """From when tiers added by an upgrade hold every bucket (ns), by bucket size."""
+        rows = conn.execute(self._sql(_TIER_STARTS), (f"rollups_from:{self._app_id}:%",))
+        return {int(key.rsplit(":", 1)[1]) * SECOND: int(value) for key, value in rows}
 
     def _newest_rolled(self, conn: Connection) -> int:
         """The end of the newest minute bucket of this app's rollups (ns); MIN_NS if none."""

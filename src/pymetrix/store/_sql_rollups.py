@@ -13,14 +13,28 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from .._timefmt import MAX_NS, MIN_NS
 from ._chunks import decode
 from ._dialect import Connection, Dialect
-from ._rollup import DAY, HOUR, MINUTE, SECOND, EdgeRollup, Indexed, NodeRollup, roll_indexed
+from ._rollup import (
+    FIVE_MINUTES,
+    HOUR,
+    MINUTE,
+    SECOND,
+    SIX_HOURS,
+    TIERS,
+    EdgeRollup,
+    Indexed,
+    NodeRollup,
+    percentiles,
+    roll_indexed,
+)
 from ._sketch import Sketch
 from ._sketch import decode as decode_sketch
 from ._sketch import encode as encode_sketch
 
 __all__ = [
+    "add_tiers",
     "UPSERT_EDGE",
     "UPSERT_NODE",
     "backfill",
@@ -33,7 +47,8 @@ __all__ = [
 
 _INSERT_NODE = (
     "INSERT INTO pymetrix_rollups (app, tier, bucket, node, hits, errors, timed, "
-    "duration_sum, first_ns, sketch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "duration_sum, first_ns, sketch, p50, p95, p99) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 UPSERT_NODE = (
     _INSERT_NODE + " ON CONFLICT (app, tier, bucket, node) DO UPDATE SET "
@@ -42,7 +57,10 @@ UPSERT_NODE = (
     "timed = pymetrix_rollups.timed + excluded.timed, "
     "duration_sum = pymetrix_rollups.duration_sum + excluded.duration_sum, "
     "first_ns = {least}(pymetrix_rollups.first_ns, excluded.first_ns), "
-    "sketch = COALESCE(excluded.sketch, pymetrix_rollups.sketch)"
+    "sketch = COALESCE(excluded.sketch, pymetrix_rollups.sketch), "
+    "p50 = COALESCE(excluded.p50, pymetrix_rollups.p50), "
+    "p95 = COALESCE(excluded.p95, pymetrix_rollups.p95), "
+    "p99 = COALESCE(excluded.p99, pymetrix_rollups.p99)"
 )
 _INSERT_EDGE = (
     "INSERT INTO pymetrix_rollup_edges (app, tier, bucket, caller, node, hits, first_ns) "
@@ -58,7 +76,7 @@ _SKETCHES = (
     "AND bucket >= ? AND bucket <= ? AND sketch IS NOT NULL"
 )
 _READ_NODES = (
-    "SELECT bucket, node, hits, errors, timed, duration_sum, first_ns, sketch "
+    "SELECT bucket, node, hits, errors, timed, duration_sum, first_ns, sketch, p50, p95, p99 "
     "FROM pymetrix_rollups WHERE app = ? AND tier = ? AND bucket >= ? AND bucket < ?"
 )
 _READ_EDGES = (
@@ -78,8 +96,11 @@ Sql = Callable[[str], str]
 
 
 def tiers(minutes: Indexed) -> list[tuple[int, Indexed]]:
-    """The rows of every tier, from rows in minute buckets."""
-    return [(MINUTE, minutes), (HOUR, minutes.coarsen(HOUR)), (DAY, minutes.coarsen(DAY))]
+    """The rows of every tier, from rows in minute buckets (each from the one before)."""
+    out = [(MINUTE, minutes)]
+    for size in TIERS[1:]:
+        out.append((size, out[-1][1].coarsen(size)))
+    return out
 
 
 def _node_rows(app: int, size: int, rows: Indexed, sketches: dict[Any, Sketch]) -> list[Any]:
@@ -88,11 +109,14 @@ def _node_rows(app: int, size: int, rows: Indexed, sketches: dict[Any, Sketch]) 
     for (bucket_ns, node), row in rows.nodes.items():
         bucket = bucket_ns // SECOND
         sketch = None
+        p50 = p95 = p99 = None
         if row.timed:
             merged = sketches.get((bucket, node))
             if merged is not None:
                 merged.merge(row.sketch)
-            sketch = encode_sketch(merged or row.sketch)
+            whole = merged or row.sketch
+            sketch = encode_sketch(whole)
+            p50, p95, p99 = percentiles(whole)
         out.append(
             (
                 app,
@@ -105,6 +129,9 @@ def _node_rows(app: int, size: int, rows: Indexed, sketches: dict[Any, Sketch]) 
                 row.duration_sum,
                 row.first_ns,
                 sketch,
+                p50,
+                p95,
+                p99,
             )
         )
     return out
@@ -144,22 +171,27 @@ def read(
     sketches: bool = True,
     edges: bool = True,
     step: int | None = None,
+    quantiles: bool = False,
 ) -> Indexed:
     """The rows of tier ``size`` whose buckets start in ``[lo, hi)`` (ns), of ``nodes``
     only if given; without their sketches unless ``sketches``, without edges unless
-    ``edges``. With a ``step`` (ns, a multiple of ``size``) and no sketches, the database
-    adds the rows up into buckets of ``step``, so that only those cross to Python."""
+    ``edges``, with their p50/p95/p99 if ``quantiles``. With a ``step`` (ns, a multiple
+    of ``size``), no sketches and no quantiles, the database adds the rows up into
+    buckets of ``step``, so that only those cross to Python."""
     out = Indexed()
     bounds: tuple[int, ...] = (app, size // SECOND, -(-lo // SECOND), -(-hi // SECOND))
     read_nodes, read_edges = _READ_NODES, _READ_EDGES
+    if not quantiles:
+        read_nodes = read_nodes.replace(", p50, p95, p99 ", ", NULL, NULL, NULL ")
     if not sketches:
-        read_nodes = read_nodes.replace(", sketch ", ", NULL ")
-        if step is not None:
+        read_nodes = read_nodes.replace(", sketch,", ", NULL,")
+        if step is not None and not quantiles:
             # Seconds are whole: a literal, not a parameter, so that GROUP BY matches it.
             whole = f"bucket - bucket % {int(step // SECOND)}"
             read_nodes = (
                 f"SELECT {whole}, node, SUM(hits), SUM(errors), SUM(timed), "
-                "SUM(duration_sum), MIN(first_ns), NULL " + read_nodes[read_nodes.index("FROM") :]
+                "SUM(duration_sum), MIN(first_ns), NULL, NULL, NULL, NULL "
+                + read_nodes[read_nodes.index("FROM") :]
             )
     if nodes is not None:
         if not nodes:
@@ -168,12 +200,18 @@ def read(
         read_nodes += f" AND node IN ({marks})"
         read_edges += f" AND node IN ({marks})"
         bounds = (*bounds, *nodes)
-    grouped = step is not None and not sketches
-    for bucket, node, hits, errors, timed, total, first_ns, sketch in conn.execute(
+    grouped = step is not None and not sketches and not quantiles
+    for bucket, node, hits, errors, timed, total, first_ns, sketch, p50, p95, p99 in conn.execute(
         sql(read_nodes + (" GROUP BY 1, 2" if grouped else "")), bounds
     ):
         out.nodes[bucket * SECOND, node] = NodeRollup(
-            int(hits), int(errors), int(timed), float(total), int(first_ns), decode_sketch(sketch)
+            int(hits),
+            int(errors),
+            int(timed),
+            float(total),
+            int(first_ns),
+            decode_sketch(sketch) if sketches else Sketch(),
+            (p50, p95, p99) if quantiles else None,
         )
     if edges:
         for bucket, caller, node, hits, first_ns in conn.execute(sql(read_edges), bounds):
@@ -209,11 +247,58 @@ def backfill(conn: Connection, app: int, chunks: Iterable[tuple[int, bytes]], ma
             cursor.executemany(sql(_INSERT_EDGE), edge_rows)
 
 
+_ROLLED_SKETCHES = (
+    "SELECT tier, bucket, node, sketch FROM pymetrix_rollups WHERE app = ? AND sketch IS NOT NULL"
+)
+_SET_QUANTILES = (
+    "UPDATE pymetrix_rollups SET p50 = ?, p95 = ?, p99 = ? "
+    "WHERE app = ? AND tier = ? AND bucket = ? AND node = ?"
+)
+_OLDEST_BUCKET = "SELECT MIN(bucket) FROM pymetrix_rollups WHERE app = ? AND tier = ?"
+_NEWEST_END = "SELECT MAX(bucket + tier) FROM pymetrix_rollups WHERE app = ?"
+_TIER_START = "INSERT INTO pymetrix_meta (key, value) VALUES (?, ?)"
+
+
+def add_tiers(conn: Connection, app: int, mark: str) -> None:
+    """Bring an app's rollups of schema version 4 to 5: every row's quantiles, and the
+    five-minute and six-hour tiers made from the minute and hour rows. Those hold every
+    bucket from the first whole one of their source on (or, with no source row, from the
+    end of the newest bucket): kept in ``pymetrix_meta`` as ``rollups_from:APP:TIER``."""
+
+    def sql(statement: str) -> str:
+        return statement.replace("?", mark)
+
+    cursor = conn.cursor()
+    updates = [
+        (*percentiles(decode_sketch(data)), app, tier, bucket, node)
+        for tier, bucket, node, data in conn.execute(sql(_ROLLED_SKETCHES), (app,)).fetchall()
+    ]
+    if updates:
+        cursor.executemany(sql(_SET_QUANTILES), updates)
+    (newest_end,) = conn.execute(sql(_NEWEST_END), (app,)).fetchone()
+    if newest_end is None:
+        return
+    for source, size in ((MINUTE, FIVE_MINUTES), (HOUR, SIX_HOURS)):
+        (oldest,) = conn.execute(sql(_OLDEST_BUCKET), (app, source // SECOND)).fetchone()
+        start = int(newest_end) * SECOND
+        if oldest is not None:
+            start = -(-int(oldest) * SECOND // size) * size
+            rows = read(conn, sql, app, source, MIN_NS, MAX_NS).coarsen(size)
+            node_rows = _node_rows(app, size, rows, {})
+            if node_rows:
+                cursor.executemany(sql(_INSERT_NODE), node_rows)
+            edge_rows = _edge_rows(app, size, rows)
+            if edge_rows:
+                cursor.executemany(sql(_INSERT_EDGE), edge_rows)
+        key = f"rollups_from:{app}:{size // SECOND}"
+        conn.execute(sql(_TIER_START), (key, str(start)))
+
+
 def newest_first(conn: Any, sql: Callable[[str], str], app: int) -> int | None:
     """The time of the first hit in the app's newest bucket, of the finest tier still
     kept: at most one bucket before its last hit (None: no rollups)."""
     found = []
-    for size in (MINUTE, HOUR, DAY):
+    for size in TIERS:
         tier = size // SECOND
         (first,) = conn.execute(sql(_NEWEST_FIRST), (app, tier, app, tier)).fetchone()
         if first is not None:

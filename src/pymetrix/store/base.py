@@ -351,11 +351,14 @@ class Store(Protocol):
         sketches: bool = True,
         edges: bool = True,
         step: int | None = None,
+        quantiles: bool = False,
     ) -> Rollups:
         """The rollup rows of the tier of buckets of ``size`` ns (a ``_rollup.TIERS``)
         whose buckets start in ``[lo, hi)``, on nodes ``ids`` if given. Hints a store may
         follow to read less: latency sketches may be left empty unless ``sketches``, edges
-        unless ``edges``, and rows may come added up into buckets of ``step`` ns."""
+        unless ``edges``, and rows may come added up into buckets of ``step`` ns. With
+        ``quantiles`` (and no ``step``), each row needs its p50/p95/p99 only: in
+        ``NodeRollup.quantiles`` if the store keeps them, else from its sketch."""
 
     def horizons(self) -> Horizons:
         """From when per-hit data and each tier of rollups are complete."""

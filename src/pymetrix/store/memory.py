@@ -13,7 +13,7 @@ from ..clock import Clock, SystemClock
 from ..errors import InvalidArgument, StoreClosed
 from ._codec import KEY_MASK, KEY_SHIFT, STATUS_MASK, pack_extra, unpack_duration
 from ._lifecycle import after_fork
-from ._rollup import DAY, HOUR, MINUTE, Horizons, Rollups, Tiers, roll
+from ._rollup import MINUTE, TIERS, Horizons, Rollups, Tiers, roll
 from ._waiting import Waiters, WaitingSubscription
 from .base import AppCount, Backlog, EdgeCount, HitColumns, LiveHit, NodeCount, Query, Snapshot
 
@@ -325,10 +325,11 @@ class MemoryStore:
         sketches: bool = True,
         edges: bool = True,
         step: int | None = None,
+        quantiles: bool = False,
     ) -> Rollups:
         with self._lock:
             self._roll()
-            rows = self._tiers.read(size, lo, hi, ids, sketches)
+            rows = self._tiers.read(size, lo, hi, ids, sketches or quantiles)
         if not edges:
             rows.edges = {}
         return rows
@@ -346,12 +347,7 @@ class MemoryStore:
             # Tiers age by the time of the hits recorded, not the clock.
             now = self._last
             tiers = self._tiers
-            return Horizons(
-                raw=raw,
-                minute=tiers.horizon(MINUTE, now),
-                hour=tiers.horizon(HOUR, now),
-                day=tiers.horizon(DAY, now),
-            )
+            return Horizons(raw, {size: tiers.horizon(size, now) for size in TIERS})
 
     # -- live ------------------------------------------------------------------------
 

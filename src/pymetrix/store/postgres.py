@@ -64,16 +64,21 @@ _UPSERT_EDGES = (
 # Every row of one call has the same app and tier.
 _UPSERT_ROLLUPS = (
     "INSERT INTO pymetrix_rollups "
-    "(app, tier, bucket, node, hits, errors, timed, duration_sum, first_ns, sketch) "
+    "(app, tier, bucket, node, hits, errors, timed, duration_sum, first_ns, sketch, "
+    "p50, p95, p99) "
     "SELECT %s, %s, * FROM unnest(%s::bigint[], %s::int[], %s::bigint[], %s::bigint[], "
-    "%s::bigint[], %s::float8[], %s::bigint[], %s::bytea[]) "
+    "%s::bigint[], %s::float8[], %s::bigint[], %s::bytea[], %s::float8[], %s::float8[], "
+    "%s::float8[]) "
     "ON CONFLICT (app, tier, bucket, node) DO UPDATE SET "
     "hits = pymetrix_rollups.hits + excluded.hits, "
     "errors = pymetrix_rollups.errors + excluded.errors, "
     "timed = pymetrix_rollups.timed + excluded.timed, "
     "duration_sum = pymetrix_rollups.duration_sum + excluded.duration_sum, "
     "first_ns = LEAST(pymetrix_rollups.first_ns, excluded.first_ns), "
-    "sketch = COALESCE(excluded.sketch, pymetrix_rollups.sketch)"
+    "sketch = COALESCE(excluded.sketch, pymetrix_rollups.sketch), "
+    "p50 = COALESCE(excluded.p50, pymetrix_rollups.p50), "
+    "p95 = COALESCE(excluded.p95, pymetrix_rollups.p95), "
+    "p99 = COALESCE(excluded.p99, pymetrix_rollups.p99)"
 )
 _UPSERT_ROLLUP_EDGES = (
     "INSERT INTO pymetrix_rollup_edges (app, tier, bucket, caller, node, hits, first_ns) "
