@@ -1,29 +1,38 @@
 """A separate process that records hits, for the multi-process tests.
 
-Usage: ``python -m tests.store._worker URL APP COUNT NODES [flush-and-hang]``. Records
-``COUNT`` hits cycling over ``NODES`` nodes (node ``k`` gets caller ``k-1``), then
-closes the store and exits; with ``flush-and-hang`` it flushes, prints ``flushed`` and
-waits to be killed.
+Usage: ``python -m tests.store._worker URL APP COUNT NODES [flush-and-hang | spread]``.
+Records ``COUNT`` hits cycling over ``NODES`` nodes (node ``k`` gets caller ``k-1``),
+then closes the store and exits; with ``flush-and-hang`` it flushes, prints ``flushed``
+and waits to be killed; with ``spread`` the hits' times are spread over three days from
+2024-01-01, each with a duration, in small batches.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+from datetime import datetime
 
-from pymetrix import Metrics
+from pymetrix import ManualClock, Metrics
 
 
 def main(argv: list[str]) -> int:
     url, app, count, nodes = argv[0], argv[1], int(argv[2]), int(argv[3])
     hang = argv[4:] == ["flush-and-hang"]
-    metrics = Metrics(app, store=url)
+    spread = argv[4:] == ["spread"]
+    clock = ManualClock(datetime(2024, 1, 1), step=3 * 86400 / count) if spread else None
+    if spread:
+        url += ("&" if "?" in url else "?") + "batch_size=500"
+    metrics = Metrics(app, store=url, clock=clock)
     names = [f"node-{k}" for k in range(nodes)]
     callers = [None, *names[:-1]]
     hit = metrics.hit
     for i in range(count):
         k = i % nodes
-        hit(names[k], callers[k])
+        if spread:
+            hit(names[k], callers[k], duration=(i % 97 + 1) / 1000)
+        else:
+            hit(names[k], callers[k])
     if hang:
         if not metrics.flush(timeout=60):
             print("flush timed out", flush=True)

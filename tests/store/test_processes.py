@@ -6,8 +6,9 @@ import multiprocessing
 import os
 import subprocess
 import sys
+from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from pymetrix import Metrics
-from pymetrix._timefmt import MAX_NS, MIN_NS
+from pymetrix._timefmt import MIN_NS
 from pymetrix.store import Query
 from pymetrix.store._rollup import TIERS
 
@@ -86,10 +87,54 @@ def test_four_processes_write_one_exact_truth(
         assert {node["id"]: node["total"] for node in series["nodes"]} == {
             f"node-{k}": 20_000 for k in range(10)
         }
+    assert_tiers_hold(metrics, hits.times)
+
+
+def assert_tiers_hold(metrics: Metrics, times: Sequence[int]) -> None:
+    """Each tier holds exactly the hits of the buckets it has made."""
+    horizons = metrics.store.horizons()
     for size in TIERS:
-        rollups = metrics.store.rollups(size, MIN_NS, MAX_NS, None)
-        assert sum(row.hits for row in rollups.nodes.values()) == 200_000
-        assert sum(edge.hits for edge in rollups.edges.values()) == 200_000
+        until = horizons.until_of(size)
+        rollups = metrics.store.rollups(size, MIN_NS, until, None)
+        made = bisect_left(times, until)
+        assert sum(row.hits for row in rollups.nodes.values()) == made, size
+        assert sum(edge.hits for edge in rollups.edges.values()) == made, size
+
+
+def test_four_processes_over_days_keep_every_tier_exact(
+    persistent_url: str, make_metrics: MakeMetrics, spawn: Spawn
+) -> None:
+    # Four writers cover the same three days at once, in batches of 500: each makes the
+    # coarser tiers' buckets as they close while the others still write into them.
+    procs = [spawn(persistent_url, "Test", "20000", "10", "spread") for _ in range(4)]
+    outputs = [proc.communicate(timeout=180)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0, 0], outputs
+    metrics = make_metrics(store=persistent_url)
+    hits = metrics.store.snapshot(Query()).hits
+    assert len(hits) == 80_000
+    horizons = metrics.store.horizons()
+    # Every tier made most of the three days by itself.
+    assert all(horizons.until_of(size) >= hits.times[-1] - 86_400 * 10**9 for size in TIERS)
+    assert_tiers_hold(metrics, hits.times)
+    with Metrics("Test") as expected:  # the same hits in memory: the answers to give
+        names = hits.names
+        for k, at in enumerate(hits.times):
+            caller = hits.callers[k]
+            expected.store.append(
+                at,
+                names[hits.nodes[k]],
+                None if caller < 0 else names[caller],
+                hits.durations[k],
+                None,
+            )
+        for step in ("5m", "1h", "6h", "1d"):
+            assert metrics.series(
+                step=step, since="2024-01-01", until="2024-01-05"
+            ) == expected.series(step=step, since="2024-01-01", until="2024-01-05"), step
+        assert metrics.aggregate(stats=True, since="2024-01-01") == expected.aggregate(
+            stats=True, since="2024-01-01"
+        )
+        assert metrics.flow(since="2024-01-01 05:17") == expected.flow(since="2024-01-01 05:17")
 
 
 def test_kill_9_after_flush_loses_nothing(

@@ -171,13 +171,19 @@ def _rebucket(bucket: int, step: int | None) -> int:
 @dataclass(frozen=True, slots=True)
 class Horizons:
     """From when each source is complete (ns): per-hit data, and each tier by its bucket
-    size (a tier not given is complete)."""
+    size (a tier not given is complete); and until when, for tiers made late."""
 
     raw: int = _MIN_NS
     tiers: Mapping[int, int] = field(default_factory=dict)
+    until: Mapping[int, int] = field(default_factory=dict)
+    """Where a tier made as its buckets close stops: it holds only buckets starting
+    before (a tier not given holds every bucket up to the newest hit)."""
 
     def of(self, source: int) -> int:
         return self.raw if source == RAW else self.tiers.get(source, _MIN_NS)
+
+    def until_of(self, source: int) -> int:
+        return _MAX_NS if source == RAW else self.until.get(source, _MAX_NS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +220,13 @@ class Indexed:
                 out.edges[edge_key] = found = EdgeRollup()
             found.merge(edge)
         return out
+
+    def before(self, end: int) -> Indexed:
+        """The rows of buckets starting before ``end`` (shared, not copied)."""
+        return Indexed(
+            {key: row for key, row in self.nodes.items() if key[0] < end},
+            {key: edge for key, edge in self.edges.items() if key[0] < end},
+        )
 
     def merge(self, other: Indexed) -> None:
         """Add ``other``'s rows (in the same buckets)."""
@@ -330,7 +343,7 @@ def _cover(lo: int, hi: int, size: int, horizons: Horizons, pieces: list[Piece])
             _widen(lo, hi, horizons, pieces)
         return
     first = _ceil(lo, size)
-    last = _floor(hi, size)
+    last = min(_floor(hi, size), _floor(horizons.until_of(size), size))
     finer = _finer(size)
     if first >= last:
         _cover(lo, hi, finer, horizons, pieces)

@@ -31,9 +31,19 @@ would take it for a node, so a version 1 database is marked 2 when opened. Versi
 gives each chunk the id of the batch it was written from, unique per app, so that a
 batch retried after a lost reply to its COMMIT is recognised and not stored twice.
 Version 4 adds the rollup tables, back-filled from the chunks on upgrade. Version 5 adds
-each rollup row's p50/p95/p99 and the five-minute and six-hour tiers, made on upgrade
-from the minute and hour rows (complete from where those were: see ``tier_starts``).
+each rollup row's p50/p95/p99, the five-minute and six-hour tiers, made on upgrade from
+the minute and hour rows (complete from where those were), and how far each tier
+coarser than a minute is made (``pymetrix_rollup_tiers``).
 """
+
+# How far each tier coarser than a minute is made (see ``_sql_rollups.upsert``): every
+# bucket starting before ``rolled_until`` (s) is in it; from ``complete_from`` (s; NULL:
+# always) on, none is missing.
+_TIERS = (
+    "CREATE TABLE IF NOT EXISTS pymetrix_rollup_tiers (app INTEGER NOT NULL, "
+    "tier INTEGER NOT NULL, complete_from BIGINT, rolled_until BIGINT NOT NULL, "
+    "PRIMARY KEY (app, tier))"
+)
 
 # Rollups (see ``_rollup``): ``tier`` is the bucket width and ``bucket`` its start, both
 # in seconds (UTC, since the epoch), so that plain SQL can chart them; ``node`` and
@@ -50,6 +60,7 @@ _ROLLUPS = (
     "tier INTEGER NOT NULL, bucket BIGINT NOT NULL, caller INTEGER NOT NULL, "
     "node INTEGER NOT NULL, hits BIGINT NOT NULL, first_ns BIGINT NOT NULL, "
     "PRIMARY KEY (app, tier, bucket, caller, node))",
+    _TIERS,
 )
 
 # What brings a database of each older version to the next one, in both dialects.
@@ -60,9 +71,12 @@ _UPGRADES: dict[int, tuple[str, ...]] = {
         "CREATE UNIQUE INDEX IF NOT EXISTS pymetrix_chunks_batch ON pymetrix_chunks (app, batch)",
     ),
     3: _ROLLUPS,
-    4: tuple(
-        f"ALTER TABLE pymetrix_rollups ADD COLUMN {column} DOUBLE PRECISION"
-        for column in ("p50", "p95", "p99")
+    4: (
+        *(
+            f"ALTER TABLE pymetrix_rollups ADD COLUMN {column} DOUBLE PRECISION"
+            for column in ("p50", "p95", "p99")
+        ),
+        _TIERS,
     ),
 }
 _CHUNKS_OF_APP = "SELECT hits, data FROM pymetrix_chunks WHERE app = ? ORDER BY id"

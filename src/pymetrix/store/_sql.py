@@ -77,7 +77,7 @@ _BEFORE = (
 )
 _BEFORE_PAGE = 256
 _NEWEST_MINUTE = "SELECT MAX(bucket) FROM pymetrix_rollups WHERE app = ? AND tier = 60"
-_TIER_STARTS = "SELECT key, value FROM pymetrix_meta WHERE key LIKE ?"
+_TIERS_MADE = "SELECT tier, complete_from, rolled_until FROM pymetrix_rollup_tiers WHERE app = ?"
 _NO_APP = 0
 # Seconds between tries to open a database unreachable at start, while nothing is written.
 _OPEN_BACKOFF_MIN = 0.25
@@ -126,7 +126,6 @@ class SqlStore:
         self._clock = clock or SystemClock()
         self._retention_ns = _nanoseconds(retention)
         self._rollup_retention_ns = _nanoseconds(rollup_retention)
-        self._tier_starts: dict[int, int] | None = None
         self._closed = False
         self._read_lock = threading.Lock()
         self._names: list[str] = []
@@ -496,19 +495,30 @@ class SqlStore:
         # Tiers age by the newest hit stored by any process (each writer expires rows by
         # its own newest): a reader that wrote nothing must not take rows another
         # writer deleted for present.
-        now = max(self._chunk_writer.last_ns, self._read_now(self._newest_rolled))
-        if self._tier_starts is None:
-            self._tier_starts = self._read_now(self._read_tier_starts)
-        starts = self._tier_starts
+        newest, made = self._read(self._tiers_made)
+        now = max(self._chunk_writer.last_ns, newest)
         return Horizons(
             raw,
-            {size: max(self._tier_horizon(size, now), starts.get(size, MIN_NS)) for size in TIERS},
+            {
+                size: max(self._tier_horizon(size, now), made.get(size, (MIN_NS, 0))[0])
+                for size in TIERS
+            },
+            {size: until for size, (_, until) in made.items()},
         )
 
-    def _read_tier_starts(self, conn: Connection) -> dict[int, int]:
-        """From when tiers added by an upgrade hold every bucket (ns), by bucket size."""
-        rows = conn.execute(self._sql(_TIER_STARTS), (f"rollups_from:{self._app_id}:%",))
-        return {int(key.rsplit(":", 1)[1]) * SECOND: int(value) for key, value in rows}
+    def _tiers_made(self, conn: Connection) -> tuple[int, dict[int, tuple[int, int]]]:
+        """The end of the newest minute bucket (ns; MIN_NS if none), and of each tier
+        made as its buckets close, from when and until when it holds them (ns)."""
+        made = {
+            tier * SECOND: (
+                MIN_NS if complete_from is None else complete_from * SECOND,
+                until * SECOND,
+            )
+            for tier, complete_from, until in conn.execute(
+                self._sql(_TIERS_MADE), (self._app_id,)
+            ).fetchall()
+        }
+        return self._newest_rolled(conn), made
 
     def _newest_rolled(self, conn: Connection) -> int:
         """The end of the newest minute bucket of this app's rollups (ns); MIN_NS if none."""

@@ -11,6 +11,7 @@ that is no read-modify-write race.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from itertools import pairwise
 from typing import Any
 
 from .._timefmt import MAX_NS, MIN_NS
@@ -83,6 +84,15 @@ _READ_EDGES = (
     "SELECT bucket, caller, node, hits, first_ns FROM pymetrix_rollup_edges "
     "WHERE app = ? AND tier = ? AND bucket >= ? AND bucket < ?"
 )
+# A coarse tier is made a minute after its bucket ends, when a batch gets there: hits of
+# other processes still on their way by then are added to it, at more cost.
+_GRACE = MINUTE
+_ROLLED = "SELECT tier, rolled_until FROM pymetrix_rollup_tiers WHERE app = ?"
+_SET_ROLLED = (
+    "INSERT INTO pymetrix_rollup_tiers (app, tier, rolled_until) VALUES (?, ?, ?) "
+    "ON CONFLICT (app, tier) DO UPDATE SET rolled_until = excluded.rolled_until"
+)
+_NEWEST_END_OF = "SELECT MAX(bucket + tier) FROM pymetrix_rollups WHERE app = ? AND tier = ?"
 _NEWEST_FIRST = (
     "SELECT MAX(first_ns) FROM pymetrix_rollups WHERE app = ? AND tier = ? AND bucket = "
     "(SELECT MAX(bucket) FROM pymetrix_rollups WHERE app = ? AND tier = ?)"
@@ -146,18 +156,70 @@ def _edge_rows(app: int, size: int, rows: Indexed) -> list[Any]:
 
 
 def upsert(conn: Connection, dialect: Dialect[Any], app: int, minutes: Indexed) -> None:
-    """Add a batch's rollups (in minute buckets) to every tier; the app's lock is held."""
+    """Add a batch's rollups (in minute buckets) to every tier; the app's lock is held.
+
+    The minute tier takes every row. A coarser tier is made as its buckets close: once a
+    batch reaches a minute past a bucket's end, its rows are made from the finer tier's
+    (read back, so that every process's hits are in them), and the tier's
+    ``rolled_until`` moves on. A batch's rows in buckets already made (a late hit, or
+    hits of a bucket made while other processes still wrote to it) are added to those
+    too. So a live batch writes its minute rows only, not five tiers of sketches.
+    """
     sql = dialect.sql
-    for size, rows in tiers(minutes):
-        sketches: dict[Any, Sketch] = {}
-        timed = [bucket for (bucket, _), row in rows.nodes.items() if row.timed]
-        if timed:
-            bounds = (app, size // SECOND, min(timed) // SECOND, max(timed) // SECOND)
-            for bucket, node, data in conn.execute(sql(_SKETCHES), bounds).fetchall():
-                sketches[bucket, node] = decode_sketch(data)
-        dialect.upsert_rollups(
-            conn, _node_rows(app, size, rows, sketches), _edge_rows(app, size, rows)
-        )
+    _add(conn, dialect, app, MINUTE, minutes)
+    if not minutes.nodes:
+        return
+    made = {
+        int(tier) * SECOND: int(until) * SECOND
+        for tier, until in conn.execute(sql(_ROLLED), (app,)).fetchall()
+    }
+    buckets = [bucket for bucket, _ in minutes.nodes]
+    oldest, reached = min(buckets), max(buckets) + MINUTE - _GRACE
+    source_until = None
+    for finer, size in pairwise(TIERS):
+        until = made.get(size)
+        if until is None:
+            until = _first_unmade(conn, sql, app, size, oldest)
+        elif oldest < until:
+            late = minutes.before(until).coarsen(size)
+            _add(conn, dialect, app, size, late)
+        target = _floor(reached, size)
+        if source_until is not None:
+            target = min(target, source_until)
+        if target > until:
+            rows = read(conn, sql, app, finer, until, target).coarsen(size)
+            dialect.upsert_rollups(
+                conn, _node_rows(app, size, rows, {}), _edge_rows(app, size, rows)
+            )
+            until = target
+        if until != made.get(size):
+            conn.execute(sql(_SET_ROLLED), (app, size // SECOND, until // SECOND))
+        source_until = until
+
+
+def _add(conn: Connection, dialect: Dialect[Any], app: int, size: int, rows: Indexed) -> None:
+    """Add ``rows`` to tier ``size``: counters by upsert, sketches merged with the stored."""
+    if not rows.nodes and not rows.edges:
+        return
+    sql = dialect.sql
+    sketches: dict[Any, Sketch] = {}
+    timed = [bucket for (bucket, _), row in rows.nodes.items() if row.timed]
+    if timed:
+        bounds = (app, size // SECOND, min(timed) // SECOND, max(timed) // SECOND)
+        for bucket, node, data in conn.execute(sql(_SKETCHES), bounds).fetchall():
+            sketches[bucket, node] = decode_sketch(data)
+    dialect.upsert_rollups(conn, _node_rows(app, size, rows, sketches), _edge_rows(app, size, rows))
+
+
+def _first_unmade(conn: Connection, sql: Sql, app: int, size: int, oldest: int) -> int:
+    """Where tier ``size`` starts being made: after its newest row (made by an upgrade or a
+    back-fill; later hits in that bucket are added to it), else at the batch's first."""
+    (end,) = conn.execute(sql(_NEWEST_END_OF), (app, size // SECOND)).fetchone()
+    return int(end) * SECOND if end is not None else _floor(oldest, size)
+
+
+def _floor(t: int, size: int) -> int:
+    return t - t % size
 
 
 def read(
@@ -256,14 +318,16 @@ _SET_QUANTILES = (
 )
 _OLDEST_BUCKET = "SELECT MIN(bucket) FROM pymetrix_rollups WHERE app = ? AND tier = ?"
 _NEWEST_END = "SELECT MAX(bucket + tier) FROM pymetrix_rollups WHERE app = ?"
-_TIER_START = "INSERT INTO pymetrix_meta (key, value) VALUES (?, ?)"
+_TIER_START = (
+    "INSERT INTO pymetrix_rollup_tiers (app, tier, complete_from, rolled_until) VALUES (?, ?, ?, ?)"
+)
 
 
 def add_tiers(conn: Connection, app: int, mark: str) -> None:
     """Bring an app's rollups of schema version 4 to 5: every row's quantiles, and the
     five-minute and six-hour tiers made from the minute and hour rows. Those hold every
     bucket from the first whole one of their source on (or, with no source row, from the
-    end of the newest bucket): kept in ``pymetrix_meta`` as ``rollups_from:APP:TIER``."""
+    end of the newest bucket): their ``complete_from`` in ``pymetrix_rollup_tiers``."""
 
     def sql(statement: str) -> str:
         return statement.replace("?", mark)
@@ -290,8 +354,9 @@ def add_tiers(conn: Connection, app: int, mark: str) -> None:
             edge_rows = _edge_rows(app, size, rows)
             if edge_rows:
                 cursor.executemany(sql(_INSERT_EDGE), edge_rows)
-        key = f"rollups_from:{app}:{size // SECOND}"
-        conn.execute(sql(_TIER_START), (key, str(start)))
+        (end,) = conn.execute(sql(_NEWEST_END_OF), (app, size // SECOND)).fetchone()
+        made = start // SECOND if end is None else max(int(end), start // SECOND)
+        conn.execute(sql(_TIER_START), (app, size // SECOND, start // SECOND, made))
 
 
 def newest_first(conn: Any, sql: Callable[[str], str], app: int) -> int | None:
