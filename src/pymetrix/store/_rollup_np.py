@@ -32,6 +32,7 @@ _TOTAL_MAX = 4e18
 """Above this (float) total a group is left to Python: int64 sums could overflow."""
 
 Int64s = npt.NDArray[np.int64]
+_log = np.log
 
 
 def _column(values: Sequence[Any], dtype: type[np.generic]) -> npt.NDArray[Any]:
@@ -135,7 +136,7 @@ def _indexes(durations: npt.NDArray[np.float64]) -> Int64s:
     out = np.full(len(durations), ZERO, dtype=np.int64)
     some = durations >= _MIN
     values = durations[some]
-    scaled = np.log(values) * _SCALE
+    scaled = _log(values) * _SCALE
     index = np.ceil(scaled)
     # Near a bucket edge (or not finite), Python's log decides.
     unsure = np.flatnonzero(~(np.abs(scaled - np.rint(scaled)) > _EDGE))
