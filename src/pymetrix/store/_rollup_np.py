@@ -28,6 +28,7 @@ _MIN = 1e-6
 _EDGE = 1e-7
 """How close to a bucket edge numpy's sketch index is redone in Python."""
 _PAIRS = np.dtype([("index", "<i4"), ("count", "<i8")])
+_FLOAT_EXACT = 1 << 53
 _TOTAL_MAX = 4e18
 """Above this (float) total a group is left to Python: int64 sums could overflow."""
 
@@ -203,12 +204,15 @@ def grouped_quantiles_np(
     count = data["count"].astype(np.int64)
     if count.min() < 0:
         return grouped_quantiles_py(blobs, groups, ngroups, qs)
-    approx = np.bincount(group, weights=count.astype(np.float64), minlength=ngroups)
-    if approx.max() > _TOTAL_MAX:
-        return grouped_quantiles_py(blobs, groups, ngroups, qs)
+    # Every sum of counts below 2**53 is exact in float64 too.
+    exact = int(count.max()) * len(count) < _FLOAT_EXACT
+    if not exact:
+        approx = np.bincount(group, weights=count.astype(np.float64), minlength=ngroups)
+        if approx.max() > _TOTAL_MAX:
+            return grouped_quantiles_py(blobs, groups, ngroups, qs)
     low, width = _window(index)
     if method == "dense" or (method == "auto" and ngroups * width <= max(4 * len(data), 1 << 16)):
-        return _dense(group, index, count, ngroups, qs, low, width)
+        return _dense(group, index, count, ngroups, qs, low, width, exact)
     return _sorted(group, index, count, ngroups, qs)
 
 
@@ -229,10 +233,15 @@ def _dense(
     qs: Sequence[float],
     low: int,
     width: int,
+    exact: bool,
 ) -> list[list[float | None]]:
     slot = np.where(index == ZERO, 0, index - (low - 1))
-    table = np.zeros(ngroups * width, dtype=np.int64)
-    np.add.at(table, group * width + slot, count)
+    cells = group * width + slot
+    if exact:  # bincount's float sums are exact here, and faster than add.at
+        table = np.bincount(cells, weights=count, minlength=ngroups * width).astype(np.int64)
+    else:
+        table = np.zeros(ngroups * width, dtype=np.int64)
+        np.add.at(table, cells, count)
     cumulative = table.reshape(ngroups, width).cumsum(axis=1)
     totals = cumulative[:, -1].tolist()
     ranks = _ranks(totals, qs)

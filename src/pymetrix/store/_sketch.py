@@ -29,7 +29,6 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from functools import cache
 from itertools import accumulate
-from operator import itemgetter
 
 __all__ = [
     "ACCURACY",
@@ -102,7 +101,7 @@ class Sketch:
         for index, count in other.bins.items():
             bins[index] = get(index, 0) + count
 
-    def quantiles(self, qs: tuple[float, ...]) -> list[float | None]:
+    def quantiles(self, qs: Sequence[float]) -> list[float | None]:
         """The nearest-rank quantiles ``qs`` (ascending), by bisecting cumulative counts."""
         indexes = sorted(self.bins)
         return _quantiles(indexes, list(accumulate(map(self.bins.__getitem__, indexes))), qs)
@@ -121,10 +120,10 @@ class Sketch:
 def _quantiles(
     indexes: Sequence[int], cumulative: Sequence[int], qs: Sequence[float]
 ) -> list[float | None]:
-    """The nearest-rank quantiles ``qs`` of buckets ``indexes`` (ascending, repeats
-    allowed) given their cumulative counts: for each ``q`` the first bucket whose
-    cumulative count reaches ``max(1, ceil(q * total))``, never before the previous
-    one's; none past the last bucket (``q`` > 1)."""
+    """The nearest-rank quantiles ``qs`` of buckets ``indexes`` (ascending) given their
+    cumulative counts: for each ``q`` the first bucket whose cumulative count reaches
+    ``max(1, ceil(q * total))``, never before the previous one's; none past the last
+    bucket (``q`` > 1)."""
     total = cumulative[-1] if cumulative else 0
     if not total:
         return [None] * len(qs)
@@ -161,20 +160,18 @@ def grouped_quantiles_py(
     ngroups: int,
     qs: Sequence[float],
 ) -> list[list[float | None]]:
-    """:func:`grouped_quantiles` in pure Python: each group's pairs in index order (a
-    stable sort of the blobs' sorted runs), their cumulative counts, then bisection."""
-    parts: list[list[bytes | memoryview]] = [[] for _ in range(ngroups)]
+    """:func:`grouped_quantiles` in pure Python: each group's sketches merged, then its
+    :meth:`Sketch.quantiles`."""
+    merged: list[dict[int, int]] = [{} for _ in range(ngroups)]
     for blob, group in zip(blobs, groups):
         if blob:
-            parts[group].append(blob)
-    out: list[list[float | None]] = []
-    for part in parts:
-        pairs = sorted(_PAIR.iter_unpack(b"".join(part)), key=_FIRST)
-        out.append(_quantiles([i for i, _ in pairs], list(accumulate(n for _, n in pairs)), qs))
-    return out
+            bins = merged[group]
+            get = bins.get
+            for index, count in _PAIR.iter_unpack(blob):
+                bins[index] = get(index, 0) + count
+    return [Sketch(bins).quantiles(qs) for bins in merged]
 
 
-_FIRST = itemgetter(0)
 _NUMPY_MIN_BLOBS = 8
 """From how many sketches :func:`grouped_quantiles` takes numpy's way."""
 _NO_NUMPY = os.environ.get("PYMETRIX_NO_NUMPY", "") == "1"
