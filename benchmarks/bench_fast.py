@@ -26,6 +26,7 @@ import statistics
 import time
 from array import array
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from pymetrix.store._rollup import MINUTE, roll_indexed_py
@@ -60,13 +61,15 @@ def batch(count: int, step: int, seed: int = 1) -> Columns:
     return list(range(start, start + count * step, step)), keys, durations, statuses
 
 
-def seconds(call: Callable[[], object], rounds: int) -> float:
-    spent = []
+def seconds(*calls: Callable[[], object], rounds: int) -> list[float]:
+    """The median time of each call, run in turns (so that noise hits all alike)."""
+    spent: list[list[float]] = [[] for _ in calls]
     for _ in range(rounds):
-        start = time.perf_counter()
-        call()
-        spent.append(time.perf_counter() - start)
-    return statistics.median(spent)
+        for call, times in zip(calls, spent):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+    return [statistics.median(times) for times in spent]
 
 
 SHAPES = {
@@ -80,9 +83,14 @@ def rollups() -> None:
     print(f"  {'batch':<15} {'buckets':>7} {'python':>11} {'numpy':>11} {'speed-up':>9}")
     for shape, step in SHAPES.items():
         columns = batch(BATCH, step)
-        python = seconds(lambda: roll_indexed_py(*columns, MINUTE), 7)
-        fast = seconds(lambda: roll_indexed_np(*columns, MINUTE), 7)
-        buckets = len({bucket for bucket, _ in roll_indexed_np(*columns, MINUTE).nodes})
+        python, fast = seconds(
+            partial(roll_indexed_py, *columns, MINUTE),
+            partial(roll_indexed_np, *columns, MINUTE),
+            rounds=7,
+        )
+        rolled = roll_indexed_np(*columns, MINUTE)
+        assert rolled == roll_indexed_py(*columns, MINUTE)
+        buckets = len({bucket for bucket, _ in rolled.nodes})
         print(
             f"  {shape:<15} {buckets:>7} {BATCH / python:>11,.0f} {BATCH / fast:>11,.0f}"
             f" {python / fast:>8.1f}x"
@@ -92,8 +100,11 @@ def rollups() -> None:
     for shape, step in SHAPES.items():
         for count in (32, 64, 128, 256, 512, 1024, 4096):
             columns = batch(count, step)
-            python = seconds(lambda: roll_indexed_py(*columns, MINUTE), 51)
-            fast = seconds(lambda: roll_indexed_np(*columns, MINUTE), 51)
+            python, fast = seconds(
+                partial(roll_indexed_py, *columns, MINUTE),
+                partial(roll_indexed_np, *columns, MINUTE),
+                rounds=51,
+            )
             print(
                 f"  {shape:<15} {count:>7} {python * 1e6:>11,.0f} {fast * 1e6:>11,.0f}"
                 f" {python / fast:>8.1f}x"
@@ -128,26 +139,30 @@ def quantiles() -> None:
     print(f"quantiles of {len(blobs):,} sketches ({pairs:,} buckets) in {NODES} groups, ms")
     expected = merged_quantiles(blobs, groups, NODES)
     ways: dict[str, Callable[[], object]] = {
-        "decode + Sketch.merge + quantiles": lambda: merged_quantiles(blobs, groups, NODES),
-        "grouped_quantiles_py": lambda: grouped_quantiles_py(blobs, groups, NODES, QS),
-        "grouped_quantiles_np (auto: dense)": lambda: grouped_quantiles_np(
-            blobs, groups, NODES, QS
+        "decode + Sketch.merge + quantiles": partial(merged_quantiles, blobs, groups, NODES),
+        "grouped_quantiles_py": partial(grouped_quantiles_py, blobs, groups, NODES, QS),
+        "grouped_quantiles_np (auto: dense)": partial(
+            grouped_quantiles_np, blobs, groups, NODES, QS
         ),
-        "grouped_quantiles_np (sort)": lambda: grouped_quantiles_np(
-            blobs, groups, NODES, QS, method="sort"
+        "grouped_quantiles_np (sort)": partial(
+            grouped_quantiles_np, blobs, groups, NODES, QS, method="sort"
         ),
     }
     for name, call in ways.items():
         assert call() == expected, name
-        print(f"  {name:<36} {seconds(call, 9) * 1e3:>8.1f}")
+    for name, spent in zip(ways, seconds(*ways.values(), rounds=9)):
+        print(f"  {name:<36} {spent * 1e3:>8.1f}")
     print("crossover: µs per call by number of sketches (one group per 30)")
     print(f"  {'sketches':>8} {'python':>9} {'numpy':>9}")
     for count in (1, 2, 4, 8, 16, 64):
         part = blobs[:count]
         part_groups = [k // 30 for k in range(count)]
         ngroups = part_groups[-1] + 1
-        python = seconds(lambda: grouped_quantiles_py(part, part_groups, ngroups, QS), 51)
-        fast = seconds(lambda: grouped_quantiles_np(part, part_groups, ngroups, QS), 51)
+        python, fast = seconds(
+            partial(grouped_quantiles_py, part, part_groups, ngroups, QS),
+            partial(grouped_quantiles_np, part, part_groups, ngroups, QS),
+            rounds=51,
+        )
         print(f"  {count:>8} {python * 1e6:>9,.0f} {fast * 1e6:>9,.0f}")
 
 

@@ -119,7 +119,8 @@ def hits(draw: st.DrawFn) -> tuple[Any, ...]:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hits(), st.booleans(), st.booleans())
 def test_roll_indexed_numpy_is_python(batch: tuple[Any, ...], timed: bool, errors: bool) -> None:
-    size, *columns = batch
+    size, times, keys, durations, statuses = batch
+    columns = (times, keys, durations, statuses)
     expected = roll_indexed_py(*columns, size, timed=timed, errors=errors)
     found = roll_indexed_np(*columns, size, timed=timed, errors=errors)
     assert canonical(found) == canonical(expected)
