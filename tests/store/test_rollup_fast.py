@@ -126,6 +126,21 @@ def test_roll_indexed_numpy_is_python(batch: tuple[Any, ...], timed: bool, error
     assert canonical(found) == canonical(expected)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 40), min_size=1, max_size=200))
+def test_grouping_by_table_is_by_sorting(labels: list[int]) -> None:
+    np = pytest.importorskip("numpy")
+    array_ = np.array(labels, dtype=np.int64)
+    by_table = np_module._groups(array_, 41, table=True)
+    by_sorting = np_module._groups(array_, 41, table=False)
+    for mine, theirs in zip(by_table, by_sorting):
+        assert mine.tolist() == theirs.tolist()
+    member, firsts, sizes = by_sorting
+    assert firsts.tolist() == sorted({labels.index(label) for label in labels})
+    assert sizes.tolist() == [labels.count(labels[first]) for first in firsts.tolist()]
+    assert [labels[firsts[group]] for group in member.tolist()] == labels
+
+
 def test_roll_indexed_by_hand() -> None:
     base = 10 * MINUTE
     a, b = 1, 2

@@ -43,24 +43,39 @@ def _column(values: Sequence[Any], dtype: type[np.generic]) -> npt.NDArray[Any]:
     return np.asarray(values, dtype=dtype)
 
 
-def _groups(labels: Int64s) -> tuple[Int64s, Int64s, Int64s]:
-    """Group the hits by ``labels``, the groups numbered in order of their first hit:
-    each hit's group, each group's first hit and its number of hits."""
+def _groups(labels: Int64s, cells: int, table: bool | None = None) -> tuple[Int64s, Int64s, Int64s]:
+    """Group the hits by ``labels`` (``0 <= label < cells``), the groups numbered in
+    order of their first hit: each hit's group, each group's first hit and its number
+    of hits. By a table of the cells when not much larger than the hits, else sorting."""
     count = len(labels)
-    order = np.argsort(labels, kind="stable")
-    ordered = labels[order]
-    new = np.empty(count, dtype=bool)
-    new[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
-    starts = np.flatnonzero(new)
-    sizes = np.diff(np.append(starts, count))
-    firsts = order[starts]
-    # Renumber by first hit: the order a dict filled hit by hit has.
-    by_first = np.argsort(firsts)
-    renumber = np.empty(len(starts), dtype=np.int64)
-    renumber[by_first] = np.arange(len(starts))
-    member = np.empty(count, dtype=np.int64)
-    member[order] = renumber[np.cumsum(new) - 1]
+    if table is None:
+        table = cells <= max(4 * count, 1 << 16)
+    if table:
+        sizes = np.bincount(labels, minlength=cells)
+        first = np.full(cells, count, dtype=np.int64)
+        np.minimum.at(first, labels, np.arange(count))
+        present = np.flatnonzero(sizes)
+        firsts = first[present]
+        sizes = sizes[present]
+        # Renumber by first hit: the order a dict filled hit by hit has.
+        by_first = np.argsort(firsts)
+        renumber = np.empty(cells, dtype=np.int64)
+        renumber[present[by_first]] = np.arange(len(present))
+        member = renumber[labels]
+    else:
+        order = np.argsort(labels, kind="stable")
+        ordered = labels[order]
+        new = np.empty(count, dtype=bool)
+        new[0] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+        starts = np.flatnonzero(new)
+        sizes = np.diff(np.append(starts, count))
+        firsts = order[starts]
+        by_first = np.argsort(firsts)
+        renumber = np.empty(len(starts), dtype=np.int64)
+        renumber[by_first] = np.arange(len(starts))
+        member = np.empty(count, dtype=np.int64)
+        member[order] = renumber[np.cumsum(new) - 1]
     return member, firsts[by_first], sizes[by_first]
 
 
@@ -89,9 +104,10 @@ def roll_indexed_np(
     # Edges: (bucket, key); nodes: (bucket, node), both as dense labels.
     ukeys, key_of = np.unique(k, return_inverse=True)
     unodes, node_of_ukey = np.unique(ukeys & KEY_MASK, return_inverse=True)
-    _, edge_first, edge_hits = _groups(span * len(ukeys) + key_of.reshape(-1))
+    spans = int(span[-1]) + 1
+    _, edge_first, edge_hits = _groups(span * len(ukeys) + key_of.reshape(-1), spans * len(ukeys))
     node_of, node_first, node_hits = _groups(
-        span * len(unodes) + node_of_ukey.reshape(-1)[key_of.reshape(-1)]
+        span * len(unodes) + node_of_ukey.reshape(-1)[key_of.reshape(-1)], spans * len(unodes)
     )
     nodes = len(node_first)
     failed: list[int] | Int64s
