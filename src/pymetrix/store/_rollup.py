@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from itertools import compress
 
 from ._codec import KEY_MASK, KEY_SHIFT
-from ._sketch import Sketch, sketch_indexes
+from ._sketch import Sketch, has_numpy, sketch_indexes
 from .base import HitColumns
 
 __all__ = [
@@ -64,6 +64,7 @@ __all__ = [
     "plan",
     "roll",
     "roll_indexed",
+    "roll_indexed_py",
     "row_percentiles",
 ]
 
@@ -263,6 +264,37 @@ def roll_indexed(
 ) -> Indexed:
     """The rollups of hits in time order, in buckets of ``size`` ns; durations NaN and
     statuses 0 for none (``timed``/``errors`` False: the caller knows there are none).
+
+    From ``NUMPY_MIN_HITS`` hits numpy's :func:`~._rollup_np.roll_indexed_np` computes
+    them when numpy is there, else :func:`roll_indexed_py`: the same rows either way.
+    """
+    if (
+        len(times) >= NUMPY_MIN_HITS
+        and has_numpy()
+        and times[0] - times[0] % size >= _MIN_NS
+        and times[-1] <= _MAX_NS
+    ):
+        from ._rollup_np import roll_indexed_np
+
+        return roll_indexed_np(times, keys, durations, statuses, size, timed=timed, errors=errors)
+    return roll_indexed_py(times, keys, durations, statuses, size, timed=timed, errors=errors)
+
+
+NUMPY_MIN_HITS = 256
+"""From how many hits :func:`roll_indexed` takes numpy's way."""
+
+
+def roll_indexed_py(
+    times: Sequence[int],
+    keys: Sequence[int],
+    durations: Sequence[float],
+    statuses: Sequence[int],
+    size: int,
+    *,
+    timed: bool = True,
+    errors: bool = True,
+) -> Indexed:
+    """:func:`roll_indexed` in pure Python.
 
     Hits are in time order, so each bucket's hits are one slice, found by bisection;
     within it, every step is a C-level bulk operation (Counter, zip, compress), but the

@@ -23,9 +23,24 @@ order; the zero bucket has index -2147483648. A bucket's representative value is
 from __future__ import annotations
 
 import math
+import os
 import struct
+from bisect import bisect_left
+from collections.abc import Sequence
+from functools import cache
+from itertools import accumulate
 
-__all__ = ["ACCURACY", "GAMMA", "ZERO", "Sketch", "decode", "encode"]
+__all__ = [
+    "ACCURACY",
+    "GAMMA",
+    "ZERO",
+    "Sketch",
+    "decode",
+    "encode",
+    "grouped_quantiles",
+    "grouped_quantiles_py",
+    "has_numpy",
+]
 
 ACCURACY = 0.01
 """The relative accuracy of every quantile a sketch gives."""
@@ -86,21 +101,10 @@ class Sketch:
         for index, count in other.bins.items():
             bins[index] = get(index, 0) + count
 
-    def quantiles(self, qs: tuple[float, ...]) -> list[float | None]:
-        """The nearest-rank quantiles ``qs`` (ascending), in one pass over the buckets."""
-        total = sum(self.bins.values())
-        if not total:
-            return [None] * len(qs)
-        ranks = [max(1, math.ceil(q * total)) for q in qs]
-        out: list[float | None] = []
-        seen = 0
-        for index in sorted(self.bins):
-            seen += self.bins[index]
-            while len(out) < len(ranks) and seen >= ranks[len(out)]:
-                out.append(value_of(index))
-            if len(out) == len(ranks):
-                break
-        return out
+    def quantiles(self, qs: Sequence[float]) -> list[float | None]:
+        """The nearest-rank quantiles ``qs`` (ascending), by bisecting cumulative counts."""
+        indexes = sorted(self.bins)
+        return _quantiles(indexes, list(accumulate(map(self.bins.__getitem__, indexes))), qs)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sketch):
@@ -111,6 +115,79 @@ class Sketch:
 
     def __repr__(self) -> str:
         return f"Sketch({dict(sorted(self.bins.items()))})"
+
+
+def _quantiles(
+    indexes: Sequence[int], cumulative: Sequence[int], qs: Sequence[float]
+) -> list[float | None]:
+    """The nearest-rank quantiles ``qs`` of buckets ``indexes`` (ascending) given their
+    cumulative counts: for each ``q`` the first bucket whose cumulative count reaches
+    ``max(1, ceil(q * total))``, never before the previous one's; none past the last
+    bucket (``q`` > 1)."""
+    total = cumulative[-1] if cumulative else 0
+    if not total:
+        return [None] * len(qs)
+    out: list[float | None] = []
+    at = 0
+    end = len(cumulative)
+    for q in qs:
+        at = bisect_left(cumulative, max(1, math.ceil(q * total)), at)
+        if at == end:
+            break
+        out.append(value_of(indexes[at]))
+    return out
+
+
+def grouped_quantiles(
+    blobs: Sequence[bytes | memoryview | None],
+    groups: Sequence[int],
+    ngroups: int,
+    qs: Sequence[float],
+) -> list[list[float | None]]:
+    """For each group ``0 .. ngroups - 1``, the quantiles ``qs`` of the merge of the
+    encoded sketches ``blobs[k]`` with ``groups[k]`` equal to it, exactly as
+    :meth:`Sketch.quantiles` of the merged sketch gives them; numpy's when it is there."""
+    if has_numpy() and len(blobs) >= _NUMPY_MIN_BLOBS:
+        from ._rollup_np import grouped_quantiles_np
+
+        return grouped_quantiles_np(blobs, groups, ngroups, qs)
+    return grouped_quantiles_py(blobs, groups, ngroups, qs)
+
+
+def grouped_quantiles_py(
+    blobs: Sequence[bytes | memoryview | None],
+    groups: Sequence[int],
+    ngroups: int,
+    qs: Sequence[float],
+) -> list[list[float | None]]:
+    """:func:`grouped_quantiles` in pure Python: each group's sketches merged, then its
+    :meth:`Sketch.quantiles`."""
+    merged: list[dict[int, int]] = [{} for _ in range(ngroups)]
+    for blob, group in zip(blobs, groups):
+        if blob:
+            bins = merged[group]
+            get = bins.get
+            for index, count in _PAIR.iter_unpack(blob):
+                bins[index] = get(index, 0) + count
+    return [Sketch(bins).quantiles(qs) for bins in merged]
+
+
+_NUMPY_MIN_BLOBS = 8
+"""From how many sketches :func:`grouped_quantiles` takes numpy's way."""
+_NO_NUMPY = os.environ.get("PYMETRIX_NO_NUMPY", "") == "1"
+
+
+@cache
+def has_numpy() -> bool:
+    """Whether the numpy fast paths run: numpy imports, and ``PYMETRIX_NO_NUMPY`` was
+    not ``1`` when Pymetrix was imported."""
+    if _NO_NUMPY:
+        return False
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def encode(sketch: Sketch) -> bytes:
