@@ -42,7 +42,6 @@ from playwright.sync_api import (
     Locator,
     Page,
     Request,
-    sync_playwright,
 )
 from starlette.applications import Starlette
 from starlette.requests import Request as StarletteRequest
@@ -58,17 +57,6 @@ from pymetrix.web import stats_app
 from pymetrix.web.django import stats_urls
 from pymetrix.web.litestar import stats_mount
 
-CHROMIUM = "/usr/bin/chromium"
-# Chromium must not reach for the network on its own: this machine's is closed.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = "<img src=x onerror=alert(1)>"
 LIVE_DEADLINE_MS = 2000
@@ -129,16 +117,6 @@ class Watched:
     page: Page
     errors: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture
