@@ -9,6 +9,8 @@ axe-core is a test-time tool, installed by ``npm ci`` from the repository's
 from __future__ import annotations
 
 import json
+import random
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from pymetrix import Metrics
+from pymetrix.visualize import START
 from tests.web.test_dashboard_browser import (
     LONG_NODE,
     ROOT,
@@ -73,6 +76,13 @@ def opened(
         assert errors == []
     finally:
         context.close()
+
+
+def artifacts() -> Path:
+    """The directory the browser tests leave their screenshots in."""
+    path = ROOT / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 def violations(page: Page) -> list[Any]:
@@ -149,3 +159,114 @@ def test_axe_is_installed_where_the_tests_look_for_it() -> None:
     assert lock["packages"]["node_modules/axe-core"]["version"] == wanted
     assert "axe.run" in axe_path().read_text(encoding="utf-8")
     assert Path(ROOT / ".gitignore").read_text(encoding="utf-8").count("node_modules/") == 1
+
+
+@pytest.fixture
+def metrics() -> Iterator[Metrics]:
+    """A fresh Metrics on the real clock: what it records is in the page's default range."""
+    with Metrics("shop") as metrics:
+        yield metrics
+
+
+def record_many_nodes(metrics: Metrics, nodes: int, visits: int) -> None:
+    """Visits over ``nodes`` pages, a few busy and most rare (as a site's long tail)."""
+    rng = random.Random(3)
+    pages = [f"/section-{k % 7}/page-{k}" for k in range(nodes)]
+    weights = [1 / (k + 1) for k in range(nodes)]
+    for _ in range(visits):
+        caller: str | None = None
+        for _ in range(rng.randint(1, 4)):
+            page = rng.choices(pages, weights)[0]
+            metrics.hit(page, caller=caller, duration=0.01)
+            caller = page
+    # Every page at least once, so that the store holds all of them.
+    for page in pages:
+        metrics.hit(page, caller=pages[0])
+
+
+# The flow's names as drawn: [side, node, left, top, right, bottom] of each label.
+FLOW_LABELS_JS = """() => Array.from(document.querySelectorAll('#flow g.flow-node')).map(g => {
+    const r = g.querySelector('text').getBoundingClientRect();
+    return [g.dataset.side, g.dataset.node, r.left, r.top, r.right, r.bottom]; })"""
+
+# Each link's colour and its source node's, as the browser paints them.
+FLOW_COLOURS_JS = """() => Array.from(document.querySelectorAll('#flow path.flow-link')).map(p => {
+    const source = Array.from(document.querySelectorAll('#flow g.flow-node[data-side="caller"]'))
+        .find(g => g.dataset.node === p.dataset.caller);
+    return [p.dataset.caller, getComputedStyle(p).stroke,
+            getComputedStyle(source.querySelector('rect')).fill]; })"""
+
+
+def test_a_flow_of_two_hundred_nodes_shows_the_busiest_and_an_other_group_readably(
+    browser: Browser, metrics: Metrics
+) -> None:
+    record_many_nodes(metrics, nodes=200, visits=1500)
+    flow = metrics.flow()
+    callers = {START if e["caller"] is None else e["caller"] for e in flow}
+    pages = {e["id"] for e in flow}
+    assert len(pages) == 200
+    with (
+        serve(mounted(metrics)) as base,
+        opened(browser, f"{base}/pymetrix/", DESKTOP) as page,
+    ):
+        page.wait_for_selector("#flow g.flow-node.other", state="attached")
+        page.screenshot(path=str(artifacts() / "dashboard-flow-200.png"), full_page=True)
+        labels = page.evaluate(FLOW_LABELS_JS)
+        svg_box = page.eval_on_selector("#flow svg", "s => s.getBoundingClientRect().toJSON()")
+        shown = {side: [node for s, node, *_ in labels if s == side] for side in ("caller", "node")}
+        assert 10 <= len(shown["node"]) <= 30
+        assert 10 <= len(shown["caller"]) <= 30
+        # No two names overlap; each lies within the drawing.
+        boxes = [box for *_, box in ((label[:2], label[2:]) for label in labels)]
+        for i, (left, top, right, bottom) in enumerate(boxes):
+            assert right - left > 0
+            assert bottom - top > 0
+            assert svg_box["left"] <= left and right <= svg_box["right"], labels[i]
+            assert svg_box["top"] <= top and bottom <= svg_box["bottom"], labels[i]
+            for j in range(i + 1, len(boxes)):
+                l2, t2, r2, b2 = boxes[j]
+                overlap = min(right, r2) > max(left, l2) and min(bottom, b2) > max(top, t2)
+                assert not overlap, (labels[i], labels[j])
+
+        # The rest of each column is one "other" node, naming how many pages it holds;
+        # every hit of the flow is drawn.
+        other_pages = 200 - (len(shown["node"]) - 1)
+        assert shown["node"][-1] == f"other ({other_pages} pages)"
+        other_callers = len(callers) - (len(shown["caller"]) - 1)
+        assert shown["caller"][-1] == f"other ({other_callers} pages)"
+        assert shown["caller"][0] == START
+        drawn = page.eval_on_selector_all(
+            "#flow path.flow-link", "ps => ps.map(p => Number(p.dataset.hits))"
+        )
+        assert sum(drawn) == sum(e["hits"] for e in flow)
+        # The busiest pages are the ones shown by name.
+        by_hits = Counter[str]()
+        for e in flow:
+            by_hits[e["id"]] += e["hits"]
+        named = set(shown["node"][:-1])
+        assert min(by_hits[n] for n in named) >= max(by_hits[n] for n in pages - named)
+
+        # A link has its source's colour; the busiest callers have colours of their own.
+        colours = page.evaluate(FLOW_COLOURS_JS)
+        assert len(colours) > 20
+        assert all(stroke == fill for _, stroke, fill in colours), colours
+        assert len({stroke for caller, stroke, _ in colours if caller != START}) >= 5
+
+        # A node's tooltip shows on the keyboard's focus as on the pointer's hover.
+        busiest = shown["node"][0]
+        node = page.locator(f'#flow g.flow-node[data-side="node"][data-node="{busiest}"]')
+        node.focus()
+        tip = page.locator("#flow-tip")
+        assert tip.is_visible()
+        assert tip.inner_text().splitlines()[0] == f"{busiest}: {by_hits[busiest]:,} hits"
+        page.keyboard.press("Escape")
+        assert tip.is_hidden()
+        page.locator("#flow g.flow-node.other[data-side='node'] rect").hover()
+        assert tip.is_visible()
+        assert tip.inner_text().splitlines()[0].startswith(f"other ({other_pages} pages): ")
+        page.mouse.move(0, 0)
+        assert tip.is_hidden()
+        # Enter on a page's node opens its view.
+        node.focus()
+        page.keyboard.press("Enter")
+        wait_for_node_view(page, busiest)

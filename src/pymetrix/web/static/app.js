@@ -792,9 +792,13 @@
 
   // The width an axis label takes, in the axis' font.
   var measureContext = null;
-  function labelWidth(container, text) {
+  function measurer() {
     if (measureContext === null) measureContext = document.createElement("canvas").getContext("2d");
-    if (!measureContext) return 7 * String(text).length;
+    return measureContext;
+  }
+
+  function labelWidth(container, text) {
+    if (!measurer()) return 7 * String(text).length;
     var probe = container.querySelector(".axis text");
     var style = window.getComputedStyle(probe || container);
     measureContext.font = (probe ? style.fontSize : "11px") + " " + style.fontFamily;
@@ -1266,6 +1270,26 @@
     return PALETTE[colour];
   }
 
+  // A flow node's name, cut short with an ellipsis where it and its count would not fit
+  // in ``room`` px (as drawn: 11.5 px, the name monospaced).
+  function fitFlowLabel(container, text, count, room) {
+    var ctx = measurer();
+    if (!ctx) return truncate(text, Math.max(8, Math.floor((room - 7 * count.length) / 7)));
+    var style = window.getComputedStyle(container);
+    ctx.font = "11.5px " + style.fontFamily;
+    var left = room - ctx.measureText(count).width;
+    ctx.font = "11.5px " + (style.getPropertyValue("--mono") || "monospace");
+    if (ctx.measureText(text).width <= left) return text;
+    var lo = 1;
+    var hi = text.length - 1;
+    while (lo < hi) {
+      var mid = Math.ceil((lo + hi) / 2);
+      if (ctx.measureText(text.slice(0, mid) + "…").width <= left) lo = mid;
+      else hi = mid - 1;
+    }
+    return text.slice(0, lo) + "…";
+  }
+
   // What a flow node's tooltip says: its hits, and its busiest links.
   function flowNodeText(n, left) {
     var name = n.other ? n.label : n.entry ? ENTRY_LABEL + " (where visits began)" : n.label;
@@ -1377,7 +1401,6 @@
     root.appendChild(linkGroup);
 
     var nodeGroup = svg("g", { class: "nodes" });
-    var labelChars = Math.max(8, Math.floor((labelRoom - 56) / 7));
     function drawNode(n, side) {
       var left = side === "caller";
       var g = svg("g", { class: "flow-node" + (n.entry ? " start" : "") + (n.other ? " other" : ""), tabindex: "0" });
@@ -1393,7 +1416,7 @@
         x: left ? x0 - 6 : x1 + nodeW + 6,
         y: n.y + n.h / 2 + 4,
         "text-anchor": left ? "end" : "start"
-      }, n.other ? n.label : truncate(n.label, labelChars));
+      }, fitFlowLabel(container, n.label, "  " + formatCount(n.value), labelRoom - 10));
       var count = svg("tspan", { class: "count" });
       count.textContent = "  " + formatCount(n.value);
       label.appendChild(count);
