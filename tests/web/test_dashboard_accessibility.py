@@ -527,3 +527,34 @@ def test_each_chart_shows_as_a_table_with_its_numbers(
         page.click("#node-table-toggle")
         assert page.is_hidden("#node-table")
         assert page.text_content("#node-table-toggle") == "Show as table"
+
+
+# Run before the page's scripts: every layout shift, as Chromium reports it.
+RECORD_SHIFTS_JS = """window.__shifts = [];
+new PerformanceObserver(list => list.getEntries().forEach(e => {
+    if (!e.hadRecentInput) window.__shifts.push([e.value, e.sources.map(s => {
+        const n = s.node; return n ? (n.id || n.className || n.nodeName) : '?'; })]);
+})).observe({type: 'layout-shift', buffered: true});"""
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_page_holds_still_while_its_data_arrive(
+    browser: Browser, busy_metrics: Metrics, size: str
+) -> None:
+    with serve(mounted(busy_metrics)) as base:
+        context = browser.new_context(viewport=SIZES[size])
+        try:
+            page = context.new_page()
+            page.add_init_script(RECORD_SHIFTS_JS)
+            page.goto(f"{base}/pymetrix/")
+            wait_for_row(page, LONG_NODE, 50)
+            wait_until_live(page)
+            page.wait_for_timeout(1500)
+            shifts = page.evaluate("window.__shifts")
+        finally:
+            context.close()
+    # Every shift added up: more than the cumulative layout shift, which counts the
+    # worst burst of them only.
+    total = sum(value for value, _ in shifts)
+    print(f"\n{size}: layout shift {total:.4f} {shifts}")
+    assert total < 0.01, shifts
