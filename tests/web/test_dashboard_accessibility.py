@@ -20,9 +20,12 @@ from typing import Any, Literal
 
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from pymetrix import Metrics
 from pymetrix.visualize import START
+from pymetrix.web import stats_app
 from tests.web.test_dashboard_browser import (
     LONG_NODE,
     ROOT,
@@ -128,11 +131,23 @@ def test_axe_finds_no_violation_in_the_overview_and_the_node_view(
         wait_until_live(page)
         page.wait_for_selector("#flow .flow-row, #flow g.flow-node", state="attached")
         found["overview"] = violations(page)
+        page.click("#chart-table-toggle")
+        page.click("#flow-table-toggle")
+        page.wait_for_selector("#flow-table table")
+        found["overview with its tables"] = violations(page)
         page.get_by_role("button", name="/blog", exact=True).first.click()
         wait_for_node_view(page, "/blog")
         page.wait_for_selector("#node-latency svg circle.point", state="attached")
         found["node view"] = violations(page)
-    assert found == {"overview": [], "node view": []}
+        page.click("#node-table-toggle")
+        page.wait_for_selector("#node-table table")
+        found["node view with its table"] = violations(page)
+    assert found == {
+        "overview": [],
+        "overview with its tables": [],
+        "node view": [],
+        "node view with its table": [],
+    }
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
@@ -156,6 +171,25 @@ def test_axe_finds_no_violation_in_the_empty_states(
         )
         found["node view"] = violations(page)
     assert found == {"overview": [], "node view": []}
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_axe_finds_no_violation_in_the_page_asking_for_the_token(
+    browser: Browser, metrics: Metrics, scheme: Scheme
+) -> None:
+    app = Starlette(routes=[Mount("/pymetrix", app=stats_app(metrics, token="s3cret"))])
+    context = browser.new_context(viewport=PHONE, color_scheme=scheme)
+    context.add_init_script(path=axe_path())
+    try:
+        with serve(app) as base:
+            page = context.new_page()
+            response = page.goto(f"{base}/pymetrix/")
+            assert response is not None
+            assert response.status == 401
+            page.wait_for_selector("#token")
+            assert violations(page) == []
+    finally:
+        context.close()
 
 
 def test_axe_is_installed_where_the_tests_look_for_it() -> None:
