@@ -7,8 +7,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-web
 CHROMIUM := /usr/bin/chromium
+NODE_STAMP := node_modules/.installed
 
-.PHONY: install postgres-bin chromium lint typecheck pytest test bench bench-storage bench-rollups bench-http bench-web example demo docs-screenshot clean
+.PHONY: install postgres-bin chromium npm lint typecheck pytest test bench bench-storage bench-rollups bench-http bench-web lighthouse example demo docs-screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +38,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) postgres-bin chromium
+pytest: $(STAMP) postgres-bin chromium $(NODE_STAMP)
 	$(BIN)/pytest
 
 # The dashboard's browser tests drive Debian's Chromium (Playwright's own browser
@@ -52,6 +53,22 @@ chromium:
 			exit 1; \
 		fi; \
 	fi
+
+# The browser tests check the dashboard with axe-core, a test-time tool: npm installs
+# the version package-lock.json pins into node_modules/ (nothing of it ships).
+npm:
+	@command -v npm >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm; \
+		else \
+			echo "the browser tests need npm (Node.js): sudo apt-get install npm" >&2; \
+			exit 1; \
+		fi; \
+	}
+
+$(NODE_STAMP): package.json package-lock.json | npm
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
 
 # A sample site with synthetic visitors and the dashboard, until Ctrl-C.
 demo: $(DEMO_STAMP)
@@ -83,8 +100,12 @@ bench-http: $(STAMP)
 bench-web: $(STAMP)
 	$(BIN)/python benchmarks/bench_web.py
 
+# Lighthouse over the demo's live dashboard, as a desktop and as a phone (a few minutes).
+lighthouse: $(DEMO_STAMP) chromium npm
+	PYMETRIX=$(BIN)/pymetrix CHROME_PATH=$(CHROMIUM) benchmarks/lighthouse.sh
+
 example: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache test-artifacts node_modules benchmarks/lighthouse/node_modules

@@ -1,4 +1,5 @@
-"""Fixtures for the stats app: a fresh Metrics, and real uvicorn servers on free ports."""
+"""Fixtures for the stats app: a fresh Metrics, real uvicorn servers on free ports, and
+headless Chromium for the dashboard."""
 
 from __future__ import annotations
 
@@ -18,10 +19,24 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import httpx
 import pytest
 import uvicorn
+from playwright.sync_api import Browser, sync_playwright
 
 from pymetrix import ManualClock, Metrics
 
 START = datetime(2024, 1, 9, 18, 26, 51)
+
+# The dashboard's browser tests drive Debian's Chromium.
+CHROMIUM = "/usr/bin/chromium"
+# Chromium must not reach for the network on its own: this machine's is closed.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
 
 
 class ASGIApp(Protocol):
@@ -252,3 +267,14 @@ def serve() -> Iterator[Any]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium, for the dashboard's browser tests of one module."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -424,9 +424,12 @@
   // bucket, a busy one an event and a small read per interval at most, and a hidden
   // page nothing (its stream is closed).
 
+  // The indicator is a polite live region: it speaks when its words change (Live,
+  // Reconnecting, Offline ...), never for the events that merely keep it live.
   function setLive(stateName, text) {
     $("live").setAttribute("data-state", stateName);
-    $("live-text").textContent = text;
+    var words = $("live-text");
+    if (words.textContent !== text) words.textContent = text;
   }
 
   function streamWanted() {
@@ -627,8 +630,9 @@
     $("app-id").textContent = state.chart ? state.chart.id : "";
     renderKpis();
     renderTable();
-    renderFlow();
+    // The chart first: its nodes' colours are the flow's too.
     renderCharts();
+    renderFlow();
     if (state.node !== null) renderNodeDetails();
   }
 
@@ -765,8 +769,8 @@
   function placeholder(container, text) {
     var width = container.clientWidth || 600;
     var height = container.clientHeight || 200;
-    var root = svg("svg", { viewBox: "0 0 " + width + " " + height, role: "img" });
-    root.appendChild(svgText({ x: width / 2, y: height / 2, "text-anchor": "middle", class: "placeholder" }, text));
+    var root = svg("svg", { viewBox: "0 0 " + width + " " + height, role: "img", "aria-label": text });
+    root.appendChild(svgText({ x: width / 2, y: height / 2, "text-anchor": "middle", class: "placeholder", "aria-hidden": "true" }, text));
     container.replaceChildren(root);
   }
 
@@ -788,9 +792,13 @@
 
   // The width an axis label takes, in the axis' font.
   var measureContext = null;
-  function labelWidth(container, text) {
+  function measurer() {
     if (measureContext === null) measureContext = document.createElement("canvas").getContext("2d");
-    if (!measureContext) return 7 * String(text).length;
+    return measureContext;
+  }
+
+  function labelWidth(container, text) {
+    if (!measurer()) return 7 * String(text).length;
     var probe = container.querySelector(".axis text");
     var style = window.getComputedStyle(probe || container);
     measureContext.font = (probe ? style.fontSize : "11px") + " " + style.fontFamily;
@@ -904,6 +912,7 @@
     var legend = $("chart-legend");
     var chart = state.chart;
     var lanes = chart ? chart.nodes.filter(function (n) { return n.total > 0; }) : [];
+    renderChartTable();
     if (!lanes.length) {
       keepFocus(legend, function () { legend.replaceChildren(); });
       $("chart-note").textContent = "";
@@ -980,6 +989,7 @@
     var chart = state.chart;
     var hitsBox = $("node-hits");
     var latencyBox = $("node-latency");
+    renderNodeTable();
     if (chart === null) {
       placeholder(hitsBox, "Loading…");
       placeholder(latencyBox, "Loading…");
@@ -1093,43 +1103,90 @@
   // drawings), the pages they went to on the right, each link as wide as its hits.
   var ENTRY_LABEL = "(start)";
 
-  function flowColumns(edges) {
+  // Each column shows its busiest nodes, as many as have room for their names one under
+  // the other (FLOW_ROW px each), and gathers the rest into one "other" node; links
+  // between gathered nodes are added up. "(start)" is always shown, first.
+  var FLOW_ROW = 18;
+  var FLOW_MIN_NODE = 14;
+  var OTHER_KEY = "other";
+
+  function flowColumns(edges, room) {
+    function keyOf(id, entry) { return entry ? "entry" : "n:" + id; }
+    function busiest(totals) {
+      var keys = Array.from(totals.keys()).sort(function (a, b) {
+        if ((a === "entry") !== (b === "entry")) return a === "entry" ? -1 : 1;
+        return totals.get(b) - totals.get(a) || a.localeCompare(b);
+      });
+      return new Set(keys.length <= room ? keys : keys.slice(0, Math.max(1, room - 1)));
+    }
+    var callerTotals = new Map();
+    var nodeTotals = new Map();
+    edges.forEach(function (edge) {
+      var entry = edge.caller === null || edge.caller === undefined;
+      var from = keyOf(edge.caller, entry);
+      var to = keyOf(edge.id, false);
+      callerTotals.set(from, (callerTotals.get(from) || 0) + edge.hits);
+      nodeTotals.set(to, (nodeTotals.get(to) || 0) + edge.hits);
+    });
+    var keptCallers = busiest(callerTotals);
+    var keptNodes = busiest(nodeTotals);
     var left = new Map();
     var right = new Map();
-    function column(map, id, entry) {
-      var key = entry ? "entry" : "n:" + id;
+    var byPair = new Map();
+    function column(map, key, id, entry) {
       var item = map.get(key);
       if (!item) {
-        item = { key: key, label: entry ? ENTRY_LABEL : id, entry: entry, value: 0, links: [] };
+        item = {
+          key: key, id: id, label: entry ? ENTRY_LABEL : id, entry: entry,
+          other: key === OTHER_KEY, members: 0, value: 0, links: []
+        };
         map.set(key, item);
       }
       return item;
     }
-    var links = edges.map(function (edge) {
-      var isEntry = edge.caller === null || edge.caller === undefined;
-      var source = column(left, edge.caller, isEntry);
-      var target = column(right, edge.id, false);
-      var link = { source: source, target: target, hits: edge.hits };
+    edges.forEach(function (edge) {
+      var entry = edge.caller === null || edge.caller === undefined;
+      var from = keyOf(edge.caller, entry);
+      var to = keyOf(edge.id, false);
+      var source = keptCallers.has(from) ? column(left, from, entry ? null : String(edge.caller), entry)
+        : column(left, OTHER_KEY, null, false);
+      var target = keptNodes.has(to) ? column(right, to, String(edge.id), false) : column(right, OTHER_KEY, null, false);
+      var pair = source.key + "\u0000" + target.key;
+      var link = byPair.get(pair);
+      if (!link) {
+        link = { source: source, target: target, hits: 0, edges: 0 };
+        byPair.set(pair, link);
+        source.links.push(link);
+        target.links.push(link);
+      }
+      link.hits += edge.hits;
+      link.edges += 1;
       source.value += edge.hits;
       target.value += edge.hits;
-      source.links.push(link);
-      target.links.push(link);
-      return link;
+    });
+    [[left, callerTotals, keptCallers], [right, nodeTotals, keptNodes]].forEach(function (side) {
+      var other = side[0].get(OTHER_KEY);
+      if (other) {
+        other.members = side[1].size - side[2].size;
+        other.label = "other (" + formatCount(other.members) + (other.members === 1 ? " page)" : " pages)");
+      }
     });
     var callers = Array.from(left.values()).sort(function (a, b) {
       if (a.entry !== b.entry) return a.entry ? -1 : 1;
+      if (a.other !== b.other) return a.other ? 1 : -1;
       return b.value - a.value || a.label.localeCompare(b.label);
     });
     // A node sits at the same height on both sides where it can: easier to follow.
     var rank = new Map();
-    callers.forEach(function (n, i) { if (!n.entry) rank.set(n.label, i); });
+    callers.forEach(function (n, i) { if (!n.entry && !n.other) rank.set(n.id, i); });
     var targets = Array.from(right.values()).sort(function (a, b) {
-      var ra = rank.has(a.label) ? rank.get(a.label) : Infinity;
-      var rb = rank.has(b.label) ? rank.get(b.label) : Infinity;
+      if (a.other !== b.other) return a.other ? 1 : -1;
+      var ra = rank.has(a.id) ? rank.get(a.id) : Infinity;
+      var rb = rank.has(b.id) ? rank.get(b.id) : Infinity;
       if (ra !== rb) return ra - rb;
       return b.value - a.value || a.label.localeCompare(b.label);
     });
-    return { callers: callers, targets: targets, links: links };
+    return { callers: callers, targets: targets, links: Array.from(byPair.values()) };
   }
 
   // Narrower than this, the two columns leave no room for names: the flow is a list.
@@ -1167,52 +1224,146 @@
       parts.push(el("p", "flow-more", "the busiest " + shown.length + " of " + edges.length + " links"));
     }
     container.classList.add("as-list");
+    // A region of its own, that the keyboard can scroll.
+    container.setAttribute("tabindex", "0");
+    container.setAttribute("role", "region");
+    container.setAttribute("aria-label", "Flow, the busiest links");
     container.replaceChildren.apply(container, parts);
   }
 
-  function placeColumn(nodes, top, height, scale, gap) {
+  // The scale (px per hit) at which a column fills ``room`` px, each node at least
+  // FLOW_MIN_NODE px high (its name's height): those that would be lower take that much.
+  function fitScale(nodes, room) {
+    var total = nodes.reduce(function (sum, n) { return sum + n.value; }, 0);
+    var scale = room / Math.max(1, total);
+    for (var i = 0; i <= nodes.length; i++) {
+      var fixed = 0;
+      var rest = 0;
+      nodes.forEach(function (n) {
+        if (n.value * scale < FLOW_MIN_NODE) fixed += FLOW_MIN_NODE;
+        else rest += n.value;
+      });
+      if (rest === 0) break;
+      var next = Math.max(0, (room - fixed) / rest);
+      if (next >= scale - 1e-9) break;
+      scale = next;
+    }
+    return scale;
+  }
+
+  function placeColumn(nodes, top, scale, gap) {
     var y = top;
     nodes.forEach(function (n) {
       n.y = y;
-      n.h = Math.max(2, n.value * scale);
+      n.h = Math.max(FLOW_MIN_NODE, n.value * scale);
       y += n.h + gap;
     });
   }
 
+  // A node's colour: the one it has in the chart, kept for the page's life.
+  function nodeColour(id) {
+    var colour = state.colours.get(id);
+    if (colour === undefined) {
+      colour = state.colours.size % PALETTE.length;
+      state.colours.set(id, colour);
+    }
+    return PALETTE[colour];
+  }
+
+  // A flow node's name, cut short with an ellipsis where it and its count would not fit
+  // in ``room`` px (as drawn: 11.5 px, the name monospaced).
+  function fitFlowLabel(container, text, count, room) {
+    var ctx = measurer();
+    if (!ctx) return truncate(text, Math.max(8, Math.floor((room - 7 * count.length) / 7)));
+    var style = window.getComputedStyle(container);
+    ctx.font = "11.5px " + style.fontFamily;
+    var left = room - ctx.measureText(count).width;
+    ctx.font = "11.5px " + (style.getPropertyValue("--mono") || "monospace");
+    if (ctx.measureText(text).width <= left) return text;
+    var lo = 1;
+    var hi = text.length - 1;
+    while (lo < hi) {
+      var mid = Math.ceil((lo + hi) / 2);
+      if (ctx.measureText(text.slice(0, mid) + "…").width <= left) lo = mid;
+      else hi = mid - 1;
+    }
+    return text.slice(0, lo) + "…";
+  }
+
+  // What a flow node's tooltip says: its hits, and its busiest links.
+  function flowNodeText(n, left) {
+    var name = n.other ? n.label : n.entry ? ENTRY_LABEL + " (where visits began)" : n.label;
+    var lines = [name + ": " + formatCount(n.value) + (left ? " hits onwards" : " hits")];
+    n.links.slice().sort(function (a, b) { return b.hits - a.hits; }).slice(0, 5).forEach(function (link) {
+      var peer = left ? link.target : link.source;
+      lines.push((left ? "→ " : "← ") + peer.label + ": " + formatCount(link.hits));
+    });
+    if (n.links.length > 5) lines.push("and " + formatCount(n.links.length - 5) + " more");
+    return lines;
+  }
+
+  function flowLinkText(link) {
+    return link.source.label + " → " + link.target.label + ": " + formatCount(link.hits) + " hits";
+  }
+
+  // The flow's tooltip: an element of the page, shown by the pointer and by the keyboard's
+  // focus alike; Escape hides it.
+  function showFlowTip(container, lines, x, y) {
+    var tip = $("flow-tip");
+    if (!tip) return;
+    tip.replaceChildren.apply(tip, lines.map(function (line) { return el("div", null, line); }));
+    tip.hidden = false;
+    var box = container.getBoundingClientRect();
+    var left = Math.min(Math.max(4, x - box.left + 12), Math.max(4, container.clientWidth - tip.offsetWidth - 4));
+    var top = y - box.top + 14;
+    if (top + tip.offsetHeight > container.clientHeight - 4) top = Math.max(4, y - box.top - tip.offsetHeight - 10);
+    tip.style.left = left + "px";
+    tip.style.top = top + "px";
+  }
+
+  function hideFlowTip() {
+    var tip = $("flow-tip");
+    if (tip) tip.hidden = true;
+  }
+
   function renderFlow() {
     var container = $("flow");
+    renderFlowTable();
     var edges = state.flow.slice().sort(function (a, b) { return b.hits - a.hits; });
-    if (!edges.length) {
-      container.classList.remove("as-list");
-      placeholder(container, "No flow in this time range yet.");
-      return;
-    }
-    var shown = edges.slice(0, MAX_FLOW_LINKS);
-    if (container.clientWidth < FLOW_LIST_WIDTH) {
-      renderFlowList(container, edges, shown);
+    if (edges.length && container.clientWidth < FLOW_LIST_WIDTH) {
+      renderFlowList(container, edges, edges.slice(0, MAX_FLOW_LINKS));
       return;
     }
     container.classList.remove("as-list");
-    var graph = flowColumns(shown);
+    container.removeAttribute("tabindex");
+    container.removeAttribute("role");
+    container.removeAttribute("aria-label");
+    if (!edges.length) {
+      placeholder(container, "No flow in this time range yet.");
+      return;
+    }
     var width = Math.max(360, container.clientWidth);
     var height = Math.max(240, container.clientHeight);
-    var labelRoom = Math.min(170, Math.max(90, width * 0.24));
-    var nodeW = 10;
     var top = 26;
-    var bottom = shown.length < edges.length ? 22 : 8;
-    var usable = height - top - bottom;
+    var usable = height - top - 8;
+    var graph = flowColumns(edges, Math.max(2, Math.floor((usable + 4) / FLOW_ROW)));
+    var labelRoom = Math.min(190, Math.max(90, width * 0.26));
+    var nodeW = 10;
     var most = Math.max(graph.callers.length, graph.targets.length);
-    var gap = Math.min(12, (usable * 0.35) / Math.max(1, most - 1));
-    var total = graph.callers.reduce(function (s, n) { return s + n.value; }, 0);
-    var scale = (usable - gap * (most - 1)) / Math.max(1, total);
-    placeColumn(graph.callers, top, usable, scale, gap);
-    placeColumn(graph.targets, top, usable, scale, gap);
+    var gap = Math.max(4, Math.min(12, (usable * 0.35) / Math.max(1, most - 1)));
+    if (most * FLOW_MIN_NODE + gap * (most - 1) > usable) gap = (usable - most * FLOW_MIN_NODE) / Math.max(1, most - 1);
+    // One scale for both columns: a link is as wide at both ends.
+    var scale = Math.min(
+      fitScale(graph.callers, usable - gap * (graph.callers.length - 1)),
+      fitScale(graph.targets, usable - gap * (graph.targets.length - 1)));
+    placeColumn(graph.callers, top, scale, gap);
+    placeColumn(graph.targets, top, scale, gap);
     var x0 = labelRoom;
     var x1 = width - labelRoom - nodeW;
 
-    // Links leave and enter a node stacked in the order of their other ends.
+    // Links leave and enter a node stacked in the order of their other ends, centred on it.
     graph.callers.forEach(function (n) {
-      var offset = 0;
+      var offset = (n.h - n.value * scale) / 2;
       n.links.sort(function (a, b) { return a.target.y - b.target.y; }).forEach(function (link) {
         link.w = link.hits * scale;
         link.sy = n.y + offset + link.w / 2;
@@ -1220,25 +1371,30 @@
       });
     });
     graph.targets.forEach(function (n) {
-      var offset = 0;
+      var offset = (n.h - n.value * scale) / 2;
       n.links.sort(function (a, b) { return a.source.y - b.source.y; }).forEach(function (link) {
         link.ty = n.y + offset + link.w / 2;
         offset += link.w;
       });
     });
 
-    var root = svg("svg", { viewBox: "0 0 " + width + " " + height, role: "img", "aria-label": "Flow: where visitors came from, and the page they went to" });
-    root.appendChild(svgText({ x: x0 + nodeW, y: 12, "text-anchor": "end", class: "flow-heading" }, "Came from"));
-    root.appendChild(svgText({ x: x1, y: 12, "text-anchor": "start", class: "flow-heading" }, "Page"));
-    var linkGroup = svg("g", { class: "links" });
+    var root = svg("svg", { viewBox: "0 0 " + width + " " + height, role: "group", "aria-label": "Flow: where visitors came from, and the page they went to" });
+    root.appendChild(svgText({ x: x0 + nodeW, y: 12, "text-anchor": "end", class: "flow-heading", "aria-hidden": "true" }, "Came from"));
+    root.appendChild(svgText({ x: x1, y: 12, "text-anchor": "start", class: "flow-heading", "aria-hidden": "true" }, "Page"));
+    var linkGroup = svg("g", { class: "links", "aria-hidden": "true" });
     var mid = (x0 + nodeW + x1) / 2;
     graph.links.forEach(function (link) {
       var d = "M" + (x0 + nodeW) + "," + link.sy + " C" + mid + "," + link.sy + " " + mid + "," + link.ty + " " + x1 + "," + link.ty;
-      var path = svg("path", { class: "flow-link", d: d, "stroke-width": Math.max(1, link.w) });
+      var quiet = link.source.entry || link.source.other;
+      var path = svg("path", { class: "flow-link" + (quiet ? " quiet" : ""), d: d, "stroke-width": Math.max(1, link.w) });
+      if (!quiet) path.setAttribute("stroke", nodeColour(link.source.id));
       path.setAttribute("data-caller", link.source.label);
       path.setAttribute("data-node", link.target.label);
       path.setAttribute("data-hits", String(link.hits));
-      tooltip(path, link.source.label + " → " + link.target.label + ": " + formatCount(link.hits) + " hits");
+      path.addEventListener("mousemove", function (event) {
+        showFlowTip(container, [flowLinkText(link)], event.clientX, event.clientY);
+      });
+      path.addEventListener("mouseleave", hideFlowTip);
       link.path = path;
       linkGroup.appendChild(path);
     });
@@ -1247,41 +1403,177 @@
     var nodeGroup = svg("g", { class: "nodes" });
     function drawNode(n, side) {
       var left = side === "caller";
-      var g = svg("g", { class: "flow-node" + (n.entry ? " start" : "") });
+      var g = svg("g", { class: "flow-node" + (n.entry ? " start" : "") + (n.other ? " other" : ""), tabindex: "0" });
       g.setAttribute("data-node", n.label);
       g.setAttribute("data-side", side);
-      g.appendChild(svg("rect", { x: left ? x0 : x1, y: n.y, width: nodeW, height: n.h, rx: 2 }));
+      var lines = flowNodeText(n, left);
+      // A page's node opens its view, as its name does elsewhere on the page.
+      g.setAttribute("role", n.entry || n.other ? "img" : "button");
+      var rect = svg("rect", { x: left ? x0 : x1, y: n.y, width: nodeW, height: n.h, rx: 2 });
+      if (!n.entry && !n.other) rect.setAttribute("fill", nodeColour(n.id));
+      g.appendChild(rect);
       var label = svgText({
         x: left ? x0 - 6 : x1 + nodeW + 6,
         y: n.y + n.h / 2 + 4,
         "text-anchor": left ? "end" : "start"
-      }, truncate(n.label, Math.max(8, Math.floor((labelRoom - 50) / 7))));
+      }, fitFlowLabel(container, n.label, "  " + formatCount(n.value), labelRoom - 10));
       var count = svg("tspan", { class: "count" });
       count.textContent = "  " + formatCount(n.value);
       label.appendChild(count);
       g.appendChild(label);
-      tooltip(g, left ? (n.entry ? "Visits began " : "Came from " + n.label + " ") + formatCount(n.value) + " times"
-        : n.label + " was reached " + formatCount(n.value) + " times");
-      g.addEventListener("mouseenter", function () {
-        root.classList.add("focus");
-        n.links.forEach(function (link) { link.path.classList.add("hot"); });
+      // Its name says what it shows (the words seen first), then what its tooltip does.
+      g.setAttribute("aria-label", label.textContent.replace(/\s+/g, " ") + ". " + lines.join("; "));
+      function hot(on) {
+        root.classList.toggle("focus", on);
+        n.links.forEach(function (link) { link.path.classList.toggle("hot", on); });
+      }
+      function showAtNode() {
+        var box = rect.getBoundingClientRect();
+        showFlowTip(container, lines, left ? box.left : box.right, box.bottom - 8);
+      }
+      g.addEventListener("mouseenter", function (event) {
+        hot(true);
+        showFlowTip(container, lines, event.clientX, event.clientY);
       });
       g.addEventListener("mouseleave", function () {
-        root.classList.remove("focus");
-        n.links.forEach(function (link) { link.path.classList.remove("hot"); });
+        hot(false);
+        hideFlowTip();
       });
+      g.addEventListener("focus", function () {
+        hot(true);
+        showAtNode();
+      });
+      g.addEventListener("blur", function () {
+        hot(false);
+        hideFlowTip();
+      });
+      g.addEventListener("keydown", function (event) {
+        if (event.key === "Escape" && !$("flow-tip").hidden) {
+          hideFlowTip();
+          event.stopPropagation();
+        } else if ((event.key === "Enter" || event.key === " ") && !n.entry && !n.other) {
+          event.preventDefault();
+          openNode(n.id);
+        }
+      });
+      if (!n.entry && !n.other) g.addEventListener("click", function () { openNode(n.id); });
       nodeGroup.appendChild(g);
     }
     graph.callers.forEach(function (n) { drawNode(n, "caller"); });
     graph.targets.forEach(function (n) { drawNode(n, "node"); });
     root.appendChild(nodeGroup);
-    if (shown.length < edges.length) {
-      root.appendChild(svgText({ x: width / 2, y: height - 6, "text-anchor": "middle", class: "placeholder" },
-        "the busiest " + shown.length + " of " + edges.length + " links"));
+    var tip = el("div", "flow-tip");
+    tip.id = "flow-tip";
+    tip.setAttribute("role", "tooltip");
+    tip.hidden = true;
+    // A node that had the keyboard's focus has it again after a live update.
+    var active = document.activeElement;
+    var had = active && container.contains(active) && active.classList.contains("flow-node")
+      ? [active.getAttribute("data-side"), active.getAttribute("data-node")] : null;
+    container.replaceChildren(root, tip);
+    if (had !== null) {
+      var again = Array.prototype.find.call(root.querySelectorAll("g.flow-node"), function (g) {
+        return g.getAttribute("data-side") === had[0] && g.getAttribute("data-node") === had[1];
+      });
+      if (again) again.focus();
     }
-    container.replaceChildren(root);
   }
 
+  // -- tables -----------------------------------------------------------------------
+
+  // Each chart's numbers as a table ("Show as table"), for whoever cannot see the chart
+  // or point at it: built only while shown.
+  function dataTable(caption, head, rows) {
+    var table = el("table");
+    table.appendChild(el("caption", null, caption));
+    var thead = el("thead");
+    var tr = el("tr");
+    head.forEach(function (name, i) {
+      var th = el("th", i === 0 ? null : "num", name);
+      th.setAttribute("scope", "col");
+      tr.appendChild(th);
+    });
+    thead.appendChild(tr);
+    table.appendChild(thead);
+    var body = el("tbody");
+    rows.forEach(function (cells) {
+      var row = el("tr");
+      cells.forEach(function (cell, i) {
+        var td = el(i === 0 ? "th" : "td", i === 0 ? null : "num", cell);
+        if (i === 0) td.setAttribute("scope", "row");
+        row.appendChild(td);
+      });
+      body.appendChild(row);
+    });
+    table.appendChild(body);
+    return table;
+  }
+
+  function fillTable(box, caption, head, rows, emptyText) {
+    if (!rows.length) box.replaceChildren(el("p", "empty", emptyText));
+    else box.replaceChildren(dataTable(caption, head, rows));
+  }
+
+  function renderChartTable() {
+    var box = $("chart-table");
+    if (box.hidden) return;
+    var chart = state.chart;
+    var lanes = chart ? chart.nodes.filter(function (n) { return n.total > 0; }) : [];
+    var rows = [];
+    for (var i = 0; chart && i < chart.count; i++) {
+      var total = 0;
+      var cells = lanes.map(function (n) {
+        total += n.hits[i] || 0;
+        return formatCount(n.hits[i] || 0);
+      });
+      if (total > 0) rows.push([formatBucket(chart.lo + i * chart.stepMs, chart)].concat(cells, [formatCount(total)]));
+    }
+    fillTable(box, chart ? "Hits per " + describeStep(chart.step) + " (periods with hits)" : "", ["Time"].concat(lanes.map(function (n) { return n.id; }), ["Total"]),
+      rows, chart ? "No hits in this time range yet." : "Loading…");
+  }
+
+  function renderNodeTable() {
+    var box = $("node-table");
+    if (box.hidden) return;
+    var chart = state.chart;
+    var node = nodeLane();
+    var rows = [];
+    for (var i = 0; chart && node && i < chart.count; i++) {
+      if (!node.hits[i]) continue;
+      rows.push([formatBucket(chart.lo + i * chart.stepMs, chart), formatCount(node.hits[i]), formatCount(node.errors[i] || 0)]
+        .concat(PERCENTILES.map(function (p) { return formatSeconds(node[p][i]); })));
+    }
+    fillTable(box, chart ? "Hits and latency per " + describeStep(chart.step) + " (periods with hits)" : "",
+      ["Time", "Hits", "Errors (5xx)", "p50", "p95", "p99"], rows, chart ? "No hits in this time range." : "Loading…");
+  }
+
+  var MAX_FLOW_ROWS = 500;
+
+  function renderFlowTable() {
+    var box = $("flow-table");
+    if (box.hidden) return;
+    var edges = state.flow.slice().sort(function (a, b) {
+      return b.hits - a.hits || String(a.id).localeCompare(String(b.id));
+    });
+    var rows = edges.slice(0, MAX_FLOW_ROWS).map(function (edge) {
+      var entry = edge.caller === null || edge.caller === undefined;
+      return [entry ? ENTRY_LABEL : String(edge.caller), String(edge.id), formatCount(edge.hits)];
+    });
+    var caption = edges.length > rows.length ? "The busiest " + rows.length + " of " + formatCount(edges.length) + " links"
+      : "Every link, the busiest first";
+    fillTable(box, caption, ["Came from", "Page", "Hits"], rows, "No flow in this time range yet.");
+  }
+
+  function wireTableToggle(name, draw) {
+    var button = $(name + "-table-toggle");
+    button.addEventListener("click", function () {
+      var open = button.getAttribute("aria-expanded") !== "true";
+      button.setAttribute("aria-expanded", String(open));
+      button.textContent = open ? "Hide table" : "Show as table";
+      $(name + "-table").hidden = !open;
+      draw();
+    });
+  }
 
   // -- views and wiring -------------------------------------------------------------
 
@@ -1422,16 +1714,12 @@
         }
         renderTable();
       }
-      th.tabIndex = 0;
-      th.addEventListener("click", sort);
-      th.addEventListener("keydown", function (event) {
-        if (event.key === "Enter" || event.key === " ") {
-          event.preventDefault();
-          sort();
-        }
-      });
+      th.querySelector("button.sort").addEventListener("click", sort);
     });
     $("back").addEventListener("click", showOverview);
+    wireTableToggle("chart", renderChartTable);
+    wireTableToggle("node", renderNodeTable);
+    wireTableToggle("flow", renderFlowTable);
     document.addEventListener("keydown", function (event) {
       var target = event.target;
       var typing = target && (target.tagName === "INPUT" || target.tagName === "SELECT");
