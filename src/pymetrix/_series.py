@@ -111,7 +111,7 @@ def read(
         if piece.source == RAW:
             hits = store.snapshot(Query(since_ns=piece.lo, until_ns=piece.hi, ids=ids)).hits
             out.merge(roll(hits, step or DAY), step)
-        elif piece.source == step:
+        elif piece.source == step and step != MINUTE:
             # One row per node and bucket: its quantiles as kept, no sketches to merge.
             part = store.rollups(
                 piece.source,
@@ -155,9 +155,9 @@ def aggregate_stats(
     """``aggregate(stats=True)`` entries; ``exact`` gives all-time hit counts to use."""
     rows = sorted(rollups.nodes.items(), key=lambda item: item[1].first_ns)
     out: list[AggregateStatsEntry] = []
-    for (_, node), row in rows:
+    quantiles = row_percentiles([row for _, row in rows])
+    for ((_, node), row), (p50, p95, p99) in zip(rows, quantiles):
         hits = row.hits if exact is None else exact.pop(node, row.hits)
-        p50, p95, p99 = row_percentiles(row)
         out.append(
             {"id": node, "hits": hits, "p50": p50, "p95": p95, "p99": p99, "errors": row.errors}
         )
@@ -184,10 +184,13 @@ def series(
     by_node: dict[str, list[Any]] = {}
     totals: dict[str, int] = {}
     first: dict[str, int] = {}
-    for (bucket, node), row in rollups.nodes.items():
-        i = position.get(bucket)
-        if i is None:
-            continue
+    cells = [
+        (position[bucket], node, row)
+        for (bucket, node), row in rollups.nodes.items()
+        if bucket in position
+    ]
+    quantiles = row_percentiles([row for _, _, row in cells]) if latency else []
+    for k, (i, node, row) in enumerate(cells):
         entry = by_node.get(node)
         if entry is None:
             entry = by_node[node] = [[0] * width, [0] * width, [None] * width, [None] * width]
@@ -195,7 +198,7 @@ def series(
         entry[0][i] = row.hits
         entry[1][i] = row.errors
         if latency:
-            entry[2][i], entry[3][i], entry[4][i] = row_percentiles(row)
+            entry[2][i], entry[3][i], entry[4][i] = quantiles[k]
         totals[node] = totals.get(node, 0) + row.hits
         first[node] = min(first.get(node, row.first_ns), row.first_ns)
     chosen = sorted(by_node, key=lambda node: first[node])

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from itertools import compress
 
 from ._codec import KEY_MASK, KEY_SHIFT
-from ._sketch import Sketch, has_numpy, sketch_indexes
+from ._sketch import Sketch, has_numpy, quantiles_of, sketch_indexes
 from .base import HitColumns
 
 __all__ = [
@@ -422,14 +422,28 @@ def percentiles(sketch: Sketch) -> tuple[float | None, float | None, float | Non
     return p50, p95, p99
 
 
-def row_percentiles(row: NodeRollup) -> tuple[float | None, float | None, float | None]:
-    """p50, p95 and p99 of a row: kept with it, or from its sketch."""
-    if row.quantiles is not None:
-        return row.quantiles
-    if row.timed and not row.sketch.bins:
-        # A store left the sketch out (its row had quantiles) and the row was merged.
-        raise RuntimeError("rollup rows merged without their sketches")
-    return percentiles(row.sketch)
+def row_percentiles(
+    rows: Sequence[NodeRollup],
+) -> list[tuple[float | None, float | None, float | None]]:
+    """p50, p95 and p99 of each row, rounded to the microsecond: kept with it, or from
+    its sketch, the sketches of all rows merged and read in one pass."""
+    out: list[tuple[float | None, float | None, float | None]] = []
+    missing: list[int] = []
+    for at, row in enumerate(rows):
+        if row.quantiles is not None:
+            out.append(row.quantiles)
+            continue
+        if row.timed and row.sketch.empty:
+            # A store left the sketch out (its row had quantiles) and the row was merged.
+            raise RuntimeError("rollup rows merged without their sketches")
+        out.append((None, None, None))
+        if row.timed:
+            missing.append(at)
+    found = quantiles_of([rows[at].sketch for at in missing], QUANTILES)
+    for at, values in zip(missing, found):
+        p50, p95, p99 = (None if v is None else round(v, 6) for v in values)
+        out[at] = (p50, p95, p99)
+    return out
 
 
 def nice_step(lo: int, hi: int, steps: Sequence[int]) -> int:

@@ -28,7 +28,7 @@ import struct
 from bisect import bisect_left
 from collections.abc import Sequence
 from functools import cache
-from itertools import accumulate
+from itertools import accumulate, chain
 
 __all__ = [
     "ACCURACY",
@@ -40,6 +40,7 @@ __all__ = [
     "grouped_quantiles",
     "grouped_quantiles_py",
     "has_numpy",
+    "quantiles_of",
 ]
 
 ACCURACY = 0.01
@@ -75,36 +76,67 @@ def value_of(index: int) -> float:
 
 
 class Sketch:
-    """Bucket counts of durations; ``add``, ``merge`` and ``quantiles``."""
+    """Bucket counts of durations; ``add``, ``merge`` and ``quantiles``.
 
-    __slots__ = ("bins",)
+    A sketch read from storage stays encoded until its buckets are needed, and merging
+    such sketches only gathers their encodings: :func:`quantiles_of` then reads the
+    quantiles of many merged sketches in one pass (numpy's when it is there).
+    """
+
+    __slots__ = ("_bins", "_encoded")
 
     def __init__(self, bins: dict[int, int] | None = None) -> None:
         # A plain dict, taken as given: sketches are made by the thousand per read.
-        self.bins: dict[int, int] = {} if bins is None else bins
+        self._bins: dict[int, int] = {} if bins is None else bins
+        self._encoded: list[bytes] = []
+
+    @property
+    def bins(self) -> dict[int, int]:
+        """Count by bucket index (decoding what is still encoded)."""
+        if self._encoded:
+            bins = self._bins
+            get = bins.get
+            for data in self._encoded:
+                for index, count in _PAIR.iter_unpack(data):
+                    bins[index] = get(index, 0) + count
+            self._encoded = []
+        return self._bins
+
+    @property
+    def empty(self) -> bool:
+        return not self._bins and not self._encoded
 
     @property
     def count(self) -> int:
         return sum(self.bins.values())
 
     def add(self, seconds: float, count: int = 1) -> None:
+        bins = self.bins
         index = index_of(seconds)
-        self.bins[index] = self.bins.get(index, 0) + count
+        bins[index] = bins.get(index, 0) + count
 
     def merge(self, other: Sketch) -> None:
         """Add ``other``'s counts to this sketch."""
-        bins = self.bins
+        self._encoded.extend(other._encoded)
+        bins = self._bins
         if not bins:
-            bins.update(other.bins)
+            bins.update(other._bins)
             return
         get = bins.get
-        for index, count in other.bins.items():
+        for index, count in other._bins.items():
             bins[index] = get(index, 0) + count
+
+    def parts(self) -> list[bytes]:
+        """This sketch as encodings that add up to it."""
+        return [*self._encoded, _encode(self._bins)] if self._bins else list(self._encoded)
 
     def quantiles(self, qs: Sequence[float]) -> list[float | None]:
         """The nearest-rank quantiles ``qs`` (ascending), by bisecting cumulative counts."""
-        indexes = sorted(self.bins)
-        return _quantiles(indexes, list(accumulate(map(self.bins.__getitem__, indexes))), qs)
+        if len(self._encoded) >= _NUMPY_MIN_BLOBS:
+            return quantiles_of([self], qs)[0]
+        bins = self.bins
+        indexes = sorted(bins)
+        return _quantiles(indexes, list(accumulate(map(bins.__getitem__, indexes))), qs)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sketch):
@@ -115,6 +147,18 @@ class Sketch:
 
     def __repr__(self) -> str:
         return f"Sketch({dict(sorted(self.bins.items()))})"
+
+
+def quantiles_of(sketches: Sequence[Sketch], qs: Sequence[float]) -> list[list[float | None]]:
+    """The quantiles ``qs`` of each of ``sketches``, merging what each holds encoded in
+    one pass over them all."""
+    blobs: list[bytes] = []
+    groups: list[int] = []
+    for group, sketch in enumerate(sketches):
+        parts = sketch.parts()
+        blobs += parts
+        groups += [group] * len(parts)
+    return grouped_quantiles(blobs, groups, len(sketches), qs)
 
 
 def _quantiles(
@@ -192,11 +236,17 @@ def has_numpy() -> bool:
 
 def encode(sketch: Sketch) -> bytes:
     """The stored form: ``(int32 index, int64 count)`` pairs, little-endian, by index."""
-    pack = _PAIR.pack
-    return b"".join(pack(i, n) for i, n in sorted(sketch.bins.items()) if n)
+    return _encode(sketch.bins)
+
+
+def _encode(bins: dict[int, int]) -> bytes:
+    pairs = [pair for pair in sorted(bins.items()) if pair[1]]
+    return struct.pack(f"<{'iq' * len(pairs)}", *chain.from_iterable(pairs))
 
 
 def decode(data: bytes | memoryview | None) -> Sketch:
-    if not data:
-        return Sketch()
-    return Sketch(dict(_PAIR.iter_unpack(bytes(data))))
+    """A sketch of the stored form, decoded when its buckets are needed."""
+    sketch = Sketch()
+    if data:
+        sketch._encoded.append(bytes(data))
+    return sketch

@@ -87,6 +87,10 @@ _READ_EDGES = (
 # A coarse tier is made a minute after its bucket ends, when a batch gets there: hits of
 # other processes still on their way by then are added to it, at more cost.
 _GRACE = MINUTE
+_MINUTE_HITS = (
+    "SELECT bucket, node, hits FROM pymetrix_rollups "
+    "WHERE app = ? AND tier = 60 AND bucket >= ? AND bucket < ?"
+)
 _ROLLED = "SELECT tier, rolled_until FROM pymetrix_rollup_tiers WHERE app = ?"
 _SET_ROLLED = (
     "INSERT INTO pymetrix_rollup_tiers (app, tier, rolled_until) VALUES (?, ?, ?) "
@@ -126,7 +130,8 @@ def _node_rows(app: int, size: int, rows: Indexed, sketches: dict[Any, Sketch]) 
                 merged.merge(row.sketch)
             whole = merged or row.sketch
             sketch = encode_sketch(whole)
-            p50, p95, p99 = percentiles(whole)
+            if size != MINUTE:  # a minute's are read from its sketch: one per node at most
+                p50, p95, p99 = percentiles(whole)
         out.append(
             (
                 app,
@@ -187,7 +192,10 @@ def upsert(conn: Connection, dialect: Dialect[Any], app: int, minutes: Indexed) 
         if source_until is not None:
             target = min(target, source_until)
         if target > until:
-            rows = read(conn, sql, app, finer, until, target).coarsen(size)
+            if finer == MINUTE:
+                rows = _minutes_made(conn, sql, app, until, target, minutes).coarsen(size)
+            else:
+                rows = read(conn, sql, app, finer, until, target).coarsen(size)
             dialect.upsert_rollups(
                 conn, _node_rows(app, size, rows, {}), _edge_rows(app, size, rows)
             )
@@ -209,6 +217,35 @@ def _add(conn: Connection, dialect: Dialect[Any], app: int, size: int, rows: Ind
         for bucket, node, data in conn.execute(sql(_SKETCHES), bounds).fetchall():
             sketches[bucket, node] = decode_sketch(data)
     dialect.upsert_rollups(conn, _node_rows(app, size, rows, sketches), _edge_rows(app, size, rows))
+
+
+def _minutes_made(
+    conn: Connection, sql: Sql, app: int, lo: int, hi: int, batch: Indexed
+) -> Indexed:
+    """The minute rows of ``[lo, hi)`` as stored: the batch's own where the stored hits
+    are its hits (no other batch wrote to them), read back where other batches did."""
+    own = batch.nodes
+    out = Indexed()
+    others: list[tuple[int, int]] = []
+    bounds = (app, lo // SECOND, hi // SECOND)
+    for bucket, node, hits in conn.execute(sql(_MINUTE_HITS), bounds).fetchall():
+        key = (bucket * SECOND, node)
+        row = own.get(key)
+        if row is not None and row.hits == hits:
+            out.nodes[key] = row
+        else:
+            others.append(key)
+    if others:
+        first = min(bucket for bucket, _ in others)
+        last = max(bucket for bucket, _ in others) + MINUTE
+        stored = read(conn, sql, app, MINUTE, first, last, edges=False).nodes
+        for key in others:
+            out.nodes[key] = stored[key]
+    for bucket, caller, node, hits, first_ns in conn.execute(
+        sql(_READ_EDGES), (app, 60, *bounds[1:])
+    ):
+        out.edges[bucket * SECOND, (caller + 1) << 32 | node] = EdgeRollup(hits, first_ns)
+    return out
 
 
 def _first_unmade(conn: Connection, sql: Sql, app: int, size: int, oldest: int) -> int:
@@ -310,7 +347,8 @@ def backfill(conn: Connection, app: int, chunks: Iterable[tuple[int, bytes]], ma
 
 
 _ROLLED_SKETCHES = (
-    "SELECT tier, bucket, node, sketch FROM pymetrix_rollups WHERE app = ? AND sketch IS NOT NULL"
+    "SELECT tier, bucket, node, sketch FROM pymetrix_rollups "
+    "WHERE app = ? AND tier > 60 AND sketch IS NOT NULL"
 )
 _SET_QUANTILES = (
     "UPDATE pymetrix_rollups SET p50 = ?, p95 = ?, p99 = ? "

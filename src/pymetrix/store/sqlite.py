@@ -202,6 +202,13 @@ class SQLiteDialect(Dialect[sqlite3.Connection]):
         (latest,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM pymetrix_chunks").fetchone()
         return int(latest)
 
+    def unreachable(self, exc: BaseException) -> bool:
+        # Other processes held the file's write lock for all of busy_timeout (a busy
+        # machine, a long import): the application starts, its hits wait for the lock.
+        return isinstance(exc, sqlite3.OperationalError) and (
+            "locked" in str(exc) or "busy" in str(exc)
+        )
+
     def is_stored_batch(self, exc: Exception) -> bool:
         return isinstance(exc, sqlite3.IntegrityError) and "pymetrix_chunks.batch" in str(exc)
 
