@@ -58,21 +58,20 @@ def record(url: str) -> dict[str, Any]:
     return answers
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
-def test_a_version_3_database_gets_rollups_of_its_hits_on_open(
-    kind: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    if kind == "sqlite":
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Callable[[], Any]]:
+    """A store URL of each kind, and how to connect to its database with its driver."""
+    if request.param == "sqlite":
         path = tmp_path / "pymetrix.db"
-        url = f"sqlite:///{path}"
+        return f"sqlite:///{path}", lambda: sqlite3.connect(path)
+    url = request.getfixturevalue("postgres_url")
+    return url, lambda: psycopg.connect(url)
 
-        def connect() -> Any:
-            return sqlite3.connect(path)
-    else:
-        url = request.getfixturevalue("postgres_url")
 
-        def connect() -> Any:
-            return psycopg.connect(url)
+def test_a_version_3_database_gets_rollups_of_its_hits_on_open(
+    database: tuple[str, Callable[[], Any]],
+) -> None:
+    url, connect = database
 
     before = record(url)
     as_version_3(connect)
@@ -128,21 +127,10 @@ def eager_upsert(conn: Any, dialect: Any, app: int, minutes: Indexed) -> None:
         _sql_rollups._add(conn, dialect, app, size, rows)
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_a_version_4_database_gets_the_new_tiers_and_kept_quantiles_on_open(
-    kind: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    database: tuple[str, Callable[[], Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if kind == "sqlite":
-        path = tmp_path / "pymetrix.db"
-        url = f"sqlite:///{path}"
-
-        def connect() -> Any:
-            return sqlite3.connect(path)
-    else:
-        url = request.getfixturevalue("postgres_url")
-
-        def connect() -> Any:
-            return psycopg.connect(url)
+    url, connect = database
 
     days = {f"day {n}": (START + timedelta(days=n), START + timedelta(days=n + 1)) for n in (0, 16)}
 

@@ -337,13 +337,18 @@ def backfill(conn: Connection, app: int, chunks: Iterable[tuple[int, bytes]], ma
         return statement.replace("?", mark)
 
     for size, rows in tiers(minutes):
-        cursor = conn.cursor()
-        node_rows = _node_rows(app, size, rows, {})
-        if node_rows:
-            cursor.executemany(sql(_INSERT_NODE), node_rows)
-        edge_rows = _edge_rows(app, size, rows)
-        if edge_rows:
-            cursor.executemany(sql(_INSERT_EDGE), edge_rows)
+        _insert(conn, sql, app, size, rows)
+
+
+def _insert(conn: Connection, sql: Sql, app: int, size: int, rows: Indexed) -> None:
+    """Insert ``rows`` into tier ``size``, where none of them is yet."""
+    cursor = conn.cursor()
+    node_rows = _node_rows(app, size, rows, {})
+    if node_rows:
+        cursor.executemany(sql(_INSERT_NODE), node_rows)
+    edge_rows = _edge_rows(app, size, rows)
+    if edge_rows:
+        cursor.executemany(sql(_INSERT_EDGE), edge_rows)
 
 
 _ROLLED_SKETCHES = (
@@ -385,13 +390,9 @@ def add_tiers(conn: Connection, app: int, mark: str) -> None:
         start = int(newest_end) * SECOND
         if oldest is not None:
             start = -(-int(oldest) * SECOND // size) * size
-            rows = read(conn, sql, app, source, MIN_NS, MAX_NS).coarsen(size)
-            node_rows = _node_rows(app, size, rows, {})
-            if node_rows:
-                cursor.executemany(sql(_INSERT_NODE), node_rows)
-            edge_rows = _edge_rows(app, size, rows)
-            if edge_rows:
-                cursor.executemany(sql(_INSERT_EDGE), edge_rows)
+            _insert(
+                conn, sql, app, size, read(conn, sql, app, source, MIN_NS, MAX_NS).coarsen(size)
+            )
         (end,) = conn.execute(sql(_NEWEST_END_OF), (app, size // SECOND)).fetchone()
         made = start // SECOND if end is None else max(int(end), start // SECOND)
         conn.execute(sql(_TIER_START), (app, size // SECOND, start // SECOND, made))
