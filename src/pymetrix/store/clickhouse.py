@@ -207,7 +207,8 @@ class ClickHouseStore:
         connect: Callable[[], Client] | None = None
         if url is not None:
             settings, url_database = client_settings(url, connect_timeout)
-            database = database or url_database
+            if database is None:
+                database = url_database
             self.url = shown_url or mask_url(url)
 
             def connect() -> Client:
@@ -215,7 +216,9 @@ class ClickHouseStore:
 
         else:
             self.url = shown_url or f"{type(client).__name__} client"
-        self.database = check_identifier("database", database or "default", self.url)
+        self.database = check_identifier(
+            "database", "default" if database is None else database, self.url
+        )
         self.cluster = None if cluster is None else check_identifier("cluster", cluster, self.url)
         self.app = app
         self.read_only = read_only
