@@ -283,13 +283,14 @@ def test_a_server_that_does_not_answer_keeps_hits_buffered() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    metrics = Metrics("Test", store=f"clickhouse://127.0.0.1:{port}/x?connect_timeout=1")
+    store = ClickHouseStore(f"clickhouse://127.0.0.1:{port}/x", connect_timeout=1)
     try:
-        metrics.hit("Home")
-        backlog = metrics.store.backlog()
+        store.append(1, "Home", None, None, None)
+        backlog = store.backlog()
         assert backlog.failing
         assert backlog.queued == 1
         with pytest.raises(StoreError, match="cannot read from the clickhouse store"):
-            metrics.store.counts(Query())
+            store.counts(Query())
     finally:
-        metrics.store.close(timeout=0.1)
+        store.close(timeout=0.1)
+    assert store.dropped == 1
