@@ -167,8 +167,19 @@ _LOCAL: dict[str, tuple[str, str, str, str]] = {
 _SCALE = "49.99833328888678"  # 1 / log(GAMMA): see _sketch.index_of
 _SKETCH_INDEX = f"toInt32(if(duration >= 0.000001, ceil(log(duration) * {_SCALE}), -2147483648))"
 _TIERS = f"[{MINUTE // SECOND}, {HOUR // SECOND}, {DAY // SECOND}]"
-# The bucket (ns) of a hit in the tier, floored towards the past for times before 1970.
-_BUCKET = "(intDiv(time, tier * 1000000000) - (time % (tier * 1000000000) < 0)) * tier * 1000000000"
+_MINUTE_NS = MINUTE
+
+
+def _floor(value: str, size: str) -> str:
+    """``value`` rounded down to a multiple of ``size`` (towards the past before 1970)."""
+    return f"(intDiv({value}, {size}) - ({value} % {size} < 0)) * {size}"
+
+
+# Views add a block up by minute first (and by sketch bin for nodes), then spread those
+# few rows over the three tiers: the tiers cost rows of minutes, not of hits.
+_BY_MINUTE = _floor("time", str(_MINUTE_NS))
+_BUCKET = _floor("minute", "(tier * 1000000000)")
+_EXPIRY = _expires("intDiv(bucket, 1000000000) + tier", _tier_keep())
 
 # Each view: the table it writes, and its SELECT over an inserted block of hits.
 _VIEWS: dict[str, tuple[str, str]] = {
@@ -182,21 +193,31 @@ _VIEWS: dict[str, tuple[str, str]] = {
         "SELECT app, node, caller, count() AS hits, min(time) AS first_ns, "
         "min(seq) AS first_seq FROM {hits} GROUP BY app, node, caller",
     ),
+    # By minute and sketch bin, spread over the tiers, added up by bucket and bin, and
+    # only then by bucket: the sketch's Map is built once per row written, from arrays.
     "pymetrix_rollups_mv": (
         "pymetrix_rollups",
-        f"SELECT app, tier, {_BUCKET} AS bucket, node, count() AS hits, "
-        "countIf(status >= 500) AS errors, countIf(NOT isNaN(duration)) AS timed, "
-        "sumIf(duration, NOT isNaN(duration)) AS duration_sum, min(time) AS first_ns, "
-        f"sumMapIf(map({_SKETCH_INDEX}, toUInt64(1)), NOT isNaN(duration)) AS sketch, "
-        f"max({_expires('intDiv(bucket, 1000000000) + tier', _tier_keep())}) AS expires "
-        f"FROM {{hits}} ARRAY JOIN {_TIERS} AS tier GROUP BY app, tier, bucket, node",
+        "SELECT app, tier, bucket, node, sum(n) AS hits, sum(e) AS errors, sum(t) AS timed, "
+        "sum(d) AS duration_sum, min(f) AS first_ns, "
+        "mapFromArrays(groupArrayIf(bin, t > 0), groupArrayIf(t, t > 0)) AS sketch, "
+        "max(x) AS expires FROM ("
+        f"SELECT app, tier, {_BUCKET} AS bucket, node, bin, sum(n) AS n, sum(e) AS e, "
+        f"sum(t) AS t, sum(d) AS d, min(f) AS f, max({_EXPIRY}) AS x FROM ("
+        f"SELECT app, node, {_BY_MINUTE} AS minute, {_SKETCH_INDEX} AS bin, count() AS n, "
+        "countIf(status >= 500) AS e, countIf(NOT isNaN(duration)) AS t, "
+        "sumIf(duration, NOT isNaN(duration)) AS d, min(time) AS f, max(offset) AS offset, "
+        "max(rollup_keep) AS rollup_keep FROM {hits} GROUP BY app, node, minute, bin"
+        f") ARRAY JOIN {_TIERS} AS tier GROUP BY app, tier, bucket, node, bin"
+        ") GROUP BY app, tier, bucket, node",
     ),
     "pymetrix_rollup_edges_mv": (
         "pymetrix_rollup_edges",
-        f"SELECT app, tier, {_BUCKET} AS bucket, node, caller, count() AS hits, "
-        "min(time) AS first_ns, "
-        f"max({_expires('intDiv(bucket, 1000000000) + tier', _tier_keep())}) AS expires "
-        f"FROM {{hits}} ARRAY JOIN {_TIERS} AS tier GROUP BY app, tier, bucket, node, caller",
+        f"SELECT app, tier, {_BUCKET} AS bucket, node, caller, sum(n) AS hits, "
+        f"min(f) AS first_ns, max({_EXPIRY}) AS expires FROM ("
+        f"SELECT app, node, caller, {_BY_MINUTE} AS minute, count() AS n, min(time) AS f, "
+        "max(offset) AS offset, max(rollup_keep) AS rollup_keep "
+        "FROM {hits} GROUP BY app, node, caller, minute"
+        f") ARRAY JOIN {_TIERS} AS tier GROUP BY app, tier, bucket, node, caller",
     ),
 }
 
