@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -48,7 +49,11 @@ READ_TARGET_MS = 50.0
 @contextmanager
 def opened(kind: str, place: Path) -> Iterator[Store]:
     """A new, empty store of ``kind``."""
-    options = {"app": "bench", "batch_size": LOAD_BATCH, "max_buffer": 4 * LOAD_BATCH}
+    options: dict[str, Any] = {
+        "app": "bench",
+        "batch_size": LOAD_BATCH,
+        "max_buffer": 4 * LOAD_BATCH,
+    }
     if kind == "clickhouse":
         import clickhouse_connect
 
