@@ -378,8 +378,7 @@ class ClickHouseStore:
         except (StoreError, *_DRIVER_ERRORS) as exc:  # type: ignore[misc]
             reason = exc.reason if isinstance(exc, StoreError) else str(exc)
             raise StoreError(f"cannot open the clickhouse store: {reason}", self.url) from exc
-        times, nodes, callers, durations, statuses = batch
-        count = len(times)
+        times = batch[0]
         settings: dict[str, Any] = {
             **_INSERT_SETTINGS,
             "insert_deduplication_token": f"pymetrix-{batch_id}",
@@ -387,7 +386,6 @@ class ClickHouseStore:
         if self.cluster is not None:
             settings.update(_CLUSTER_SETTINGS)
         wall_ns = time.time_ns()
-        offset = (wall_ns - times[-1]) // SECOND
         with self._sessions["writer"].use() as client:
             # Numbered on from what is stored: a retry after a lost reply numbers the
             # batch anew, and the server drops it by its token all the same.
@@ -399,36 +397,45 @@ class ClickHouseStore:
                 ).result_rows
             )
             base = sum(seen.values())
-            get = seen.get
-            node_hits: list[int] = []
-            add = node_hits.append
-            for node in nodes:
-                seen[node] = total = get(node, 0) + 1
-                add(total)
-            data = [
-                [self.app] * count,
-                nodes,
-                times,
-                ["" if c is None else c for c in callers],
-                [_NAN if d is None else d for d in durations],
-                [s or 0 for s in statuses],
-                range(base + 1, base + count + 1),
-                node_hits,
-                [_keep_seconds(self._retention_ns)] * count,
-                [_keep_seconds(self._rollup_retention_ns)] * count,
-                [offset] * count,
-            ]
             client.insert(
                 self._table("pymetrix_hits"),
-                data,
+                self.hit_rows(batch, seen, (wall_ns - times[-1]) // SECOND),
                 column_names=_HIT_COLUMNS,
                 column_oriented=True,
                 settings=settings,
             )
+        count = len(times)
         self._offset_ns = wall_ns - times[-1]
         if base + count > self._latest:
             self._latest = base + count
         self._waiters.wake_all()
+
+    def hit_rows(self, batch: Columns, seen: dict[str, int], offset: int) -> list[Sequence[Any]]:
+        """The columns of ``pymetrix_hits`` for a batch: ``seen`` holds each node's stored
+        hits (counted on in place), ``offset`` the server's time minus the newest hit's
+        (seconds). Every step is a C-level list operation but the running counts."""
+        times, nodes, callers, durations, statuses = batch
+        count = len(times)
+        base = sum(seen.values())
+        get = seen.get
+        node_hits: list[int] = []
+        add = node_hits.append
+        for node in nodes:
+            seen[node] = total = get(node, 0) + 1
+            add(total)
+        return [
+            [self.app] * count,
+            nodes,
+            times,
+            ["" if c is None else c for c in callers],
+            [_NAN if d is None else d for d in durations],
+            [s or 0 for s in statuses],
+            range(base + 1, base + count + 1),
+            node_hits,
+            [_keep_seconds(self._retention_ns)] * count,
+            [_keep_seconds(self._rollup_retention_ns)] * count,
+            [offset] * count,
+        ]
 
     def _maintain(self) -> None:
         """Delete the hits past retention (writer thread).
