@@ -96,6 +96,56 @@ def reads(metrics: Metrics) -> dict[str, Callable[[], object]]:
     }
 
 
+def writer_cost(pool: Any, hits: int = LOAD_BATCH) -> tuple[float, float]:
+    """CPU us per hit of the ClickHouse writer's own work for one batch, without a
+    server: building the hit columns (``ClickHouseStore.hit_rows``), and encoding them
+    in ClickHouse's Native format as clickhouse-connect sends them. Best of 3."""
+    from clickhouse_connect.datatypes.registry import get_from_name
+    from clickhouse_connect.driver.insert import InsertContext
+    from clickhouse_connect.driver.transform import NativeTransform
+
+    from pymetrix.store.clickhouse import _HIT_COLUMNS, ClickHouseStore
+
+    types = (
+        "LowCardinality(String)",
+        "LowCardinality(String)",
+        "Int64",
+        "LowCardinality(String)",
+        "Float64",
+        "UInt16",
+        "UInt64",
+        "UInt64",
+        "UInt32",
+        "UInt32",
+        "Int64",
+    )
+    batch = (
+        list(range(hits)),  # the times do not change the work
+        pool.nodes[:hits],
+        pool.callers[:hits],
+        pool.durations[:hits],
+        pool.statuses[:hits],
+    )
+    store = ClickHouseStore.__new__(ClickHouseStore)
+    store.app = "bench"
+    store._retention_ns = store._rollup_retention_ns = None
+    prepare: list[float] = []
+    encode: list[float] = []
+    for _ in range(3):
+        began = time.process_time()
+        rows = store.hit_rows(batch, {}, 0)
+        prepared = time.process_time()
+        context = InsertContext(
+            "t", _HIT_COLUMNS, [get_from_name(t) for t in types], rows, column_oriented=True
+        )
+        for _chunk in NativeTransform().build_insert(context):
+            pass
+        encoded = time.process_time()
+        prepare.append(prepared - began)
+        encode.append(encoded - prepared)
+    return min(prepare) / hits * 1e6, min(encode) / hits * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hits", type=int, default=10_000_000)
@@ -152,6 +202,13 @@ def main() -> None:
             met = "yes" if ms < READ_TARGET_MS else "NO"
             target = f"< {READ_TARGET_MS:g} ms"
             print(f"  {kind:<11} {read:<23} {ms:>9.1f} {ratio:>14.2f}x  {target:<10} {met}")
+    if "clickhouse" in kinds:
+        prepare, encode = writer_cost(pool)
+        print()
+        print(f"the ClickHouse writer's own CPU per hit, a {LOAD_BATCH:,}-hit batch, no server")
+        print(f"  hit columns (hit_rows)           {prepare:.2f} us")
+        print(f"  Native encoding (clickhouse-connect) {encode:.2f} us")
+        print(f"  one writer core: {1e6 / (prepare + encode):,.0f} hits/s before the server")
     print()
     print(f"whole run: {time.perf_counter() - started:.0f} s")
 
