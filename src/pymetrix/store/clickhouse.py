@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import threading
 import time
 import weakref
@@ -110,13 +111,30 @@ def _lock_of(client: Client) -> threading.Lock:
         return lock
 
 
+def _new_guard_in_child() -> None:
+    # A parent's thread may have held it at fork time; the child has no such thread.
+    global _client_locks_guard
+    _client_locks_guard = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_guard_in_child)
+
+
 class _Session:
     """One role's client (writer, reader, watcher) and the lock around its queries."""
 
-    def __init__(self, connect: Callable[[], Client] | None, client: Client | None) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], Client] | None,
+        client: Client | None,
+        lock: threading.Lock | None = None,
+    ) -> None:
         self._connect = connect
         self._client = client
-        self.lock = _lock_of(client) if client is not None else threading.Lock()
+        if lock is None:
+            lock = _lock_of(client) if client is not None else threading.Lock()
+        self.lock = lock
 
     @contextmanager
     def use(self) -> Iterator[Client]:
@@ -823,9 +841,14 @@ class ClickHouseStore:
 
     def _after_fork_in_child(self) -> None:
         # The parent's clients and locks stay the parent's: a client of our own is made
-        # anew on first use; a client handed in is the caller's to replace.
+        # anew on first use; a client handed in is the caller's to replace, and gets a
+        # new lock (a parent's thread may have held its lock at fork time).
+        lock = None
+        if self._given is not None:
+            lock = _client_locks[self._given] = threading.Lock()
         self._sessions = {
-            role: _Session(self._connect, self._given) for role in ("writer", "reader", "watch")
+            role: _Session(self._connect, self._given, lock)
+            for role in ("writer", "reader", "watch")
         }
         self._open_lock = threading.Lock()
         self._watcher_lock = threading.Lock()
