@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import time
 import uuid
@@ -20,6 +21,8 @@ from pymetrix import Clock, ManualClock, Metrics
 from pymetrix.errors import StoreError
 from pymetrix.store import Query, Store
 from pymetrix.store._clickhouse_schema import ddl
+from pymetrix.store._rollup import DAY
+from pymetrix.store._sketch import Sketch
 from pymetrix.store.clickhouse import ClickHouseStore, client_settings
 from pymetrix.testing import StoreContract
 
@@ -294,3 +297,20 @@ def test_a_server_that_does_not_answer_keeps_hits_buffered() -> None:
     finally:
         store.close(timeout=0.1)
     assert store.dropped == 1
+
+
+def test_the_server_bins_durations_as_the_python_sketch_does(
+    chdb_client: Any, clickhouse_database: str
+) -> None:
+    rng = random.Random(7)
+    durations = [10 ** rng.uniform(-7, 3) for _ in range(2000)] + [0.0, 1e-6, 0.5, 1.0]
+    with ClickHouseStore(client=chdb_client, database=clickhouse_database) as store:
+        for k, duration in enumerate(durations):
+            store.append(k, "Home", None, duration, 200)
+        assert store.flush(30)
+        rows = store.rollups(DAY, 0, DAY, None)
+    expected = Sketch()
+    for duration in durations:
+        expected.add(duration)
+    assert rows.nodes[0, "Home"].sketch == expected
+    assert rows.nodes[0, "Home"].timed == len(durations)
