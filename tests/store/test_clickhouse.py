@@ -18,7 +18,7 @@ import pytest
 from clickhouse_connect.driver.exceptions import OperationalError
 
 from pymetrix import Clock, ManualClock, Metrics
-from pymetrix.errors import StoreError
+from pymetrix.errors import InvalidArgument, StoreError
 from pymetrix.store import Query, Store
 from pymetrix.store._clickhouse_schema import ddl
 from pymetrix.store._rollup import DAY
@@ -314,3 +314,10 @@ def test_the_server_bins_durations_as_the_python_sketch_does(
         expected.add(duration)
     assert rows.nodes[0, "Home"].sketch == expected
     assert rows.nodes[0, "Home"].timed == len(durations)
+
+
+@pytest.mark.parametrize("given", ["neither", "both"])
+def test_a_store_takes_a_url_or_a_client(chdb_client: Any, given: str) -> None:
+    url, client = (None, None) if given == "neither" else ("clickhouse://db/x", chdb_client)
+    with pytest.raises(InvalidArgument, match="a clickhouse:// URL or a client, not both"):
+        ClickHouseStore(url, client=client)
