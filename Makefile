@@ -9,7 +9,7 @@ DEMO_STAMP := $(VENV)/.installed-web
 CHROMIUM := /usr/bin/chromium
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install postgres-bin chromium npm lint typecheck pytest test bench bench-storage bench-rollups bench-http bench-web lighthouse example demo docs-screenshot clean
+.PHONY: install postgres-bin chromium npm lint typecheck pytest test bench bench-storage bench-rollups bench-clickhouse bench-scale bench-http bench-web lighthouse example demo docs-screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -91,6 +91,15 @@ bench-storage: $(STAMP) postgres-bin
 HITS ?= 10000000
 bench-rollups: $(STAMP) postgres-bin
 	$(BIN)/python benchmarks/bench_rollups.py --hits $(HITS)
+
+# ClickHouse (chDB, in this process) against PostgreSQL and SQLite: ingest from one
+# process and reads over 30 days (HITS=1000000 to try it).
+bench-clickhouse: $(STAMP) postgres-bin
+	$(BIN)/python benchmarks/bench_clickhouse.py --hits $(HITS)
+
+# N simulated app hosts (processes) writing into one store, N = 1, 2, 4.
+bench-scale: $(STAMP) postgres-bin
+	$(BIN)/python benchmarks/bench_scale.py
 
 # HTTP overhead of the middleware against plain FastAPI and a peer, under wrk.
 bench-http: $(STAMP)

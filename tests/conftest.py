@@ -69,3 +69,23 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     finally:
         with psycopg.connect(postgres_server, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """A clickhouse-connect client over chDB (ClickHouse in this process), one data
+    directory per test session: chDB allows one per process."""
+    import clickhouse_connect  # only where ClickHouse is tested
+
+    place = tmp_path_factory.mktemp("chdb")
+    return clickhouse_connect.get_client(dsn=f"chdb://{place}")
+
+
+@pytest.fixture
+def clickhouse_database(chdb_client: object) -> Iterator[str]:
+    """The name of a new database for one test on the session's chDB; dropped afterwards."""
+    name = f"pymetrix_test_{uuid.uuid4().hex[:12]}"
+    try:
+        yield name
+    finally:
+        chdb_client.command(f"DROP DATABASE IF EXISTS `{name}`")  # type: ignore[attr-defined]

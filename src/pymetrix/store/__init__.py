@@ -102,6 +102,8 @@ _SCHEMES: dict[str, StoreFactory | str] = {
     "sqlite": "pymetrix.store.sqlite:open_sqlite",
     "postgresql": "pymetrix.store.postgres:open_postgres",
     "postgres": "pymetrix.store.postgres:open_postgres",
+    "clickhouse": "pymetrix.store.clickhouse:open_clickhouse",
+    "clickhouses": "pymetrix.store.clickhouse:open_clickhouse",
 }
 
 

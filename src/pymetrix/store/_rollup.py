@@ -456,7 +456,7 @@ def nice_step(lo: int, hi: int, steps: Sequence[int]) -> int:
 
 
 class Tiers:
-    """The three tiers of rollups kept in memory (the memory store's)."""
+    """The tiers of rollups kept in memory (the memory store's)."""
 
     def __init__(self, rollup_retention_ns: int | None = None) -> None:
         self._retention = rollup_retention_ns
