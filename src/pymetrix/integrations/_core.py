@@ -438,8 +438,9 @@ class Visit:
         if self._done:
             return
         self._done = True
-        if self.stats_request:
-            return
+        marks = self._marks
+        if marks is not None and marks.get(STATS_REQUEST) is True:
+            return  # the stats app answered: see stats_request
         duration = (time.perf_counter_ns() - self.start_ns) / 1e9 if timed else None
         self._metrics.record(self.node, caller=self.caller, duration=duration, status=status)
         if self.visitor is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
+from functools import partial
 from typing import Any, TypedDict
 
 from ..errors import InvalidArgument, MissingDependency
@@ -111,8 +112,8 @@ class PymetrixMiddleware:
         return recorder.start(
             request.method or "GET",
             request.path,
-            lambda: self._routes(request, urlconf),
-            lambda: _headers(request, recorder),
+            partial(self._routes, request, urlconf),
+            partial(_headers, request, recorder),
             lambda path: _referer_route(request, path, urlconf),
             request.META,
         )

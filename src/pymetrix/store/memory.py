@@ -12,7 +12,14 @@ from operator import itemgetter
 
 from ..clock import Clock, SystemClock
 from ..errors import InvalidArgument, StoreClosed
-from ._codec import KEY_MASK, KEY_SHIFT, STATUS_MASK, pack_extra, unpack_duration
+from ._codec import (
+    KEY_MASK,
+    KEY_SHIFT,
+    MAX_MICROSECONDS,
+    STATUS_BITS,
+    STATUS_MASK,
+    unpack_duration,
+)
 from ._lifecycle import after_fork
 from ._rollup import DAY, HOUR, MINUTE, Horizons, Rollups, Tiers, roll
 from ._waiting import Waiters, WaitingSubscription
@@ -32,6 +39,8 @@ _key_of = itemgetter(1)
 _extra_of = itemgetter(2)
 _SHIFT = KEY_SHIFT
 _MASK = KEY_MASK
+_STATUS_BITS = STATUS_BITS
+_MAX_MICROSECONDS = MAX_MICROSECONDS
 
 
 class MemoryStore:
@@ -120,7 +129,10 @@ class MemoryStore:
             if c is None:
                 c = self._intern(caller)
             key = (c + 1) << _SHIFT | n
-        extra = 0 if duration is None and status is None else pack_extra(duration, status)
+        # pack_extra (``_codec``), inlined: this runs once per hit.
+        extra = status or 0
+        if duration is not None:
+            extra |= (min(round(duration * 1e6), _MAX_MICROSECONDS) + 1) << _STATUS_BITS
         # No lock here: appending one tuple to a list is atomic, so threads recording at
         # once never wait for each other (a lock taken per hit turns into a convoy of
         # waiting threads). Staged hits move to the columns in batches.
