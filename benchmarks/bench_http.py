@@ -14,7 +14,9 @@ variant adds to plain's, with the spread over the rounds.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
+import io
 import os
 import re
 import shutil
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,8 +109,13 @@ def build_flask_app(variant: str, workdir: str) -> Any:
     return app
 
 
-def build_django_app(variant: str, workdir: str) -> Any:
-    """The Django benchmark project (settings made here) with ``variant``'s instrumentation."""
+def build_django_app(variant: str, workdir: str, every_app: bool = False) -> Any:
+    """The Django benchmark project with ``variant``'s middleware.
+
+    Settings are made once per process; each call makes a handler with this variant's
+    middleware. ``every_app`` installs every peer's Django app at once, so that one
+    process can hold every variant.
+    """
     import types
 
     import django
@@ -115,41 +123,42 @@ def build_django_app(variant: str, workdir: str) -> Any:
     from django.http import HttpRequest, JsonResponse
     from django.urls import path
 
-    def item(request: HttpRequest, item_id: int) -> JsonResponse:
-        return JsonResponse({"id": item_id, "name": "widget"})
+    if not settings.configured:
 
-    urls = types.ModuleType("bench_urls")
-    urls.urlpatterns = [path("items/<int:item_id>", item, name="item")]  # type: ignore[attr-defined]
-    sys.modules["bench_urls"] = urls
-    apps: list[str] = []
+        def item(request: HttpRequest, item_id: int) -> JsonResponse:
+            return JsonResponse({"id": item_id, "name": "widget"})
+
+        urls = types.ModuleType("bench_urls")
+        urls.urlpatterns = [path("items/<int:item_id>", item, name="item")]  # type: ignore[attr-defined]
+        sys.modules["bench_urls"] = urls
+        peers = every_app and available("django-prometheus")
+        settings.configure(
+            DEBUG=False,
+            ALLOWED_HOSTS=["*"],
+            ROOT_URLCONF="bench_urls",
+            SECRET_KEY="bench",
+            INSTALLED_APPS=["django_prometheus"] if peers or variant == "django-prometheus" else [],
+            MIDDLEWARE=[],
+            DATABASES={},
+            USE_TZ=True,
+        )
+        django.setup()
     middleware: list[str] = []
-    extra: dict[str, Any] = {}
     if variant.startswith("pymetrix-"):
         from pymetrix import Metrics
 
         middleware = ["pymetrix.integrations.django.PymetrixMiddleware"]
-        extra["PYMETRIX"] = {"metrics": Metrics("bench", store=pymetrix_store(variant, workdir))}
+        metrics = Metrics("bench", store=pymetrix_store(variant, workdir))
+        settings.PYMETRIX = {"metrics": metrics}
     elif variant == "django-prometheus":
-        apps = ["django_prometheus"]
         middleware = [
             "django_prometheus.middleware.PrometheusBeforeMiddleware",
             "django_prometheus.middleware.PrometheusAfterMiddleware",
         ]
-    settings.configure(
-        DEBUG=False,
-        ALLOWED_HOSTS=["*"],
-        ROOT_URLCONF="bench_urls",
-        SECRET_KEY="bench",
-        INSTALLED_APPS=apps,
-        MIDDLEWARE=middleware,
-        DATABASES={},
-        USE_TZ=True,
-        **extra,
-    )
-    django.setup()
-    from django.core.wsgi import get_wsgi_application
+    settings.MIDDLEWARE = middleware
+    from django.core.handlers.wsgi import WSGIHandler
 
-    return get_wsgi_application()
+    return WSGIHandler()
 
 
 def serve(suite: str, variant: str, fd: int, workdir: str) -> None:
@@ -229,6 +238,127 @@ def middleware_cost_us(store: str, calls: int = 5000, repeats: int = 10) -> floa
     with Metrics("bench", store=store) as metrics:
         wrapped = PymetrixMiddleware(noop, metrics=metrics)
         return (asyncio.run(best(wrapped)) - asyncio.run(best(noop))) * 1e6
+
+
+def wsgi_environ() -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": PATH,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "HTTP_USER_AGENT": "wrk",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+
+
+def request_loop(suite: str, variant: str, workdir: str) -> Callable[[int], None]:
+    """``run(n)``: ``n`` requests to the whole app of ``variant``, called in-process."""
+    if suite == "fastapi":
+        import asyncio
+
+        app = build_app(variant, workdir)
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": PATH,
+            "raw_path": PATH.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"wrk")],
+            "client": ("127.0.0.1", 40000),
+            "server": ("127.0.0.1", 8000),
+        }
+
+        async def receive() -> Any:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Any) -> None:
+            return None
+
+        loop = asyncio.new_event_loop()
+
+        async def requests(n: int) -> None:
+            for _ in range(n):
+                await app({**scope}, receive, send)
+
+        return lambda n: loop.run_until_complete(requests(n))
+    wsgi = (
+        build_flask_app(variant, workdir)
+        if suite == "flask"
+        else build_django_app(variant, workdir)
+    )
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        return None
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            body = wsgi(wsgi_environ(), start_response)
+            for _ in body:
+                pass
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+
+    return run
+
+
+def inprocess_cpu(suite: str, calls: int, rounds: int) -> dict[str, list[float]]:
+    """Child process: each variant's CPU microseconds per request, round by round.
+
+    Every installed variant of the suite is built in this one process and the rounds
+    alternate between them, so that a burst of other load hits them alike; the thread's
+    CPU time, not elapsed time, is what the request itself costs (the SQLite writer
+    thread is not counted).
+    """
+    variants = [v for v in SUITES[suite] if available(v)]
+    with tempfile.TemporaryDirectory(prefix="pymetrix-bench-") as workdir:
+        runs = {variant: request_loop(suite, variant, workdir) for variant in variants}
+        for run in runs.values():
+            run(max(100, calls // 5))  # warm: routes, caches, lazy imports
+        costs: dict[str, list[float]] = {variant: [] for variant in variants}
+        for _ in range(rounds):
+            for variant, run in runs.items():
+                gc.collect()
+                start = time.thread_time()
+                run(calls)
+                costs[variant].append((time.thread_time() - start) / calls * 1e6)
+        return costs
+
+
+def inprocess_costs(suite: str, calls: int, rounds: int) -> dict[str, list[float]]:
+    """:func:`inprocess_cpu` in a fresh process (Django's settings are made once each)."""
+    command = [sys.executable, __file__, "--inprocess", suite]
+    output = subprocess.run(
+        [*command, "--calls", str(calls), "--rounds", str(rounds)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    costs: dict[str, list[float]] = {}
+    for line in output.splitlines():
+        variant, *values = line.split()
+        costs[variant] = [float(x) for x in values]
+    return costs
+
+
+def added_inprocess(costs: dict[str, list[float]], variant: str) -> list[float]:
+    """What ``variant`` adds to plain's CPU per request, in each round."""
+    return [v - p for v, p in zip(costs[variant], costs["plain"])]
 
 
 def available(variant: str) -> bool:
@@ -422,6 +552,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5, help="seconds of load per run")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved runs per variant")
     parser.add_argument("--connections", type=int, help="wrk connections (32; 8 for gunicorn)")
+    parser.add_argument("--calls", type=int, default=5000, help=argparse.SUPPRESS)
+    parser.add_argument("--inprocess", help=argparse.SUPPRESS)
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--fd", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
@@ -430,11 +562,24 @@ def main() -> None:
         suite, _, variant = args.serve.partition(":")
         serve(suite, variant, args.fd, args.dir)
         return
+    if args.inprocess:
+        for variant, values in inprocess_cpu(args.inprocess, args.calls, args.rounds).items():
+            print(variant, *values)
+        return
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
     suites = list(SUITES) if args.suite == "all" else [args.suite]
     for suite in suites:
         print(run_suite(suite, args.duration, args.rounds, args.connections).table())
+        print()
+        costs = inprocess_costs(suite, 1000, 15)
+        print(f"{suite} in-process, CPU us per request, median of 15 alternating rounds:")
+        for variant, values in costs.items():
+            added = added_inprocess(costs, variant)
+            print(
+                f"  {variant:<27}{statistics.median(values):8.1f}   added "
+                f"{statistics.median(added):+7.1f} (rounds {spread(added, '+.0f')})"
+            )
         print()
     with tempfile.TemporaryDirectory(prefix="pymetrix-bench-") as workdir:
         stores = {"memory": "memory://"}
