@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-web
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install postgres-bin chromium lint typecheck pytest test bench bench-storage bench-rollups bench-http bench-web example demo docs-screenshot clean
+.PHONY: install postgres-bin chromium lint typecheck pytest test bench bench-all bench-storage bench-rollups bench-http bench-web example demo docs-screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -75,7 +75,13 @@ HITS ?= 10000000
 bench-rollups: $(STAMP) postgres-bin
 	$(BIN)/python benchmarks/bench_rollups.py --hits $(HITS)
 
-# HTTP overhead of the middleware against plain FastAPI and a peer, under wrk.
+# Every performance target in one table (about 12 minutes; QUICK=1: about 5).
+bench-all: $(STAMP) postgres-bin
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python benchmarks/bench_all.py $(if $(QUICK),--quick)
+
+# HTTP overhead of the middleware against plain FastAPI, Flask and Django and their
+# Prometheus exporters, under wrk.
 bench-http: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python benchmarks/bench_http.py
