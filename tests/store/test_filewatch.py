@@ -64,6 +64,23 @@ def test_a_file_created_after_the_watch_began_wakes_it(tmp_path: Path) -> None:
         watch.close()
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_a_file_deleted_and_made_again_is_still_followed(tmp_path: Path, native: bool) -> None:
+    target = tmp_path / "db-wal"
+    target.write_bytes(b"first")
+    watch = FileWatch(str(target), native=native)
+    try:
+        target.unlink()
+        watch.wait(0.05)  # the deletion itself may or may not count as a write
+        target.write_bytes(b"")
+        assert watch.wait(30.0)
+        writer = _write_later(target, 0.1)
+        assert watch.wait(30.0)
+        writer.join()
+    finally:
+        watch.close()
+
+
 def test_the_watcher_returns_on_a_commit_in_another_process(tmp_path: Path) -> None:
     path = str(tmp_path / "live.db")
     dialect = SQLiteDialect(path, busy_timeout=5.0, url=f"sqlite:///{path}")

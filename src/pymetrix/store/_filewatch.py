@@ -32,8 +32,9 @@ _STAT_EVERY = 0.005
 class FileWatch:
     """Waits until ``path`` is written (or created), or for a timeout.
 
-    Watches the file's directory, so that a file deleted and created again (SQLite
-    removes the ``-wal`` file when its last connection closes) is still followed.
+    Watches the file, and its directory for the file being made anew (SQLite removes
+    the ``-wal`` file when its last connection closes), so that writes to the
+    directory's other files never wake it.
     With ``native=False``, or where inotify is missing, the file's identity, size and
     modification time are compared every 5 ms instead.
     """
@@ -41,17 +42,26 @@ class FileWatch:
     def __init__(self, path: str, *, native: bool = True) -> None:
         self._path = os.path.abspath(path)
         self._name = os.path.basename(self._path).encode()
-        self._fd = _inotify(os.path.dirname(self._path)) if native else None
+        self._inotify = _Inotify.open() if native else None
         self._poll: select.poll | None = None
-        if self._fd is not None:
+        self._file_watch = -1
+        directory = os.path.dirname(self._path)
+        if (
+            self._inotify is not None
+            and self._inotify.add(directory, _IN_CREATE | _IN_MOVED_TO) < 0
+        ):
+            self._inotify.close()  # an unwatchable directory: compare stats instead
+            self._inotify = None
+        if self._inotify is not None:
+            self._file_watch = self._inotify.add(self._path, _IN_MODIFY)
             self._poll = select.poll()
-            self._poll.register(self._fd, select.POLLIN)
+            self._poll.register(self._inotify.fd, select.POLLIN)
         self._seen = self._stat()
 
     @property
     def native(self) -> bool:
         """Whether the kernel wakes this watch (inotify), rather than a stat poll."""
-        return self._fd is not None
+        return self._inotify is not None
 
     def wait(self, timeout: float) -> bool:
         """True when the file was written, False after ``timeout`` seconds without."""
@@ -71,21 +81,16 @@ class FileWatch:
                 return True
 
     def _written(self) -> bool:
-        assert self._fd is not None
+        assert self._inotify is not None
         written = False
-        while True:
-            try:
-                data = os.read(self._fd, 65536)
-            except BlockingIOError:
-                return written
-            offset = 0
-            while offset < len(data):
-                _, mask, _, length = _EVENT.unpack_from(data, offset)
-                start = offset + _EVENT.size
-                name = data[start : start + length].rstrip(b"\0")
-                offset = start + length
-                if mask & _IN_Q_OVERFLOW or name == self._name:
-                    written = True
+        for watch, mask, name in self._inotify.read():
+            if mask & _IN_Q_OVERFLOW or (watch == self._file_watch and mask & _IN_MODIFY):
+                written = True
+            elif name == self._name and mask & (_IN_CREATE | _IN_MOVED_TO):
+                # A new file under the name: follow its writes from now on.
+                self._file_watch = self._inotify.add(self._path, _IN_MODIFY)
+                written = True
+        return written
 
     def _stat(self) -> tuple[int, int, int] | None:
         try:
@@ -95,24 +100,48 @@ class FileWatch:
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def close(self) -> None:
-        if self._fd is not None:
-            fd, self._fd, self._poll = self._fd, None, None
-            os.close(fd)
+        if self._inotify is not None:
+            inotify, self._inotify, self._poll = self._inotify, None, None
+            inotify.close()
 
 
-def _inotify(directory: str) -> int | None:
-    """An inotify descriptor watching ``directory`` for writes, or None where there is none."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        fd = libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
-    except (OSError, AttributeError):
-        return None
-    if fd < 0:
-        return None
-    mask = _IN_MODIFY | _IN_CREATE | _IN_MOVED_TO
-    if libc.inotify_add_watch(fd, os.fsencode(directory), mask) < 0:
-        os.close(fd)
-        return None
-    return int(fd)
+class _Inotify:
+    """An inotify instance (Linux), through libc."""
+
+    def __init__(self, libc: ctypes.CDLL, fd: int) -> None:
+        self._libc = libc
+        self.fd = fd
+
+    @classmethod
+    def open(cls) -> _Inotify | None:
+        """A new instance, or None where inotify is missing."""
+        if not sys.platform.startswith("linux"):
+            return None
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+            fd = libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
+        except (OSError, AttributeError):
+            return None
+        return None if fd < 0 else cls(libc, int(fd))
+
+    def add(self, path: str, mask: int) -> int:
+        """Watch ``path`` for ``mask``; the watch's id, or -1 (it does not exist)."""
+        return int(self._libc.inotify_add_watch(self.fd, os.fsencode(path), mask))
+
+    def read(self) -> list[tuple[int, int, bytes]]:
+        """``(watch, mask, name)`` of every event waiting."""
+        events: list[tuple[int, int, bytes]] = []
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return events
+            offset = 0
+            while offset < len(data):
+                watch, mask, _, length = _EVENT.unpack_from(data, offset)
+                start = offset + _EVENT.size
+                events.append((watch, mask, data[start : start + length].rstrip(b"\0")))
+                offset = start + length
+
+    def close(self) -> None:
+        os.close(self.fd)
