@@ -210,7 +210,11 @@ class SQLiteDialect(Dialect[sqlite3.Connection]):
     def watch_connect(self) -> sqlite3.Connection:
         conn = self.connect(_WatchedConnection)
         assert isinstance(conn, _WatchedConnection)
-        conn.follow(f"{self.path}-wal")
+        try:
+            conn.follow(f"{self.path}-wal")
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def watch_wait(self, conn: sqlite3.Connection, timeout: float) -> None:
