@@ -9,7 +9,7 @@ DEMO_STAMP := $(VENV)/.installed-web
 CHROMIUM := /usr/bin/chromium
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install postgres-bin chromium npm lint typecheck pytest test bench bench-storage bench-rollups bench-clickhouse bench-scale bench-http bench-web lighthouse example demo docs-screenshot clean
+.PHONY: install postgres-bin chromium npm lint typecheck pytest test bench bench-all bench-storage bench-rollups bench-clickhouse bench-scale bench-http bench-web lighthouse example demo docs-screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -101,7 +101,13 @@ bench-clickhouse: $(STAMP) postgres-bin
 bench-scale: $(STAMP) postgres-bin
 	$(BIN)/python benchmarks/bench_scale.py
 
-# HTTP overhead of the middleware against plain FastAPI and a peer, under wrk.
+# Every performance target in one table (about 12 minutes; QUICK=1: about 5).
+bench-all: $(STAMP) postgres-bin
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python benchmarks/bench_all.py $(if $(QUICK),--quick)
+
+# HTTP overhead of the middleware against plain FastAPI, Flask and Django and their
+# Prometheus exporters, under wrk.
 bench-http: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python benchmarks/bench_http.py

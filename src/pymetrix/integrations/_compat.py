@@ -7,7 +7,7 @@ probe pinned by tests against the installed framework versions
 (``tests/integrations/test_framework_probes.py``), so that an upgrade that changes it
 fails there by name rather than in production.
 
-Known to work with Starlette 1.10, FastAPI 0.165 and Litestar 2.25.
+Known to work with Starlette 1.10, FastAPI 0.165, Litestar 2.25 and Flask 3.1.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from .types import Route, Scope
 
-__all__ = ["fastapi_included_route", "litestar_get_route"]
+__all__ = ["fastapi_included_route", "flask_routes_final", "litestar_get_route"]
 
 
 def fastapi_included_route(route: Any, scope: Scope) -> tuple[Any, str | None, str | None] | None:
@@ -58,3 +58,12 @@ def litestar_get_route(app: Any, path: str) -> Route:
         paths = getattr(handler, "paths", None)
         template = next(iter(paths)) if paths and len(paths) == 1 else None
     return template, getattr(handler, "name", None)
+
+
+def flask_routes_final(app: Any) -> bool:
+    """Whether a Flask app's URL rules can no longer change.
+
+    Flask refuses ``route()`` and ``add_url_rule()`` once the app has handled its first
+    request, which it notes in the private ``_got_first_request``.
+    """
+    return getattr(app, "_got_first_request", False) is True

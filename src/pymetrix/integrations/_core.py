@@ -197,6 +197,8 @@ class Recorder:
             round(visitor_window * 1e9), options.get("max_visitors", 10_000)
         )
         self.error_status = error_status
+        # Node ids are route templates as they are: no call per request to find them.
+        self._template_is_node = self.name is None and not self.method
         self._clock = metrics.clock
         self._referers: dict[tuple[str, str], str | None] = {}
         self._referer_lock = threading.Lock()
@@ -234,7 +236,10 @@ class Recorder:
                 return None
             start_ns = time.perf_counter_ns()
             template, view = route()
-            node = self.node(method, path, template, view)
+            if self._template_is_node:
+                node = UNMATCHED if template is None else template
+            else:
+                node = self.node(method, path, template, view)
             caller = None
             key = cookie = None
             if headers is not None and (self.visitor is not None or self.referer):
@@ -374,6 +379,7 @@ class Visit:
     """
 
     __slots__ = (
+        "_caller",
         "_done",
         "_marks",
         "_metrics",
@@ -399,6 +405,9 @@ class Visit:
         self._recorder = recorder
         self._marks = marks
         self._metrics = recorder.metrics
+        # The current-caller variable itself (what set_caller() sets): entering and
+        # leaving a request then costs no further calls.
+        self._caller = recorder.metrics._current
         self.node = node
         self.caller = caller
         self.visitor = visitor
@@ -408,7 +417,7 @@ class Visit:
         self._done = False
 
     def __enter__(self) -> Visit:
-        self._token = self._metrics.set_caller(self.node)
+        self._token = self._caller.set(self.node)
         return self
 
     def __exit__(
@@ -420,7 +429,7 @@ class Visit:
         token = self._token
         if token is not None:
             self._token = None
-            self._metrics.reset_caller(token)
+            self._caller.reset(token)
         if exc is not None and isinstance(exc, Exception):
             try:
                 status = self._recorder.error_status(exc)
@@ -438,8 +447,9 @@ class Visit:
         if self._done:
             return
         self._done = True
-        if self.stats_request:
-            return
+        marks = self._marks
+        if marks is not None and marks.get(STATS_REQUEST) is True:
+            return  # the stats app answered: see stats_request
         duration = (time.perf_counter_ns() - self.start_ns) / 1e9 if timed else None
         self._metrics.record(self.node, caller=self.caller, duration=duration, status=status)
         if self.visitor is not None:

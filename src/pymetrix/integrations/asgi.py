@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..metrics import Metrics
@@ -27,6 +28,7 @@ __all__ = [
     "RecordingMiddleware",
     "Scope",
     "request_headers",
+    "StarletteRoutes",
     "starlette_route",
 ]
 
@@ -71,12 +73,13 @@ class RecordingMiddleware:
             await self.app(scope, receive, send)
             return
         recorder = self.recorder
+        # partial() rather than lambdas: made and called in C, once per request.
         visit = recorder.start(
             scope.get("method", "GET"),
             scope.get("path", ""),
-            lambda: self._route(scope),
-            lambda: request_headers(scope, recorder),
-            lambda path: self._referer_route(scope, path),
+            partial(self._route, scope),
+            partial(request_headers, scope, recorder),
+            partial(self._referer_route, scope),
             scope,
         )
         if visit is None:
@@ -130,7 +133,7 @@ class PymetrixMiddleware(RecordingMiddleware):
     ) -> None:
         recorder = Recorder(metrics, **options)
         if route is None:
-            super().__init__(app, recorder, starlette_route, starlette_referer_route)
+            super().__init__(app, recorder, StarletteRoutes(), starlette_referer_route)
         else:
             super().__init__(app, recorder, route, _referer_route_via(route))
 
@@ -162,6 +165,65 @@ def starlette_route(scope: Scope) -> Route:
     ):
         scope[STATS_REQUEST] = True
     return found
+
+
+class StarletteRoutes:
+    """:func:`starlette_route`, remembered per method and path for the routes it found.
+
+    Matching a request against every route is most of the middleware's own cost; the
+    answer depends only on method, root path and path while the app's routes are the
+    stock Starlette and FastAPI kinds (a ``Host`` route, or a route class of the app's
+    own, may match on more, and turns remembering off). The app's route list changing
+    (a route added) starts over. Paths that match no route are not remembered, and at
+    most ``size`` paths are, so random URLs cannot grow it.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._found: dict[tuple[Any, Any, Any], tuple[Route, bool]] = {}
+        self._stamp: tuple[int, int] | None = None
+        self._on = False
+
+    def __call__(self, scope: Scope) -> Route:
+        routes = getattr(scope.get("app"), "routes", None)
+        if routes is None:
+            return None, None
+        stamp = (id(routes), len(routes))
+        if stamp != self._stamp:
+            self._found = {}
+            self._on = _path_only(routes)
+            self._stamp = stamp
+        if not self._on:
+            return starlette_route(scope)
+        key = (scope.get("method"), scope.get("root_path"), scope.get("path"))
+        known = self._found.get(key)
+        if known is not None:
+            if known[1]:
+                scope[STATS_REQUEST] = True
+            return known[0]
+        found = starlette_route(scope)
+        stats = scope.get(STATS_REQUEST) is True
+        if found[0] is not None or stats:
+            found_now = self._found
+            if len(found_now) >= self._size:
+                found_now.clear()
+            found_now[key] = (found, stats)
+        return found
+
+
+def _path_only(routes: Sequence[Any], depth: int = 0) -> bool:
+    """Whether ``routes``, and those mounted below, match on method and path alone."""
+    if depth > 16:
+        return False
+    for route in routes:
+        if type(route).__module__.split(".")[0] not in ("starlette", "fastapi"):
+            return False
+        if type(route).__name__ == "Host":
+            return False
+        inner = getattr(route, "routes", None)
+        if inner and not _path_only(inner, depth + 1):
+            return False
+    return True
 
 
 def starlette_referer_route(scope: Scope, path: str) -> Route:
@@ -222,8 +284,12 @@ def _relative_path(path: str, root_path: str) -> str:
 def request_headers(scope: Scope, recorder: Recorder) -> RequestHeaders | None:
     """What the caller sources need from an ASGI HTTP scope; None if nothing could name one."""
     raw = scope.get("headers", ())
-    if recorder.visitor is None and not any(key == b"referer" for key, _ in raw):
-        return None  # only a Referer could name a caller, and there is none
+    if recorder.visitor is None:
+        for key, _ in raw:
+            if key == b"referer":
+                break
+        else:
+            return None  # only a Referer could name a caller, and there is none
     cookie_name = recorder.cookie_name
     host = referer = cookie = user_agent = None
     for key, value in raw:

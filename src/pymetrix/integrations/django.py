@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
+from functools import partial
 from typing import Any, TypedDict
 
 from ..errors import InvalidArgument, MissingDependency
@@ -27,12 +28,19 @@ try:
     from django.conf import settings
     from django.core.exceptions import ImproperlyConfigured
     from django.http import HttpRequest, HttpResponseBase
-    from django.urls import Resolver404, resolve
+    from django.urls import Resolver404, URLResolver, get_resolver, resolve
+    from django.urls.resolvers import LocalePrefixPattern
     from django.utils.module_loading import import_string
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependency("django", "django") from exc
 
-__all__ = ["InvalidSetting", "PymetrixMiddleware", "PymetrixSettings", "django_route"]
+__all__ = [
+    "DjangoRoutes",
+    "InvalidSetting",
+    "PymetrixMiddleware",
+    "PymetrixSettings",
+    "django_route",
+]
 
 logger = logging.getLogger("pymetrix")
 
@@ -73,6 +81,7 @@ class PymetrixMiddleware:
             raise InvalidSetting("metrics", metrics, "a pymetrix.Metrics or the dotted path to one")
         check_options(config, InvalidSetting)
         self.recorder = Recorder(metrics, **config)
+        self._routes = DjangoRoutes()
         # Under ASGI with async views, stay async: no thread hop per request.
         self._async = iscoroutinefunction(get_response)
         if self._async:
@@ -103,8 +112,8 @@ class PymetrixMiddleware:
         return recorder.start(
             request.method or "GET",
             request.path,
-            lambda: _route(request, urlconf),
-            lambda: _headers(request, recorder),
+            partial(self._routes, request, urlconf),
+            partial(_headers, request, recorder),
             lambda path: _referer_route(request, path, urlconf),
             request.META,
         )
@@ -166,6 +175,59 @@ def _route(request: HttpRequest, urlconf: Any) -> Route:
         if getattr(match.func, "pymetrix_stats", False):
             request.META[STATS_REQUEST] = True
     return found
+
+
+class DjangoRoutes:
+    """The URL pattern of a request, remembered per URLconf and path.
+
+    Django resolves every request again after the middleware, so resolving is most of
+    the middleware's own cost. Resolving depends on the URLconf and the path alone,
+    unless the URLconf has ``i18n_patterns`` (the active language too) or resolvers of
+    other kinds, which turn remembering off. Paths that resolve to no pattern are not
+    remembered, and at most ``size`` paths are.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._found: dict[str, tuple[Route, bool]] = {}
+        self._resolver: Any = None
+        self._on = False
+
+    def __call__(self, request: HttpRequest, urlconf: Any) -> Route:
+        resolver = get_resolver(urlconf)
+        if resolver is not self._resolver:
+            self._found = {}
+            self._on = _path_only(resolver)
+            self._resolver = resolver
+        if not self._on:
+            return _route(request, urlconf)
+        path_info = request.path_info
+        known = self._found.get(path_info)
+        if known is not None:
+            if known[1]:
+                request.META[STATS_REQUEST] = True
+            return known[0]
+        found = _route(request, urlconf)
+        stats = request.META.get(STATS_REQUEST) is True
+        if found[0] is not None or stats:
+            if len(self._found) >= self._size:
+                self._found.clear()
+            self._found[path_info] = (found, stats)
+        return found
+
+
+def _path_only(resolver: Any, depth: int = 0) -> bool:
+    """Whether ``resolver`` resolves on the path alone, all the way down."""
+    if depth > 16 or type(resolver) is not URLResolver:
+        return False
+    if isinstance(resolver.pattern, LocalePrefixPattern):
+        return False
+    for pattern in resolver.url_patterns:
+        if isinstance(pattern, URLResolver) and not _path_only(pattern, depth + 1):
+            return False
+        if not type(pattern).__module__.startswith("django."):
+            return False
+    return True
 
 
 def _referer_route(request: HttpRequest, path: str, urlconf: Any) -> Route:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..metrics import Metrics
@@ -61,9 +62,9 @@ class PymetrixWSGIMiddleware:
         visit = recorder.start(
             environ.get("REQUEST_METHOD", "GET"),
             environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
-            lambda: self._route(environ),
-            lambda: request_headers(environ, recorder),
-            lambda path: self._referer_route(environ, path),
+            partial(self._route, environ),
+            partial(request_headers, environ, recorder),
+            partial(self._referer_route, environ),
             environ,
         )
         if visit is None:

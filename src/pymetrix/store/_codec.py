@@ -12,6 +12,7 @@ from __future__ import annotations
 __all__ = [
     "KEY_MASK",
     "KEY_SHIFT",
+    "MAX_MICROSECONDS",
     "STATUS_BITS",
     "STATUS_MASK",
     "caller_of",
@@ -25,7 +26,7 @@ KEY_SHIFT = 32
 KEY_MASK = (1 << KEY_SHIFT) - 1
 STATUS_BITS = 10
 STATUS_MASK = (1 << STATUS_BITS) - 1
-_MAX_MICROSECONDS = (1 << 52) - 1
+MAX_MICROSECONDS = (1 << 52) - 1
 
 
 def pack_key(node: int, caller: int) -> int:
@@ -46,7 +47,7 @@ def pack_extra(duration: float | None, status: int | None) -> int:
     """Duration (seconds, kept to the microsecond) and status code as one int."""
     extra = status or 0
     if duration is not None:
-        extra |= (min(round(duration * 1e6), _MAX_MICROSECONDS) + 1) << STATUS_BITS
+        extra |= (min(round(duration * 1e6), MAX_MICROSECONDS) + 1) << STATUS_BITS
     return extra
 
 

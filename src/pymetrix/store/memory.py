@@ -6,12 +6,20 @@ import threading
 from array import array
 from bisect import bisect_left
 from collections import Counter
+from collections.abc import Sequence
 from datetime import timedelta
 from operator import itemgetter
 
 from ..clock import Clock, SystemClock
 from ..errors import InvalidArgument, StoreClosed
-from ._codec import KEY_MASK, KEY_SHIFT, STATUS_MASK, pack_extra, unpack_duration
+from ._codec import (
+    KEY_MASK,
+    KEY_SHIFT,
+    MAX_MICROSECONDS,
+    STATUS_BITS,
+    STATUS_MASK,
+    unpack_duration,
+)
 from ._lifecycle import after_fork
 from ._rollup import MINUTE, TIERS, Horizons, Rollups, Tiers, roll
 from ._waiting import Waiters, WaitingSubscription
@@ -21,6 +29,9 @@ __all__ = ["MemoryStore"]
 
 _NEVER = 1 << 62
 _MIN_NS = -(1 << 63)
+# An extra too wide for its 4-byte column is kept aside, keyed by position; this mark
+# (status bits 1023, which no status has) stands in its place in the column.
+_WIDE = 0xFFFFFFFF
 # Hits staged before they move to the columns: a bound on the work one append may do.
 _STAGE = 1024
 _time_of = itemgetter(0)
@@ -28,14 +39,19 @@ _key_of = itemgetter(1)
 _extra_of = itemgetter(2)
 _SHIFT = KEY_SHIFT
 _MASK = KEY_MASK
+_STATUS_BITS = STATUS_BITS
+_MAX_MICROSECONDS = MAX_MICROSECONDS
 
 
 class MemoryStore:
-    """Hits kept in this process: three int64 columns, 24 bytes a hit.
+    """Hits kept in this process in three packed columns, 14 bytes a hit.
 
-    Recording stages each hit with one atomic list append, without a lock; staged hits
-    move to the columns in batches, and counts per node and per edge are brought up to
-    date from the columns when they are read.
+    A hit's time is an int64; its caller->node edge a 2-byte index into the edges seen
+    (4 bytes once there are more than 65,535 of them); its duration and status packed in
+    4 bytes (``_codec``'s extra, which fits for durations up to 4.19 s; a longer one is
+    kept aside by position). Recording stages each hit with one atomic list append,
+    without a lock; staged hits move to the columns in batches, and counts per node and
+    per edge are brought up to date from the columns when they are read.
 
     Args:
         retention: drop per-hit entries older than this (counts stay exact).
@@ -75,8 +91,12 @@ class MemoryStore:
         self._order: list[int] = []
         self._first: dict[int, int] = {}
         self._times = array("q")
-        self._keys = array("q")
-        self._extras = array("q")
+        self._edges = array("H")
+        self._extras = array("I")
+        self._wide: dict[int, int] = {}  # position -> extra too wide for ``_extras``
+        # Edge index -> packed key (``_codec``), and back; a new key gets the next index.
+        self._edge_keys: list[int] = []
+        self._edge_of = _EdgeIndex(self._edge_keys)
         self._stage: list[tuple[int, int, int]] = []
         self._closed = False
         self._base = 0  # position of the oldest retained hit since the store began
@@ -109,7 +129,10 @@ class MemoryStore:
             if c is None:
                 c = self._intern(caller)
             key = (c + 1) << _SHIFT | n
-        extra = 0 if duration is None and status is None else pack_extra(duration, status)
+        # pack_extra (``_codec``), inlined: this runs once per hit.
+        extra = status or 0
+        if duration is not None:
+            extra |= (min(round(duration * 1e6), _MAX_MICROSECONDS) + 1) << _STATUS_BITS
         # No lock here: appending one tuple to a list is atomic, so threads recording at
         # once never wait for each other (a lock taken per hit turns into a convoy of
         # waiting threads). Staged hits move to the columns in batches.
@@ -169,23 +192,66 @@ class MemoryStore:
                     break
                 batch[i] = (last, key, extra)
         self._last = batch[-1][0]
+        self._add_edges(batch)
+        self._add_extras(batch)
         self._times.extend(map(_time_of, batch))
-        self._keys.extend(map(_key_of, batch))
-        self._extras.extend(map(_extra_of, batch))
         if len(self._times) >= self._next_check:
             self._maintain(self._last)
+
+    def _add_edges(self, batch: list[tuple[int, int, int]]) -> None:
+        edges = self._edges
+        size = len(edges)
+        try:
+            edges.extend(map(self._edge_of.__getitem__, map(_key_of, batch)))
+        except OverflowError:  # more than 65,535 edges: widen the column to 4 bytes
+            del edges[size:]
+            self._edges = array("I", edges)
+            self._edges.extend(map(self._edge_of.__getitem__, map(_key_of, batch)))
+
+    def _add_extras(self, batch: list[tuple[int, int, int]]) -> None:
+        extras = self._extras
+        size = len(extras)
+        try:
+            extras.extend(map(_extra_of, batch))
+        except OverflowError:  # a duration above 4.19 s: keep its extra aside
+            del extras[size:]
+            position = self._base + size
+            for i, (_, _, extra) in enumerate(batch):
+                if extra >= _WIDE:
+                    self._wide[position + i] = extra
+                    extra = _WIDE
+                extras.append(extra)
+
+    def _extras_of(self, lo: int, hi: int) -> Sequence[int]:
+        """The packed extras of positions ``[lo, hi)``, wide ones put back. Lock held."""
+        extras = self._extras[lo:hi]
+        if not self._wide:
+            return extras
+        base = self._base
+        found = [(p - base - lo, x) for p, x in self._wide.items() if lo <= p - base < hi]
+        if not found:
+            return extras
+        whole = array("q", extras)
+        for i, x in found:
+            whole[i] = x
+        return whole
+
+    def _keys_of(self, lo: int, hi: int) -> list[int]:
+        """The packed keys of positions ``[lo, hi)``. Lock held."""
+        return list(map(self._edge_keys.__getitem__, self._edges[lo:hi]))
 
     def _sync(self) -> None:
         """Add the hits recorded since the last read to the counts. Lock held."""
         self._drain()
         start = self._counted - self._base
-        if start >= len(self._keys):
+        if start >= len(self._edges):
             return
-        edges, nodes = self._edge_counts, self._node_counts
-        for key, hits in Counter(self._keys[start:]).items():
+        edges, nodes, keys = self._edge_counts, self._node_counts, self._edge_keys
+        for edge, hits in Counter(self._edges[start:]).items():
+            key = keys[edge]
             edges[key] = edges.get(key, 0) + hits
             nodes[key & _MASK] += hits
-        self._counted = self._base + len(self._keys)
+        self._counted = self._base + len(self._edges)
 
     def _roll(self) -> None:
         """Add the hits recorded since the last roll to the tiers. Lock held."""
@@ -193,8 +259,12 @@ class MemoryStore:
         start = self._rolled - self._base
         if start >= len(self._times):
             return
+        end = len(self._times)
         columns = HitColumns.packed(
-            self._names, self._times[start:], self._keys[start:], self._extras[start:]
+            self._names,
+            self._times[start:],
+            self._keys_of(start, end),
+            self._extras_of(start, end),
         )
         self._tiers.add(roll(columns, MINUTE))
         self._rolled = self._base + len(self._times)
@@ -223,12 +293,16 @@ class MemoryStore:
             self._sync()
             self._roll()
             drop = min(drop, len(times))
-            trimmed = self._trimmed
-            for key, hits in Counter(self._keys[:drop]).items():
-                trimmed[key & _MASK] += hits
-            for column in (times, self._keys, self._extras):
-                del column[:drop]
+            trimmed, keys = self._trimmed, self._edge_keys
+            for edge, hits in Counter(self._edges[:drop]).items():
+                trimmed[keys[edge] & _MASK] += hits
+            del times[:drop]
+            del self._edges[:drop]
+            del self._extras[:drop]
             self._base += drop
+            if self._wide:
+                base = self._base
+                self._wide = {p: x for p, x in self._wide.items() if p >= base}
         self._next_check = self._check_after(len(times))
 
     # -- reading ---------------------------------------------------------------------
@@ -264,15 +338,15 @@ class MemoryStore:
         with self._lock:
             lo, hi = self._window(query)
             names = list(self._names)
-            times = self._times[lo:hi]
-            keys = self._keys[lo:hi]
-            extras = self._extras[lo:hi]
+            times: Sequence[int] = self._times[lo:hi]
+            keys: Sequence[int] = self._keys_of(lo, hi)
+            extras = self._extras_of(lo, hi)
             totals = None if query.windowed else self._totals(wanted)
         if wanted is not None:
             keep = [i for i, key in enumerate(keys) if key & _MASK in wanted]
-            times = array("q", [times[i] for i in keep])
-            keys = array("q", [keys[i] for i in keep])
-            extras = array("q", [extras[i] for i in keep])
+            times = [times[i] for i in keep]
+            keys = [keys[i] for i in keep]
+            extras = [extras[i] for i in keep]
         columns = HitColumns.packed(names, times, keys, extras)
         if totals is None:
             totals = columns.node_counts()
@@ -291,7 +365,8 @@ class MemoryStore:
             names = list(self._names)
             if query.windowed:
                 lo, hi = self._window(query)
-                pairs = list(Counter(self._keys[lo:hi]).items())
+                keys = self._edge_keys
+                pairs = [(keys[e], hits) for e, hits in Counter(self._edges[lo:hi]).items()]
             else:
                 self._sync()
                 pairs = list(self._edge_counts.items())
@@ -409,8 +484,9 @@ class _MemorySubscription(WaitingSubscription):
                 self._cursor = max(0, after)
                 if self._cursor >= store._base:
                     # Node totals as they stood right after hit ``after``.
-                    for key in store._keys[self._cursor - store._base :]:
-                        seen[key & _MASK] -= 1
+                    keys = store._edge_keys
+                    for edge in store._edges[self._cursor - store._base :]:
+                        seen[keys[edge] & _MASK] -= 1
             self._seen = seen
         super().__init__(store._waiters)
 
@@ -432,8 +508,8 @@ class _MemorySubscription(WaitingSubscription):
             if hi <= lo:
                 return []
             times = store._times[lo:hi]
-            keys = store._keys[lo:hi]
-            extras = store._extras[lo:hi]
+            keys = store._keys_of(lo, hi)
+            extras = store._extras_of(lo, hi)
             names = list(store._names)
             first = dict(store._first)
             self._cursor += hi - lo
@@ -463,6 +539,21 @@ class _MemorySubscription(WaitingSubscription):
     def _pending(self) -> bool:
         store = self._store
         return self.closed or self._cursor < store._base + len(store._times) + len(store._stage)
+
+
+class _EdgeIndex(dict[int, int]):
+    """Packed key -> edge index; a key not seen before gets the next index."""
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, keys: list[int]) -> None:
+        super().__init__()
+        self._keys = keys
+
+    def __missing__(self, key: int) -> int:
+        edge = self[key] = len(self._keys)
+        self._keys.append(key)
+        return edge
 
 
 def _nanoseconds(delta: timedelta | None) -> int | None:
