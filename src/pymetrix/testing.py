@@ -602,6 +602,44 @@ class StoreContract:
 
     # -- rollups: reads of any range agree with the hits ------------------------------
 
+    def test_series_latency_of_every_bucket_is_within_the_sketch_accuracy(
+        self, make_metrics: MakeMetrics
+    ) -> None:
+        # Many durations per bucket, at the steps of tiers (whose rows' quantiles a
+        # store may keep) and at one that merges rows.
+        clock = ManualClock(START)
+        metrics = make_metrics(clock=clock)
+        hits: list[tuple[int, str, float]] = []
+        for k in range(1500):
+            at = k * 97_000  # ms: 40 hours
+            node = ("/", "/blog")[k % 2]
+            duration = ((k * 7919) % 1000 + 1) / 1000 * (1 + k % 3)
+            clock.set(START + timedelta(milliseconds=at))
+            metrics.hit(node, None, duration, 200)
+            hits.append((at, node, duration))
+        for step_name, step in (
+            ("5m", 300_000),
+            ("1h", 3_600_000),
+            ("6h", 21_600_000),
+            ("3h", 10_800_000),
+        ):
+            series = metrics.series(step=step_name, since=START, until=START + timedelta(hours=41))
+            start_ms = round(
+                (datetime.fromisoformat(series["since"]) - START).total_seconds() * 1000
+            )
+            timed: dict[tuple[str, int], list[float]] = {}
+            for at, node, duration in hits:
+                timed.setdefault((node, (at - start_ms) // step), []).append(duration)
+            checked = 0
+            for entry in series["nodes"]:
+                for i in range(len(series["buckets"])):
+                    durations = sorted(timed.get((entry["id"], i), []))
+                    for q, key in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
+                        got = entry[key][i]  # type: ignore[literal-required]
+                        _assert_within_accuracy(got, durations, q)
+                    checked += len(durations) > 1
+            assert checked >= 10, step_name
+
     def test_rollup_reads_equal_what_the_hits_say_for_random_hits_and_windows(
         self, tmp_path: Path
     ) -> None:
@@ -651,20 +689,30 @@ class StoreContract:
                 durations = sorted(h[3] for h in mine if h[3] is not None)
                 for q, key in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
                     _assert_within_accuracy(row[key], durations, q)  # type: ignore[literal-required]
-            series = metrics.series(step="1h", since=lo, until=hi)
-            step = 3_600_000
-            start_ms = round(
-                (datetime.fromisoformat(series["since"]) - START).total_seconds() * 1000
-            )
-            width = len(series["buckets"])
-            expected: dict[str, list[int]] = {}
-            for h in hits:
-                i = (h[0] - start_ms) // step
-                if 0 <= i < width:
-                    expected.setdefault(h[1], [0] * width)[i] += 1
-            assert {entry["id"]: entry["hits"] for entry in series["nodes"]} == expected
-            for entry in series["nodes"]:
-                assert entry["total"] == sum(expected[entry["id"]])
+            # Series at the steps of tiers (their rows' quantiles as a store keeps them)
+            # and at one that merges rows: hits and latency per bucket as the hits say.
+            for step_name, step in (("5m", 300_000), ("1h", 3_600_000), ("2h", 7_200_000)):
+                series = metrics.series(step=step_name, since=lo, until=hi)
+                start_ms = round(
+                    (datetime.fromisoformat(series["since"]) - START).total_seconds() * 1000
+                )
+                width = len(series["buckets"])
+                expected: dict[str, list[int]] = {}
+                timed: dict[tuple[str, int], list[float]] = {}
+                for h in hits:
+                    i = (h[0] - start_ms) // step
+                    if 0 <= i < width:
+                        expected.setdefault(h[1], [0] * width)[i] += 1
+                        if h[3] is not None:
+                            timed.setdefault((h[1], i), []).append(h[3])
+                assert {entry["id"]: entry["hits"] for entry in series["nodes"]} == expected
+                for entry in series["nodes"]:
+                    assert entry["total"] == sum(expected[entry["id"]])
+                    for i in range(width):
+                        durations = sorted(timed.get((entry["id"], i), []))
+                        for q, key in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
+                            got = entry[key][i]  # type: ignore[literal-required]
+                            _assert_within_accuracy(got, durations, q)
 
         try:
             check()

@@ -50,8 +50,17 @@ from ._clickhouse_live import ClickHouseSubscription
 from ._clickhouse_schema import SCHEMA_VERSION, check_identifier, ddl, quote
 from ._lifecycle import manage
 from ._options import WRITER_OPTIONS, Option, seconds, split_options
-from ._rollup import HORIZONS, SECOND, TIERS, EdgeRollup, Horizons, NodeRollup, Rollups
-from ._sketch import Sketch
+from ._rollup import (
+    HORIZONS,
+    QUANTILES,
+    SECOND,
+    TIERS,
+    EdgeRollup,
+    Horizons,
+    NodeRollup,
+    Rollups,
+)
+from ._sketch import Sketch, value_of
 from ._waiting import Waiters
 from .base import AppCount, Backlog, EdgeCount, HitColumns, NodeCount, Query, Snapshot
 
@@ -636,8 +645,9 @@ class ClickHouseStore:
         step: int | None = None,
         quantiles: bool = False,
     ) -> Rollups:
-        # Rows keep no quantiles here: a row's come from its sketch.
-        sketches = sketches or quantiles
+        # A row's quantiles are read by the server from its sketch: only three bucket
+        # indexes per row cross, not the sketch.
+        kept = quantiles and not sketches and step is None
         params: dict[str, Any] = {"app": self.app, "tier": size // SECOND, "lo": lo, "hi": hi}
         bucket = "bucket"
         if step is not None:
@@ -647,12 +657,14 @@ class ClickHouseStore:
             "app = {app:String} AND tier = {tier:UInt32} AND bucket >= {lo:Int64} "
             f"AND bucket < {{hi:Int64}}{self._ids(ids, params)}"
         )
-        sketch = ", sumMap(sketch)" if sketches else ""
+        sketch = ", sumMap(sketch) AS m" if sketches or kept else ""
         nodes_sql = (
             f"SELECT {bucket} AS b, node, toInt64(sum(hits)), toInt64(sum(errors)), "
             f"toInt64(sum(timed)), sum(duration_sum), min(first_ns){sketch} "
             f"FROM {self._table('pymetrix_rollups')} WHERE {where} GROUP BY b, node"
         )
+        if kept:
+            nodes_sql = f"SELECT * EXCEPT m, {_QUANTILE_INDEXES} FROM ({nodes_sql})"
         edges_sql = (
             f"SELECT {bucket} AS b, caller, node, toInt64(sum(hits)), min(first_ns) "
             f"FROM {self._table('pymetrix_rollup_edges')} WHERE {where} GROUP BY b, caller, node"
@@ -663,7 +675,13 @@ class ClickHouseStore:
             for row in client.query(nodes_sql, parameters=params).result_rows:
                 bins = Sketch(dict(row[7])) if sketches else Sketch()
                 out.nodes[row[0], row[1]] = NodeRollup(
-                    row[2], row[3], row[4], float(row[5]), row[6], bins
+                    row[2],
+                    row[3],
+                    row[4],
+                    float(row[5]),
+                    row[6],
+                    bins,
+                    _quantiles_at(row[7:10]) if kept else None,
                 )
             if edges:
                 for b, caller, node, hits, first in client.query(
@@ -919,3 +937,23 @@ def open_clickhouse(url: str, options: Any) -> ClickHouseStore:
         read_only=options.read_only,
         **settings,
     )
+
+
+def _quantile_index(q: float) -> str:
+    """The sketch bucket of the nearest-rank ``q``-quantile of map ``m``, as
+    ``Sketch.quantiles`` finds it (NULL: no timed hit)."""
+    total = "arraySum(mapValues(m))"
+    rank = f"greatest(1, ceil({q!r} * {total}))"
+    first = f"arrayFirstIndex(c -> c >= {rank}, arrayCumSum(mapValues(m)))"
+    return f"if({total} = 0, NULL, mapKeys(m)[{first}])"
+
+
+_QUANTILE_INDEXES = ", ".join(_quantile_index(q) for q in QUANTILES)
+
+
+def _quantiles_at(
+    indexes: Sequence[int | None],
+) -> tuple[float | None, float | None, float | None]:
+    """p50, p95 and p99 from their sketch buckets, rounded as ``percentiles`` does."""
+    p50, p95, p99 = (None if i is None else round(value_of(i), 6) for i in indexes)
+    return p50, p95, p99
