@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-web
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install postgres-bin chromium lint typecheck pytest test bench bench-storage bench-rollups bench-http bench-web example demo docs-screenshot clean
+.PHONY: install postgres-bin chromium lint typecheck pytest test bench bench-storage bench-rollups bench-dashboard bench-http bench-web example demo docs-screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,11 @@ bench-storage: $(STAMP) postgres-bin
 HITS ?= 10000000
 bench-rollups: $(STAMP) postgres-bin
 	$(BIN)/python benchmarks/bench_rollups.py --hits $(HITS)
+
+# The dashboard in Chromium over the same N hits: time to first chart, bytes per refresh
+# and per live update, JS heap (HITS=1000000 to try it).
+bench-dashboard: $(STAMP) postgres-bin chromium
+	$(BIN)/python benchmarks/bench_dashboard.py --hits $(HITS)
 
 # HTTP overhead of the middleware against plain FastAPI and a peer, under wrk.
 bench-http: $(STAMP)
