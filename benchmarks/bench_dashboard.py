@@ -48,6 +48,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from playwright.sync_api import Browser, Page, Request, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -69,7 +70,7 @@ NODES = [f"/api/endpoint-{k}" for k in range(100)]
 RANGES = {"24 hours": 86_400, "7 days": 604_800, "30 days": 2_592_000}
 LOAD_BATCH = 500_000
 RUNS = 3
-TIMEOUT_MS = 300_000
+TIMEOUT_MS = 120_000
 # The targets.
 FIRST_CHART_S = 1.0
 REFRESH_BYTES = 300_000
@@ -137,13 +138,23 @@ class Opened:
         deadline = time.monotonic() + TIMEOUT_MS / 1000
         while quiet < quiet_ms:
             if time.monotonic() > deadline:
-                raise SystemExit("the page did not settle")
+                raise TimeoutError("the page did not settle")
             self.page.wait_for_timeout(100)  # lets Playwright deliver the page's events
             count = len(self.issued)
             if count == seen and count == len(self.finished):
                 quiet += 100
             else:
                 seen, quiet = count, 0
+
+    def state(self) -> str:
+        """The page's error banner and its unanswered API reads, to say why it waits."""
+        banner = self.page.evaluate(
+            "() => { const e = document.getElementById('error'); "
+            "return e === null || e.hidden ? '' : e.textContent; }"
+        )
+        answered = {id(request) for request in self.finished}
+        waiting = [r.url.split("/api/", 1)[1] for r in self.issued if id(r) not in answered]
+        return f"error banner {banner!r}, reads unanswered {waiting}, errors {self.errors}"
 
     def sent(self) -> int:
         """Bytes fetched: API responses, and the characters of live events."""
@@ -171,17 +182,26 @@ def opened(browser: Browser) -> Iterator[Opened]:
         context.close()
 
 
-def first_chart(browser: Browser, url: str) -> float:
-    """Seconds from navigation to the chart's first bar, in a fresh context."""
+def first_chart(browser: Browser, url: str) -> tuple[float, float]:
+    """Seconds from navigation to the chart's first bar, in a fresh context; and of those,
+    the seconds from the first API read's start to the last one's answer (the chart waits
+    for the range's series, aggregate and flow)."""
     with opened(browser) as watched:
         page = watched.page
         started = time.perf_counter()
         page.goto(url, wait_until="commit", timeout=TIMEOUT_MS)
-        page.wait_for_selector("#chart g.bucket", state="attached", timeout=TIMEOUT_MS)
+        try:
+            page.wait_for_selector("#chart g.bucket", state="attached", timeout=TIMEOUT_MS)
+        except PlaywrightError:
+            raise TimeoutError(f"no chart in {TIMEOUT_MS // 1000} s: {watched.state()}") from None
         seconds = time.perf_counter() - started
+        watched.wait_idle()
         if watched.errors:
             raise SystemExit(f"{url}: page errors {watched.errors}")
-        return seconds
+        timings = [request.timing for request in watched.finished]
+        first = min(timing["startTime"] for timing in timings)
+        last = max(timing["startTime"] + timing["responseEnd"] for timing in timings)
+        return seconds, (last - first) / 1000
 
 
 @dataclass(frozen=True)
@@ -309,7 +329,7 @@ def measure_store(
             # A first page of each warms the server and the store's caches alike.
             for base in bases.values():
                 first_chart(browser, f"{base}/pymetrix/?range={RANGES['30 days']}")
-            times: dict[tuple[str, str], list[float]] = {}
+            times: dict[tuple[str, str], list[tuple[float, float]]] = {}
             for _ in range(RUNS):
                 for label, seconds in RANGES.items():
                     for size, base in bases.items():
@@ -317,9 +337,10 @@ def measure_store(
                         times.setdefault((label, size), []).append(first_chart(browser, url))
             charts: list[str] = []
             for label in RANGES:
-                at = {size: statistics.median(times[(label, size)]) for size in sizes}
+                at = {size: statistics.median(t for t, _ in times[(label, size)]) for size in sizes}
+                reads = statistics.median(r for _, r in times[(label, "N")])
                 charts.append(
-                    f"  {kind:<11} {label:<9} {at['N']:>7.2f} {at['N/10']:>7.2f}"
+                    f"  {kind:<11} {label:<9} {at['N']:>7.2f} {reads:>8.2f} {at['N/10']:>7.2f}"
                     f" {at['N'] / at['N/10']:>8.2f}x  < {FIRST_CHART_S:.0f} s   "
                     f" {met(at['N'] < FIRST_CHART_S)}"
                 )
@@ -383,16 +404,25 @@ def main() -> None:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         stack.callback(browser.close)
         for kind, by_size in urls.items():
-            rows = measure_store(kind, by_size, sizes, pool, browser)
+            try:
+                rows = measure_store(kind, by_size, sizes, pool, browser)
+            except (PlaywrightError, TimeoutError) as exc:
+                # A store too slow for the page: said in its place, the others measured.
+                failed = f"  {kind:<11} failed: {str(exc).splitlines()[0]}"
+                rows = [failed], [failed]
             charts += rows[0]
             pages += rows[1]
         version = browser.version
     print()
     print(
         f"first chart, s: navigation to the first bar, fresh context, median of {RUNS} runs"
-        f" taking N and N/10 in turn (Chromium {version})"
+        f" taking N and N/10 in turn\n(Chromium {version}); N reads: of N's, from the first"
+        " API read's start to the last one's answer"
     )
-    print(f"  {'store':<11} {'range':<9} {'N':>7} {'N/10':>7} {'N / N/10':>9}  target   met")
+    print(
+        f"  {'store':<11} {'range':<9} {'N':>7} {'N reads':>8} {'N/10':>7} {'N / N/10':>9}"
+        "  target   met"
+    )
     print("\n".join(charts))
     print()
     print(
