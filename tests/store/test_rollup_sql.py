@@ -74,3 +74,27 @@ def test_a_stored_sketch_decodes_by_its_documented_encoding(tmp_path: Path) -> N
         pytest.approx(0.010, rel=0.01),
         pytest.approx(0.250, rel=0.01),
     ]
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_a_step_between_tiers_is_added_up_in_the_database(
+    store: str, postgres_url: str, tmp_path: Path
+) -> None:
+    # 2 h buckets are made of the hour tier's rows, added up by the database.
+    url = f"sqlite:///{tmp_path}/s.db" if store == "sqlite" else postgres_url
+    clock = ManualClock(START)
+    with Metrics("shop", store=url, clock=clock) as metrics:
+        for k in range(300):
+            clock.set(START + timedelta(seconds=k * 97))
+            metrics.hit(f"/page/{k % 3}")
+        metrics.flush()
+        series = metrics.series(
+            step="2h", since=START, until=START + timedelta(hours=9), latency=False
+        )
+    assert series["step"] == 7200
+    per_bucket = [sum(hits) for hits in zip(*(node["hits"] for node in series["nodes"]))]
+    expected = [0] * len(per_bucket)
+    first = START.replace(minute=0, second=0) - timedelta(hours=START.hour % 2)
+    for k in range(300):
+        expected[int((START + timedelta(seconds=k * 97) - first).total_seconds()) // 7200] += 1
+    assert per_bucket == expected

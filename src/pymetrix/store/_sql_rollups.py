@@ -187,7 +187,8 @@ def read(
         read_nodes = read_nodes.replace(", sketch,", ", NULL,")
         if step is not None and not quantiles:
             # Seconds are whole: a literal, not a parameter, so that GROUP BY matches it.
-            whole = f"bucket - bucket % {int(step // SECOND)}"
+            # Integer division: a literal % would be a placeholder to psycopg.
+            whole = f"bucket / {int(step // SECOND)} * {int(step // SECOND)}"
             read_nodes = (
                 f"SELECT {whole}, node, SUM(hits), SUM(errors), SUM(timed), "
                 "SUM(duration_sum), MIN(first_ns), NULL, NULL, NULL, NULL "
