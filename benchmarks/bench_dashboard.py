@@ -9,7 +9,8 @@ Playwright) at three ranges, 24 hours, 7 days and 30 days (``?range=2592000``). 
 
 - first chart: seconds from navigation to the first bar of the chart (``#chart
   g.bucket``) in a fresh browser context (nothing cached), the median of 3 runs taking
-  N and N/10 in turn; and N against N/10, which rollups should keep near 1x;
+  N and N/10 in turn; of N's, the seconds its API reads took (from the first one's
+  start to the last one's answer); and N against N/10, which rollups should keep near 1x;
 - one refresh: the bytes of the page's API responses (headers and bodies) until it is
   live and settled, plus the characters of the live events received (``/api/stream``);
 - one live update, once settled: a hit recorded on the busiest node of the range, and
@@ -17,8 +18,9 @@ Playwright) at three ranges, 24 hours, 7 days and 30 days (``?range=2592000``). 
 - the page's JS heap once settled (CDP ``Runtime.getHeapUsage``), and after a garbage
   collection.
 
-Targets, beside each figure: first chart < 1 s, < 300 KB per refresh, JS heap < 50 MB.
-The 30-day page is checked to show every hit loaded. Absolute times carry the noise of
+Targets, beside each figure: first chart < 1 s, < 300 kB per refresh, JS heap < 50 MB.
+Each settled page is checked to show, as its hits, what the store holds from the first
+bucket it drew. Absolute times carry the noise of
 the machine (a shared 2-core one, here): the bytes, the heap and the N vs N/10 ratios
 carry less of it.
 
@@ -27,6 +29,7 @@ unless ``PYMETRIX_BENCH_POSTGRES_URL`` names a database to use; either way the d
 measured are created beside it and dropped afterwards (its user needs CREATEDB).
 
     python benchmarks/bench_dashboard.py [--hits 10000000] [--stores sqlite,postgresql]
+    # about 13 minutes here, most of them loading
     python benchmarks/bench_dashboard.py --hits 1000000   # to try it
 """
 
