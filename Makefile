@@ -76,7 +76,7 @@ bench-rollups: $(STAMP) postgres-bin
 	$(BIN)/python benchmarks/bench_rollups.py --hits $(HITS)
 
 # The dashboard in Chromium over N and N/10 hits: time to first chart, bytes per refresh
-# and per live update, JS heap (about 13 minutes; HITS=1000000 to try it).
+# and per live update, JS heap (about 13 minutes; HITS=1000000 to try it, about 5).
 bench-dashboard: $(STAMP) postgres-bin chromium
 	$(BIN)/python benchmarks/bench_dashboard.py --hits $(HITS)
 
