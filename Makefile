@@ -9,7 +9,7 @@ DEMO_STAMP := $(VENV)/.installed-web
 CHROMIUM := /usr/bin/chromium
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install postgres-bin chromium npm lint typecheck pytest test bench bench-all bench-storage bench-rollups bench-clickhouse bench-scale bench-http bench-web lighthouse example demo docs-screenshot clean
+.PHONY: install postgres-bin chromium npm lint typecheck pytest test bench bench-all bench-storage bench-rollups bench-dashboard bench-clickhouse bench-scale bench-http bench-web lighthouse example demo docs-screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -91,6 +91,12 @@ bench-storage: $(STAMP) postgres-bin
 HITS ?= 10000000
 bench-rollups: $(STAMP) postgres-bin
 	$(BIN)/python benchmarks/bench_rollups.py --hits $(HITS)
+
+# The dashboard in Chromium over N and N/10 hits: time to first chart, bytes per refresh
+# and per live update, JS heap (about 13 minutes; HITS=1000000 to try it, about 5).
+bench-dashboard: $(STAMP) postgres-bin chromium
+	$(BIN)/python benchmarks/bench_dashboard.py --hits $(HITS)
+
 
 # ClickHouse (chDB, in this process) against PostgreSQL and SQLite: ingest from one
 # process and reads over 30 days (HITS=1000000 to try it).

@@ -84,3 +84,29 @@ def test_a_stored_sketch_decodes_by_its_documented_encoding(tmp_path: Path) -> N
         pytest.approx(0.010, rel=0.01),
         pytest.approx(0.250, rel=0.01),
     ]
+
+
+@pytest.mark.parametrize("start", [START, datetime(1969, 12, 31, 17, 26, 51)])
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_a_step_between_tiers_is_added_up_in_the_database(
+    store: str, start: datetime, postgres_url: str, tmp_path: Path
+) -> None:
+    # 2 h buckets are made of the hour tier's rows, added up by the database; before
+    # 1970 too, where integer division would round towards it.
+    url = f"sqlite:///{tmp_path}/s.db" if store == "sqlite" else postgres_url
+    clock = ManualClock(start)
+    with Metrics("shop", store=url, clock=clock) as metrics:
+        for k in range(300):
+            clock.set(start + timedelta(seconds=k * 97))
+            metrics.hit(f"/page/{k % 3}")
+        metrics.flush()
+        series = metrics.series(
+            step="2h", since=start, until=start + timedelta(hours=9), latency=False
+        )
+    assert series["step"] == 7200
+    per_bucket = [sum(hits) for hits in zip(*(node["hits"] for node in series["nodes"]))]
+    expected = [0] * len(per_bucket)
+    first = start.replace(minute=0, second=0) - timedelta(hours=start.hour % 2)
+    for k in range(300):
+        expected[int((start + timedelta(seconds=k * 97) - first).total_seconds()) // 7200] += 1
+    assert per_bucket == expected

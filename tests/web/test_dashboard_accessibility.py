@@ -26,14 +26,13 @@ from starlette.routing import Mount
 from pymetrix import Metrics
 from pymetrix.visualize import START
 from pymetrix.web import stats_app
+from tests.web._browser import mounted, serve
 from tests.web.test_dashboard_browser import (
     LONG_NODE,
     ROOT,
     SpreadClock,
     browse,
     chart_scale,
-    mounted,
-    serve,
     table,
     wait_for_node_view,
     wait_for_row,

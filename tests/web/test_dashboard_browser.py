@@ -12,14 +12,12 @@ import json as _json
 import os
 import random
 import re
-import socket
 import sys
-import threading
 import time
 import types
 import urllib.error
 import urllib.request
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +28,6 @@ from typing import Any
 
 import django
 import pytest
-import uvicorn
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.test import override_settings
@@ -58,6 +55,14 @@ from pymetrix.web import stats_app
 from pymetrix.web.django import stats_urls
 from pymetrix.web.litestar import stats_mount
 
+from ._browser import (
+    COUNT_STREAM_JS,
+    append_month,
+    fetched_bytes,
+    mounted,
+    serve,
+)
+
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = "<img src=x onerror=alert(1)>"
 LIVE_DEADLINE_MS = 2000
@@ -81,34 +86,6 @@ BAR_SEGMENTS_JS = """selector => Array.from(document.querySelectorAll(selector +
 LOCAL_INPUT_JS = """ms => { const d = new Date(ms); const p = n => String(n).padStart(2, "0");
     return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T` +
         `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`; }"""
-
-
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """``app`` on a real uvicorn server on a free loopback port; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert thread.is_alive(), "uvicorn stopped before it started"
-            assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-        assert not thread.is_alive(), "uvicorn did not stop"
-
-
-def mounted(metrics: Metrics, token: str | None = None) -> Starlette:
-    return Starlette(routes=[Mount("/pymetrix", app=stats_app(metrics, token=token))])
 
 
 @dataclass
@@ -557,16 +534,6 @@ SCALE_NODES = [f"/api/endpoint-{k}" for k in range(12)]
 REFRESH_BYTES = 1_000_000
 FIRST_CHART_SECONDS = 5.0
 
-# Run before the page's own scripts: the characters of live events received, kept.
-COUNT_STREAM_JS = """window.__streamChars = 0;
-const NativeEventSource = window.EventSource;
-window.EventSource = class extends NativeEventSource {
-    constructor(url, options) {
-        super(url, options);
-        this.addEventListener("message", e => { window.__streamChars += e.data.length; });
-    }
-};"""
-
 
 def load_month(metrics: Metrics, hits: int) -> Counter[str]:
     """``hits`` spread evenly over the last 30 days, appended through the store with
@@ -578,34 +545,8 @@ def load_month(metrics: Metrics, hits: int) -> Counter[str]:
     callers = [None if k == 0 else SCALE_NODES[rng.choice((0, k - 1))] for k in picked]
     durations = [rng.lognormvariate(-4.0, 1.0) for _ in range(pool)]
     statuses = [500 if rng.random() < 0.01 else 200 for _ in range(pool)]
-    end = time.time_ns() - 1_000_000_000
-    step = 30 * 86_400 * 1_000_000_000 // hits
-    times = range(end - hits * step, end, step)
-    # map() calls append once per hit with no Python loop around it; deque consumes.
-    deque(
-        map(
-            metrics.store.append,
-            times,
-            cycle(nodes),
-            cycle(callers),
-            cycle(durations),
-            cycle(statuses),
-        ),
-        maxlen=0,
-    )
-    assert metrics.flush(timeout=300)
-    assert metrics.dropped == 0
+    append_month(metrics, hits, nodes, callers, durations, statuses)
     return Counter(islice(cycle(nodes), hits))
-
-
-def fetched_bytes(requests: list[Request]) -> int:
-    """Bytes of the API responses among ``requests`` (headers and bodies)."""
-    total = 0
-    for request in requests:
-        if "/api/" in request.url:
-            sizes = request.sizes()
-            total += sizes["responseHeadersSize"] + sizes["responseBodySize"]
-    return total
 
 
 def test_over_two_million_hits_a_refresh_is_small_and_the_chart_comes_fast(

@@ -286,7 +286,12 @@ def read(
         read_nodes = read_nodes.replace(", sketch,", ", NULL,")
         if step is not None and not quantiles:
             # Seconds are whole: a literal, not a parameter, so that GROUP BY matches it.
-            whole = f"bucket - bucket % {int(step // SECOND)}"
+            # Integer division (a literal % would be a placeholder to psycopg), from a
+            # multiple of the step below every bucket (int64 ns: within 10^10 s of 1970)
+            # so that it rounds down before 1970 too.
+            width = int(step // SECOND)
+            base = -(10**10 // width + 1) * width
+            whole = f"(bucket - ({base})) / {width} * {width} + ({base})"
             read_nodes = (
                 f"SELECT {whole}, node, SUM(hits), SUM(errors), SUM(timed), "
                 "SUM(duration_sum), MIN(first_ns), NULL, NULL, NULL, NULL "
