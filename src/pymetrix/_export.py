@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from ._gc import collector_paused
 from ._timefmt import TimeFormatter
 from .store._codec import KEY_MASK, KEY_SHIFT, STATUS_BITS, STATUS_MASK
 from .store.base import EdgeCount, LiveHit, NodeCount, Snapshot
@@ -29,7 +28,7 @@ def time_series(
     keys = cols.keys
     # Built column by column, the per-hit work in C where it can be: the time strings in
     # bulk, caller names and per-node lists looked up once per distinct key.
-    with _collector_paused():
+    with collector_paused():
         stamps = fmt.many(cols.times)
         names = cols.names
         groups: dict[int, list[Any]] = {}
@@ -72,22 +71,6 @@ def time_series(
         for count in snapshot.nodes
     ]
     return {"id": app, "nodes": nodes}
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while a million acyclic dicts are built.
-
-    Every 700 allocations would start a collection of the young objects: measured, a
-    third of the time building the entries takes. None of them can be part of a cycle.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def aggregate(counts: Sequence[NodeCount]) -> list[AggregateEntry]:
