@@ -48,7 +48,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from playwright.sync_api import Browser, Page, Request, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
@@ -56,7 +55,7 @@ from playwright.sync_api import Error as PlaywrightError
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.pgcluster import benchmark_database  # noqa: E402
+from tests.pgcluster import benchmark_database, postgres_databases  # noqa: E402
 from tests.web._browser import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -265,24 +264,6 @@ def settled(browser: Browser, url: str, metrics: Metrics) -> Settled:
 def with_options(url: str, **options: object) -> str:
     glue = "&" if "?" in url else "?"
     return url + glue + "&".join(f"{key}={value}" for key, value in options.items())
-
-
-@contextmanager
-def postgres_databases(url: str, names: list[str]) -> Iterator[dict[str, str]]:
-    """Databases created beside ``url``'s, by name, dropped afterwards."""
-    import psycopg
-
-    parts = urlsplit(url)
-    with psycopg.connect(url, autocommit=True) as conn:
-        for name in names:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield {name: urlunsplit(parts._replace(path=f"/{name}")) for name in names}
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            for name in names:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def store_urls(kinds: list[str], stack: ExitStack) -> dict[str, dict[str, str]]:

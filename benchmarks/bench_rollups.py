@@ -48,13 +48,12 @@ from itertools import cycle
 from pathlib import Path
 from typing import Any
 from unittest import mock
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench_storage import hit_cost  # noqa: E402
-from tests.pgcluster import benchmark_database  # noqa: E402
+from tests.pgcluster import benchmark_database, postgres_databases  # noqa: E402
 
 from pymetrix import Metrics  # noqa: E402
 from pymetrix.clock import ManualClock  # noqa: E402
@@ -290,24 +289,6 @@ def recorded_hit_ratios() -> tuple[float, float] | None:
 
 
 # -- PostgreSQL databases ----------------------------------------------------------------
-
-
-@contextmanager
-def postgres_databases(url: str, names: list[str]) -> Iterator[dict[str, str]]:
-    """Databases created beside ``url``'s, by name, dropped afterwards."""
-    import psycopg
-
-    parts = urlsplit(url)
-    with psycopg.connect(url, autocommit=True) as conn:
-        for name in names:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield {name: urlunsplit(parts._replace(path=f"/{name}")) for name in names}
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            for name in names:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def postgres_dialect(url: str) -> Dialect[Any]:

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
@@ -147,3 +148,19 @@ def benchmark_database() -> Iterator[str]:
         return
     with running_cluster(fsync=True) as cluster:
         yield cluster.create_database("bench")
+
+
+@contextlib.contextmanager
+def postgres_databases(url: str, names: list[str]) -> Iterator[dict[str, str]]:
+    """Databases created beside ``url``'s, by name, dropped afterwards."""
+    parts = urlsplit(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield {name: urlunsplit(parts._replace(path=f"/{name}")) for name in names}
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            for name in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import InvalidArgument, StoreClosed
-from .base import QuarantinedBatch
+from .base import Backlog, QuarantinedBatch
 
 __all__ = ["BatchWriter", "Columns", "QuarantinedBatch", "check_options"]
 
@@ -273,6 +273,18 @@ class BatchWriter:
             return int(self._buffer[0])
         except IndexError:  # written meanwhile
             return None
+
+    def backlog(self, now_ns: int) -> Backlog:
+        """What is queued, how old its oldest hit is at ``now_ns``, and what was lost."""
+        oldest = self.oldest_ns
+        age = 0.0 if oldest is None else max(0, now_ns - oldest) / 1e9
+        return Backlog(
+            queued=self.pending,
+            oldest_age=age,
+            dropped=self.dropped,
+            quarantined=self.quarantined,
+            failing=self.failing,
+        )
 
     # -- flushing --------------------------------------------------------------------
 

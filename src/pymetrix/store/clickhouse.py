@@ -812,16 +812,7 @@ class ClickHouseStore:
 
     def backlog(self) -> Backlog:
         """What this process has queued for the server, and what it lost."""
-        writer = self._writer
-        oldest = writer.oldest_ns
-        age = 0.0 if oldest is None else max(0, self._clock.time_ns() - oldest) / 1e9
-        return Backlog(
-            queued=writer.pending,
-            oldest_age=age,
-            dropped=writer.dropped,
-            quarantined=writer.quarantined,
-            failing=writer.failing,
-        )
+        return self._writer.backlog(self._clock.time_ns())
 
     @property
     def quarantine(self) -> list[QuarantinedBatch]:
