@@ -65,6 +65,10 @@ STEPS = tuple(
 From a minute on, each is a tier's bucket (or a week or month of days), so that the
 series reads one row per node and bucket and takes its quantiles as kept."""
 
+# A multiple of every tier's bucket that puts all of int64 ns time in a few buckets,
+# with room to add it to a time without leaving int64.
+_ONE_BUCKET = 50_000 * DAY
+
 _UNITS = {"s": SECOND, "m": MINUTE, "h": HOUR, "d": DAY}
 _STEP = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 
@@ -146,7 +150,9 @@ def _read(
                 ids,
                 sketches=sketches,
                 edges=edges,
-                step=step if step is not None and step % piece.source == 0 else None,
+                # No step: every row goes into one bucket, so a store may add up all
+                # of a node's (ClickHouse merges their sketches, SQL their counts).
+                step=_ONE_BUCKET if step is None else step if step % piece.source == 0 else None,
             )
             out.merge(part, step)
     return out

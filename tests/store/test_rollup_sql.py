@@ -103,6 +103,17 @@ def test_a_step_between_tiers_is_added_up_in_the_database(
         series = metrics.series(
             step="2h", since=start, until=start + timedelta(hours=9), latency=False
         )
+        # A window's counts: every row of a node added up by the database into one.
+        window = metrics.aggregate(
+            since=start + timedelta(minutes=90), until=start + timedelta(hours=7)
+        )
+        inside = [k for k in range(300) if 90 * 60 <= k * 97 < 7 * 3600]
+        assert window == [
+            {"id": f"/page/{n}", "hits": sum(1 for k in inside if k % 3 == n)}
+            for n in sorted(
+                {k % 3 for k in inside}, key=lambda n: min(k for k in inside if k % 3 == n)
+            )
+        ]
     assert series["step"] == 7200
     per_bucket = [sum(hits) for hits in zip(*(node["hits"] for node in series["nodes"]))]
     expected = [0] * len(per_bucket)
