@@ -36,9 +36,7 @@ measured are created beside it and dropped afterwards (its user needs CREATEDB).
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import random
 import statistics
 import sys
 import tempfile
@@ -55,6 +53,7 @@ from playwright.sync_api import Error as PlaywrightError
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_rollups import NODES, Profiles, profiles  # noqa: E402
 from tests.pgcluster import benchmark_database, postgres_databases  # noqa: E402
 from tests.web._browser import (  # noqa: E402
     CHROMIUM,
@@ -68,7 +67,6 @@ from tests.web._browser import (  # noqa: E402
 
 from pymetrix import Metrics  # noqa: E402
 
-NODES = [f"/api/endpoint-{k}" for k in range(100)]
 RANGES = {"24 hours": 86_400, "7 days": 604_800, "30 days": 2_592_000}
 LOAD_BATCH = 500_000
 RUNS = 3
@@ -86,39 +84,6 @@ TOP_ROW_JS = """() => { const tr = document.querySelector('#nodes-body tr');
 ROW_HITS_JS = """([node, hits]) => Array.from(document.querySelectorAll('#nodes-body tr')).some(
     tr => tr.querySelector('td.node').textContent === node &&
         Number(tr.querySelector('td.hits').textContent.replace(/\\D/g, '')) === hits)"""
-
-
-# -- the hits ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Profiles:
-    """Node, caller, duration and status of hits, cycled through by every load."""
-
-    nodes: list[str]
-    callers: list[str | None]
-    durations: list[float | None]
-    statuses: list[int | None]
-
-
-def profiles(count: int, seed: int = 1) -> Profiles:
-    """``count`` random hits: nodes by a Zipf law, 30% without caller, else one of three
-    callers per node; 90% timed, log-normal (median 20 ms); status 500 on 1%."""
-    rng = random.Random(seed)
-    picked = rng.choices(range(len(NODES)), [1 / (k + 1) for k in range(len(NODES))], k=count)
-    nodes = [NODES[k] for k in picked]
-    callers = [
-        None if rng.random() < 0.3 else NODES[(k + rng.choice((1, 7, 31))) % len(NODES)]
-        for k in picked
-    ]
-    durations: list[float | None] = [
-        min(2.0, max(1e-4, rng.lognormvariate(math.log(0.02), 1.2))) if rng.random() < 0.9 else None
-        for _ in range(count)
-    ]
-    statuses: list[int | None] = [
-        None if d is None else 500 if rng.random() < 1 / 90 else 200 for d in durations
-    ]
-    return Profiles(nodes, callers, durations, statuses)
 
 
 # -- the page ----------------------------------------------------------------------------
