@@ -11,8 +11,8 @@ __all__ = ["collector_paused"]
 
 @contextlib.contextmanager
 def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while many acyclic objects are built (the
-    entries of an export, the rows of a read).
+    """The cyclic garbage collector off while many acyclic objects are built: the
+    entries of an export, the rows of a read (a context manager, or a decorator).
 
     Every 700 allocations would start a collection of the young objects, and now and
     then of all of them: measured, a third of the time building a million export

@@ -96,6 +96,7 @@ def parse_step(step: Any) -> int | None:
     return ns
 
 
+@collector_paused()
 def read(
     store: Store,
     lo: int,
@@ -108,20 +109,6 @@ def read(
 ) -> Rollups:
     """The rollups of ``[lo, hi)``, in buckets of ``step`` (None: one bucket); latency
     sketches only if ``sketches``, edges only if ``edges``."""
-    with collector_paused():
-        return _read(store, lo, hi, ids, step, sketches=sketches, edges=edges)
-
-
-def _read(
-    store: Store,
-    lo: int,
-    hi: int,
-    ids: frozenset[str] | None,
-    step: int | None,
-    *,
-    sketches: bool,
-    edges: bool,
-) -> Rollups:
     coarsest = DAY
     if step is not None:
         coarsest = next((size for size in reversed(TIERS) if step % size == 0), RAW)
@@ -188,6 +175,7 @@ def aggregate_stats(
     return out
 
 
+@collector_paused()
 def series(
     app: str,
     rollups: Rollups,
@@ -199,20 +187,6 @@ def series(
     latency: bool = True,
 ) -> Series:
     """The bucketed series message: one entry per node, one value per bucket."""
-    with collector_paused():
-        return _series(app, rollups, lo, hi, step, fmt, top, latency)
-
-
-def _series(
-    app: str,
-    rollups: Rollups,
-    lo: int,
-    hi: int,
-    step: int,
-    fmt: TimeFormatter,
-    top: int | None,
-    latency: bool,
-) -> Series:
     starts = list(range(lo, hi, step))
     position = {start: i for i, start in enumerate(starts)}
     width = len(starts)

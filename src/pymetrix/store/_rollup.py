@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
 
@@ -58,6 +58,7 @@ __all__ = [
     "Horizons",
     "Indexed",
     "NodeRollup",
+    "Percentiles",
     "Piece",
     "Rollups",
     "percentiles",
@@ -65,6 +66,7 @@ __all__ = [
     "roll",
     "roll_indexed",
     "roll_indexed_py",
+    "rounded",
     "row_percentiles",
 ]
 
@@ -416,18 +418,24 @@ def _ceil(t: int, size: int) -> int:
 QUANTILES = (0.50, 0.95, 0.99)
 
 
-def percentiles(sketch: Sketch) -> tuple[float | None, float | None, float | None]:
-    """p50, p95 and p99 of ``sketch``, rounded to the microsecond, in one pass."""
-    p50, p95, p99 = (None if v is None else round(v, 6) for v in sketch.quantiles(QUANTILES))
+Percentiles = tuple[float | None, float | None, float | None]
+
+
+def rounded(values: Iterable[float | None]) -> Percentiles:
+    """p50, p95 and p99 (seconds) rounded to the microsecond, as every read gives them."""
+    p50, p95, p99 = (None if v is None else round(v, 6) for v in values)
     return p50, p95, p99
 
 
-def row_percentiles(
-    rows: Sequence[NodeRollup],
-) -> list[tuple[float | None, float | None, float | None]]:
+def percentiles(sketch: Sketch) -> Percentiles:
+    """p50, p95 and p99 of ``sketch``, rounded to the microsecond, in one pass."""
+    return rounded(sketch.quantiles(QUANTILES))
+
+
+def row_percentiles(rows: Sequence[NodeRollup]) -> list[Percentiles]:
     """p50, p95 and p99 of each row, rounded to the microsecond: kept with it, or from
     its sketch, the sketches of all rows merged and read in one pass."""
-    out: list[tuple[float | None, float | None, float | None]] = []
+    out: list[Percentiles] = []
     missing: list[int] = []
     for at, row in enumerate(rows):
         if row.quantiles is not None:
@@ -441,8 +449,7 @@ def row_percentiles(
             missing.append(at)
     found = quantiles_of([rows[at].sketch for at in missing], QUANTILES)
     for at, values in zip(missing, found):
-        p50, p95, p99 = (None if v is None else round(v, 6) for v in values)
-        out[at] = (p50, p95, p99)
+        out[at] = rounded(values)
     return out
 
 

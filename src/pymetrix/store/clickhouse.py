@@ -58,7 +58,9 @@ from ._rollup import (
     EdgeRollup,
     Horizons,
     NodeRollup,
+    Percentiles,
     Rollups,
+    rounded,
 )
 from ._sketch import Sketch, value_of
 from ._waiting import Waiters
@@ -942,9 +944,6 @@ def _quantile_index(q: float) -> str:
 _QUANTILE_INDEXES = ", ".join(_quantile_index(q) for q in QUANTILES)
 
 
-def _quantiles_at(
-    indexes: Sequence[int | None],
-) -> tuple[float | None, float | None, float | None]:
-    """p50, p95 and p99 from their sketch buckets, rounded as ``percentiles`` does."""
-    p50, p95, p99 = (None if i is None else round(value_of(i), 6) for i in indexes)
-    return p50, p95, p99
+def _quantiles_at(indexes: Sequence[int | None]) -> Percentiles:
+    """p50, p95 and p99 from their sketch buckets, rounded as every read gives them."""
+    return rounded(None if i is None else value_of(i) for i in indexes)
