@@ -72,13 +72,18 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> object:
-    """A clickhouse-connect client over chDB (ClickHouse in this process), one data
-    directory per test session: chDB allows one per process."""
+def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The chDB data directory of this test session, as a clickhouse-connect DSN: chDB
+    (ClickHouse in this process) allows one per process, for any number of clients."""
+    return f"chdb://{tmp_path_factory.mktemp('chdb')}"
+
+
+@pytest.fixture(scope="session")
+def chdb_client(chdb_dsn: str) -> object:
+    """A clickhouse-connect client over the session's chDB."""
     import clickhouse_connect  # only where ClickHouse is tested
 
-    place = tmp_path_factory.mktemp("chdb")
-    return clickhouse_connect.get_client(dsn=f"chdb://{place}")
+    return clickhouse_connect.get_client(dsn=chdb_dsn)
 
 
 @pytest.fixture

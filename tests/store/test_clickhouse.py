@@ -241,8 +241,16 @@ def test_on_a_cluster_tables_are_replicated_and_distributed_by_node() -> None:
     )
     rollups = next(s for s in statements if ".`pymetrix_rollups_local` ON" in s)
     assert "ENGINE = ReplicatedAggregatingMergeTree" in rollups
+    claims = next(s for s in statements if ".`pymetrix_claims_local` ON" in s)
+    assert "ENGINE = ReplicatedMergeTree ORDER BY (app, at)" in claims
+    assert "enable_block_number_column = 1" in claims
+    marks = next(s for s in statements if ".`pymetrix_marks_local` ON" in s)
+    assert "ENGINE = ReplicatedReplacingMergeTree(block) ORDER BY (app)" in marks
+    for table in ("pymetrix_claims", "pymetrix_marks", "pymetrix_written"):
+        distributed = next(s for s in statements if f".`{table}` ON" in s)
+        assert distributed.endswith(f"`{table}_local`, cityHash64(app))")
     views = [s for s in statements if "MATERIALIZED VIEW" in s]
-    assert len(views) == 4
+    assert len(views) == 5
     assert all("FROM `analytics`.`pymetrix_hits_local`" in view for view in views)
     assert all("_local` AS SELECT" in view for view in views)
     single = ddl("analytics")

@@ -1,9 +1,10 @@
 """The ClickHouse store's tables, made for the engine, and the DDL that creates them.
 
-One ``INSERT`` per batch, into ``pymetrix_hits``, is all the writer does: materialized
-views derive everything else from each inserted block, so a batch's hits, counts and
-rollups stand or fall together with that one insert, and one deduplication token keeps
-a retried batch from being counted twice in any of them.
+One ``INSERT`` per batch into ``pymetrix_hits`` writes its hits: materialized views
+derive everything else from each inserted block, so a batch's hits, counts and rollups
+stand or fall together with that one insert, and one deduplication token keeps a
+retried batch from being counted twice in any of them. (Before it, a claim row gives
+the batch its hit numbers; a claim without hits only leaves a hole in the numbers.)
 
 =========================== ======================= ===================================
 table                       engine                  holds
@@ -19,6 +20,12 @@ table                       engine                  holds
                                                     bins (a ``Map`` summed by merges);
                                                     TTL: the tier's horizon
 ``pymetrix_rollup_edges``   AggregatingMergeTree    per tier, bucket and edge: hits
+``pymetrix_claims``         MergeTree               a row per batch: its hits per node,
+                                                    ordered by block number (the hits'
+                                                    numbers, see ``_clickhouse_seq``)
+``pymetrix_marks``          ReplacingMergeTree      the totals up to a claim, per app
+``pymetrix_written``        MergeTree               each written block's range of hit
+                                                    numbers
 =========================== ======================= ===================================
 
 Times are Int64 nanoseconds, as every Pymetrix store keeps them (a DateTime64(6) would
@@ -64,6 +71,9 @@ TABLES = (
     "pymetrix_edges",
     "pymetrix_rollups",
     "pymetrix_rollup_edges",
+    "pymetrix_claims",
+    "pymetrix_marks",
+    "pymetrix_written",
 )
 
 
@@ -160,6 +170,28 @@ _LOCAL: dict[str, tuple[str, str, str, str]] = {
         "app, tier, node, caller, bucket",
         f"TTL expires SETTINGS {_DEDUP}",
     ),
+    # Block numbers kept through merges: the order claims became visible in.
+    "pymetrix_claims": (
+        "app LowCardinality(String), batch UInt64, hits UInt64, nodes Map(String, UInt64), "
+        "at DateTime64(3) DEFAULT now64(3)",
+        "MergeTree",
+        "app, at",
+        f"SETTINGS enable_block_number_column = 1, {_DEDUP}",
+    ),
+    # The newest mark (highest block) is the one merges keep.
+    "pymetrix_marks": (
+        "app LowCardinality(String), block UInt64, at Float64, hits UInt64, "
+        "nodes Map(String, UInt64)",
+        "ReplacingMergeTree(block)",
+        "app",
+        "",
+    ),
+    "pymetrix_written": (
+        "app LowCardinality(String), first UInt64, last UInt64, at DateTime64(3)",
+        "MergeTree",
+        "app, last",
+        f"SETTINGS {_DEDUP}",
+    ),
 }
 
 _SCALE = "49.99833328888678"  # 1 / log(GAMMA): see _sketch.index_of
@@ -217,10 +249,20 @@ _VIEWS: dict[str, tuple[str, str]] = {
         "FROM {hits} GROUP BY app, node, caller, minute"
         f") ARRAY JOIN {_TIERS} AS tier GROUP BY app, tier, bucket, node, caller",
     ),
+    "pymetrix_written_mv": (
+        "pymetrix_written",
+        "SELECT app, min(seq) AS first, max(seq) AS last, now64(3) AS at FROM {hits} GROUP BY app",
+    ),
 }
 
 # The Distributed table's sharding key: a node's rows all on one shard.
-_SHARDING = {"pymetrix_meta": "0", "pymetrix_apps": "cityHash64(app)"}
+_SHARDING = {
+    "pymetrix_meta": "0",
+    "pymetrix_apps": "cityHash64(app)",
+    "pymetrix_claims": "cityHash64(app)",
+    "pymetrix_marks": "cityHash64(app)",
+    "pymetrix_written": "cityHash64(app)",
+}
 
 
 def ddl(database: str, cluster: str | None = None) -> list[str]:

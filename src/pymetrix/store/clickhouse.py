@@ -21,10 +21,10 @@ Threads: a clickhouse-connect client runs one query at a time. From a URL, the w
 the reader and the live watcher each get a client of their own; a client handed in is
 shared by all three under one lock (per client, so that stores sharing it queue too).
 
-Hit numbers (``seq``, what live streams resume from) are given by the writer from the
-app's count when it writes a batch: exact with one writing process per app at a time.
-Several processes writing the same app at the same moment may number hits alike: counts,
-flows, series and rollups stay exact, but live streams may then skip or repeat hits.
+Hit numbers (``seq``, what live streams resume from) come from claims in the database,
+in the order the server made them visible (``_clickhouse_seq``): dense and given once
+whichever processes write an app, and followed by subscribers only as far as every
+claimed range is written.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from ..errors import InvalidArgument, MissingDependency, StoreError
 from ._buffer import BatchWriter, Columns, QuarantinedBatch, check_options
 from ._clickhouse_live import ClickHouseSubscription
 from ._clickhouse_schema import SCHEMA_VERSION, check_identifier, ddl, quote
+from ._clickhouse_seq import SETTLE_SECONDS, Numbering, settled
 from ._lifecycle import manage
 from ._options import WRITER_OPTIONS, Option, seconds, split_options
 from ._rollup import (
@@ -262,7 +263,9 @@ class ClickHouseStore:
         self._opened = False
         self._open_lock = threading.Lock()
         self._open_fault: str | None = None
-        self._latest = 0
+        self._latest = 0  # every hit up to this number is written or given up
+        self._settle = SETTLE_SECONDS
+        self._numbering = Numbering(self._table, self._delete_target, app)
         # Server time minus the newest hit's time at the last write (ns): how far this
         # store's clock is behind the server's, which TTL deletes by.
         self._offset_ns: int | None = None
@@ -306,6 +309,12 @@ class ClickHouseStore:
 
     def _table(self, name: str) -> str:
         return f"{self._db}.{quote(name)}"
+
+    def _delete_target(self, name: str) -> str:
+        """What ``DELETE FROM`` takes for table ``name``: on a cluster, its local tables."""
+        if self.cluster is None:
+            return self._table(name)
+        return f"{self._table(name + '_local')} ON CLUSTER {quote(self.cluster)}"
 
     # -- opening ---------------------------------------------------------------------
 
@@ -416,16 +425,9 @@ class ClickHouseStore:
             settings.update(_CLUSTER_SETTINGS)
         wall_ns = time.time_ns()
         with self._sessions["writer"].use() as client:
-            # Numbered on from what is stored: a retry after a lost reply numbers the
-            # batch anew, and the server drops it by its token all the same.
-            seen: dict[str, int] = dict(
-                client.query(
-                    f"SELECT node, toInt64(sum(hits)) FROM {self._table('pymetrix_counts')} "
-                    "WHERE app = {app:String} GROUP BY node",
-                    parameters={"app": self.app},
-                ).result_rows
-            )
-            base = sum(seen.values())
+            # Numbered on from the claims before this batch's own: a retry after a lost
+            # reply finds the same claim, and the server drops the hits by their token.
+            seen = self._numbering.claim(client, batch_id, batch[1])
             client.insert(
                 self._table("pymetrix_hits"),
                 self.hit_rows(batch, seen, (wall_ns - times[-1]) // SECOND),
@@ -433,11 +435,9 @@ class ClickHouseStore:
                 column_oriented=True,
                 settings=settings,
             )
-        count = len(times)
-        self._offset_ns = wall_ns - times[-1]
-        if base + count > self._latest:
-            self._latest = base + count
-        self._waiters.wake_all()
+            self._offset_ns = wall_ns - times[-1]
+            if self._subscriptions:
+                self._follow(client)
 
     def hit_rows(self, batch: Columns, seen: dict[str, int], offset: int) -> list[Sequence[Any]]:
         """The columns of ``pymetrix_hits`` for a batch: ``seen`` holds each node's stored
@@ -486,10 +486,7 @@ class ClickHouseStore:
             ).result_rows
             if not old or not old[0][0]:
                 return
-            if self.cluster is None:
-                target = self._table("pymetrix_hits")
-            else:
-                target = f"{self._table('pymetrix_hits_local')} ON CLUSTER {quote(self.cluster)}"
+            target = self._delete_target("pymetrix_hits")
             client.command(f"DELETE FROM {target} WHERE {where}", parameters=params)
 
     def _retryable(self, exc: BaseException) -> bool:
@@ -720,12 +717,16 @@ class ClickHouseStore:
     # -- live ------------------------------------------------------------------------
 
     def _newest_seq(self, client: Client) -> int:
-        rows = client.query(
-            f"SELECT max(last_seq) FROM {self._table('pymetrix_counts')} "
-            "WHERE app = {app:String}",
-            parameters={"app": self.app},
-        ).result_rows
-        return int(rows[0][0]) if rows and rows[0][0] is not None else 0
+        """How far the app's hits are settled: written, or given up as never coming."""
+        latest = self._latest
+        return max(latest, settled(client, self._table, self.app, latest, self._settle))
+
+    def _follow(self, client: Client) -> None:
+        """Move the settled number on, waking subscribers if it moved."""
+        latest = self._newest_seq(client)
+        if latest > self._latest:
+            self._latest = latest
+            self._waiters.wake_all()
 
     def subscribe(self, after: int | None = None) -> ClickHouseSubscription:
         """A subscription starting after the last hit written so far.
@@ -864,6 +865,7 @@ class ClickHouseStore:
         self._waiters = Waiters()
         self._watcher = None
         self._subscriptions = weakref.WeakSet()
+        self._numbering.reset()
         self._writer._after_fork_in_child()
 
 
