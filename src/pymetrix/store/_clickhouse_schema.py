@@ -180,8 +180,7 @@ _LOCAL: dict[str, tuple[str, str, str, str]] = {
     ),
     # The newest mark (highest block) is the one merges keep.
     "pymetrix_marks": (
-        "app LowCardinality(String), block UInt64, at Float64, hits UInt64, "
-        "nodes Map(String, UInt64)",
+        "app LowCardinality(String), block UInt64, hits UInt64, nodes Map(String, UInt64)",
         "ReplacingMergeTree(block)",
         "app",
         "",

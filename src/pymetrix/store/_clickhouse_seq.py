@@ -39,6 +39,7 @@ SETTLE_SECONDS = 10.0
 """How long a subscriber waits for a claimed range to be written before giving it up."""
 
 _MARK_EVERY = 60.0  # seconds between marks written by a writer
+_TRUST = 1800.0  # a writer's previous claim is a start for its next for this long
 _PRUNE_EVERY = 3600.0  # seconds between deletes of claims below a mark
 _CLAIM_SETTINGS = {"insert_deduplicate": 1}
 
@@ -48,7 +49,6 @@ class _Mark:
     """The app's hits (in all and per node) in every claim up to block ``block``."""
 
     block: int = 0
-    at: float = 0.0  # the claim's server time, epoch seconds
     hits: int = 0
     nodes: dict[str, int] = field(default_factory=dict)
 
@@ -63,7 +63,8 @@ class Numbering:
         self._delete_from = delete_from  # the table to DELETE from (a cluster's local one)
         self._app = app
         self._last = _Mark()
-        self._marked_at = 0.0
+        self._last_at = 0.0  # when ``_last`` was claimed (monotonic)
+        self._marked_at = -_MARK_EVERY
         self._mark_block = 0  # a mark stored at the last prune
         self._settled = 0  # settled at the last prune
         self._pruned_at = time.monotonic()
@@ -71,78 +72,92 @@ class Numbering:
     def reset(self) -> None:
         """Forget what this process knew (after a fork: the parent's writer is not ours)."""
         self._last = _Mark()
-        self._marked_at = 0.0
+        self._marked_at = -_MARK_EVERY
 
     def claim(self, client: Any, batch_id: int, nodes: Sequence[str]) -> dict[str, int]:
         """The app's hits per node claimed before this batch: its numbers follow them.
 
         Inserts the batch's claim (or finds it, when the batch is retried) and adds up
-        the claims below it. Raises the driver's errors.
+        the claims below it: those since this writer's previous claim (one query), or
+        since the newest mark when that is an hour old or more. Raises the driver's
+        errors.
         """
-        app = self._app
         counts = Counter(nodes)
         client.insert(
             self._table("pymetrix_claims"),
-            [[app], [batch_id], [len(nodes)], [dict(counts)]],
+            [[self._app], [batch_id], [len(nodes)], [dict(counts)]],
             column_names=("app", "batch", "hits", "nodes"),
             column_oriented=True,
             settings={**_CLAIM_SETTINGS, "insert_deduplication_token": f"claim-{batch_id}"},
         )
-        params: dict[str, Any] = {"app": app, "batch": batch_id}
-        rows = client.query(
-            f"SELECT min(_block_number), toFloat64(min(at)), toFloat64(now64(3)) "
-            f"FROM {self._table('pymetrix_claims')} "
-            "WHERE app = {app:String} AND batch = {batch:UInt64}",
-            parameters=params,
-        ).result_rows
-        mine, at, now = int(rows[0][0]), float(rows[0][1]), float(rows[0][2])
-        base = self._base(client, mine)
+        now = time.monotonic()
+        start = self._last
+        base = None
+        if start.block and now - self._last_at < _TRUST:
+            base = self._since(client, batch_id, start)
+        if base is None:  # no claim of ours to start from, or a retry of our newest
+            base = self._since(client, batch_id, self._stored_mark(client, batch_id))
+            assert base is not None
         totals = dict(base.nodes)
         for node, count in counts.items():
             totals[node] = totals.get(node, 0) + count
-        self._last = _Mark(mine, at, base.hits + len(nodes), totals)
+        self._last = _Mark(base.block, base.hits + len(nodes), totals)
+        self._last_at = now
         if now - self._marked_at >= _MARK_EVERY:
             self._mark(client, now)
         return dict(base.nodes)
 
-    def _base(self, client: Any, mine: int) -> _Mark:
-        """The totals of every claim below block ``mine``."""
-        start = self._last
-        if start.block >= mine:  # a retry of this writer's newest batch, or a fork
-            start = _Mark()
-        stored = client.query(
-            f"SELECT block, toFloat64(at), hits, nodes FROM {self._table('pymetrix_marks')} "
-            "WHERE app = {app:String} AND block < {mine:UInt64} ORDER BY block DESC LIMIT 1",
-            parameters={"app": self._app, "mine": mine},
-        ).result_rows
-        if stored and int(stored[0][0]) > start.block:
-            block, at, hits, nodes = stored[0]
-            start = _Mark(int(block), float(at), int(hits), dict(nodes))
+    def _mine(self) -> str:
+        """A scalar subquery: the block number of claim ``{batch}``."""
+        return (
+            f"(SELECT min(_block_number) FROM {self._table('pymetrix_claims')} "
+            "WHERE app = {app:String} AND batch = {batch:UInt64})"
+        )
+
+    def _since(self, client: Any, batch_id: int, start: _Mark) -> _Mark | None:
+        """The totals below claim ``batch_id``, adding the claims after ``start`` to it;
+        None if ``start`` is not below that claim."""
         rows = client.query(
-            f"SELECT toUInt64(sum(hits)), sumMap(nodes) FROM {self._table('pymetrix_claims')} "
-            "WHERE app = {app:String} AND _block_number > {low:UInt64} "
-            "AND _block_number < {mine:UInt64}",
-            parameters={"app": self._app, "low": start.block, "mine": mine},
+            f"WITH {self._mine()} AS mine "
+            "SELECT mine, toUInt64(sum(hits)), sumMap(nodes) "
+            f"FROM {self._table('pymetrix_claims')} WHERE app = {{app:String}} "
+            "AND _block_number > {low:UInt64} AND _block_number < mine",
+            parameters={"app": self._app, "batch": batch_id, "low": start.block},
         ).result_rows
-        hits, nodes = (int(rows[0][0]), dict(rows[0][1])) if rows else (0, {})
+        mine, hits, nodes = int(rows[0][0]), int(rows[0][1]), rows[0][2]
+        if mine <= start.block:
+            return None
         totals = dict(start.nodes)
         for node, count in nodes.items():
             totals[node] = totals.get(node, 0) + int(count)
-        return _Mark(mine, start.at, start.hits + hits, totals)
+        return _Mark(mine, start.hits + hits, totals)
+
+    def _stored_mark(self, client: Any, batch_id: int) -> _Mark:
+        """The newest mark below claim ``batch_id`` (none: the start)."""
+        stored = client.query(
+            f"SELECT block, hits, nodes FROM {self._table('pymetrix_marks')} "
+            f"WHERE app = {{app:String}} AND block < {self._mine()} "
+            "ORDER BY block DESC LIMIT 1",
+            parameters={"app": self._app, "batch": batch_id},
+        ).result_rows
+        if not stored:
+            return _Mark()
+        block, hits, nodes = stored[0]
+        return _Mark(int(block), int(hits), dict(nodes))
 
     def _mark(self, client: Any, now: float) -> None:
-        """Store the totals up to this writer's newest claim; delete claims below an
-        older mark once an hour (a mark never goes back: the newest one is kept)."""
+        """Store the totals up to this writer's newest claim (the newest mark is the one
+        kept); once an hour, delete what is no longer read."""
         last = self._last
         client.insert(
             self._table("pymetrix_marks"),
-            [[self._app], [last.block], [last.at], [last.hits], [last.nodes]],
-            column_names=("app", "block", "at", "hits", "nodes"),
+            [[self._app], [last.block], [last.hits], [last.nodes]],
+            column_names=("app", "block", "hits", "nodes"),
             column_oriented=True,
         )
         self._marked_at = now
-        if time.monotonic() - self._pruned_at >= _PRUNE_EVERY:
-            self._pruned_at = time.monotonic()
+        if now - self._pruned_at >= _PRUNE_EVERY:
+            self._pruned_at = now
             self.prune(client)
             self._mark_block = last.block
 
