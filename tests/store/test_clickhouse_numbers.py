@@ -219,3 +219,51 @@ def test_a_batch_retried_after_a_lost_reply_keeps_its_numbers(
     live.close()
     store.close()
     other.close()
+
+
+def test_claims_and_ranges_no_longer_read_are_deleted_and_numbers_go_on(
+    chdb_dsn: str, clickhouse_database: str
+) -> None:
+    def opened() -> ClickHouseStore:
+        return ClickHouseStore(
+            client=clickhouse_connect.get_client(dsn=chdb_dsn),
+            database=clickhouse_database,
+            app="shop",
+        )
+
+    client = clickhouse_connect.get_client(dsn=chdb_dsn)
+
+    def count(table: str) -> int:
+        rows = client.query(f"SELECT count() FROM `{clickhouse_database}`.`{table}`")
+        return int(rows.result_rows[0][0])
+
+    first = opened()
+    first._write(1, batch(["a", "b", "a"], 0))  # numbers 1-3
+    first._write(2, batch(["a", "a"], 20))  # numbers 4-5
+    for n, nodes in ((3, ["b"]), (4, ["a"])):  # number 6, then 7
+        # As if an hour passed: a mark, and the prune of what the last one made old.
+        first._numbering._marked_at = first._numbering._pruned_at = -1e9
+        first._write(n, batch(nodes, 10 * n))
+    assert count("pymetrix_claims") == 2  # claims 1-2 were below the mark of prune one
+    assert count("pymetrix_written") == 3  # range 1-3 was below what prune one settled
+    second = opened()  # starts from the newest mark and the claims after it
+    second._write(5, batch(["a", "c"], 100))
+    reader = opened()
+    reader._settle = 0.2
+    live = reader.subscribe(after=0)
+    delivered = read_all(live, 9, 30)
+    assert [(hit.seq, hit.node, hit.node_hits) for hit in delivered] == [
+        (1, "a", 1),
+        (2, "b", 1),
+        (3, "a", 2),
+        (4, "a", 3),
+        (5, "a", 4),
+        (6, "b", 2),
+        (7, "a", 5),
+        (8, "a", 6),
+        (9, "c", 1),
+    ]
+    assert live.dropped == 0
+    live.close()
+    for store in (first, second, reader):
+        store.close()
