@@ -12,6 +12,7 @@ from typing import Any
 import clickhouse_connect
 import pytest
 
+from pymetrix.errors import InvalidArgument, StoreError
 from pymetrix.store.base import LiveHit
 from pymetrix.store.clickhouse import ClickHouseStore
 
@@ -151,13 +152,12 @@ def test_a_range_claimed_and_never_written_is_given_up_after_the_settle_time(
     chdb_dsn: str, clickhouse_database: str
 ) -> None:
     def opened() -> ClickHouseStore:
-        store = ClickHouseStore(
+        return ClickHouseStore(
             client=clickhouse_connect.get_client(dsn=chdb_dsn),
             database=clickhouse_database,
             app="shop",
+            live_settle=1.0,
         )
-        store._settle = 1.0
-        return store
 
     dead, alive, reader = opened(), opened(), opened()
     live = reader.subscribe(after=0)
@@ -248,8 +248,9 @@ def test_claims_and_ranges_no_longer_read_are_deleted_and_numbers_go_on(
     assert count("pymetrix_written") == 3  # range 1-3 was below what prune one settled
     second = opened()  # starts from the newest mark and the claims after it
     second._write(5, batch(["a", "c"], 100))
-    reader = opened()
-    reader._settle = 0.2
+    reader = ClickHouseStore(
+        client=client, database=clickhouse_database, app="shop", live_settle=0.2
+    )
     live = reader.subscribe(after=0)
     delivered = read_all(live, 9, 30)
     assert [(hit.seq, hit.node, hit.node_hits) for hit in delivered] == [
@@ -267,3 +268,23 @@ def test_claims_and_ranges_no_longer_read_are_deleted_and_numbers_go_on(
     live.close()
     for store in (first, second, reader):
         store.close()
+
+
+@pytest.mark.parametrize("settle", [0, -1, 3601, "10", True, float("nan")])
+def test_live_settle_must_be_seconds_up_to_an_hour(chdb_client: Any, settle: Any) -> None:
+    with pytest.raises(InvalidArgument, match="live_settle"):
+        ClickHouseStore(client=chdb_client, live_settle=settle)
+
+
+def test_live_settle_is_a_url_option() -> None:
+    from pymetrix.store._options import split_options
+    from pymetrix.store.clickhouse import _CLICKHOUSE_OPTIONS
+
+    bare, options = split_options(
+        "clickhouse://h/db?live_settle=2.5", "shown", _CLICKHOUSE_OPTIONS, keep_unknown=False
+    )
+    assert (bare, options) == ("clickhouse://h/db", {"live_settle": 2.5})
+    with pytest.raises(StoreError, match="live_settle"):
+        split_options(
+            "clickhouse://h/db?live_settle=0", "shown", _CLICKHOUSE_OPTIONS, keep_unknown=False
+        )

@@ -22,7 +22,8 @@ first hole in those ranges are settled. A hole whose next range was written
 subscribers count its hits as dropped.
 
 On a cluster the claims are replicated tables, whose block numbers are only in order on
-each replica: numbers stay exact with one writing process per app at a time.
+each replica, and each shard records the range of its own part of a batch: there, live
+streams are not exact (counts, flows and rollups are).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ by default), through clickhouse-connect from the ``clickhouse`` extra; or a read
 clickhouse-connect client: ``ClickHouseStore(client=client, database="analytics")``.
 Pymetrix's options ride in the query string: ``flush_interval`` (seconds),
 ``batch_size`` and ``max_buffer`` (hits), ``overflow`` (``drop`` or ``block``),
-``connect_timeout`` (seconds) and ``cluster`` (create the tables on a cluster).
+``connect_timeout`` (seconds), ``cluster`` (create the tables on a cluster) and
+``live_settle`` (seconds a live stream waits for claimed hits, default 10).
 
 The schema is in ``_clickhouse_schema``: one insert per batch into the hits table, and
 materialized views that keep counts, edges and rollups from it.
@@ -202,6 +203,8 @@ class ClickHouseStore:
         shown_url: the store as named in messages (default: ``url``, password masked).
         read_only: only read a database that holds Pymetrix's tables: nothing is
             created, the app is not registered, hits are refused.
+        live_settle: seconds a live subscriber waits for hit numbers claimed and not
+            written yet before it gives them up (counted as dropped).
     """
 
     resumable = True
@@ -226,6 +229,7 @@ class ClickHouseStore:
         connect_timeout: float = 5.0,
         shown_url: str | None = None,
         read_only: bool = False,
+        live_settle: float = SETTLE_SECONDS,
     ) -> None:
         from . import mask_url
 
@@ -234,6 +238,12 @@ class ClickHouseStore:
         if (url is None) == (client is None):
             raise InvalidArgument("url", url, "a clickhouse:// URL or a client, not both")
         check_options(flush_interval, batch_size, max_buffer, overflow)
+        if (
+            isinstance(live_settle, bool)
+            or not isinstance(live_settle, int | float)
+            or not 0 < live_settle <= 3600
+        ):
+            raise InvalidArgument("live_settle", live_settle, "seconds > 0, <= 3600")
         connect: Callable[[], Client] | None = None
         if url is not None:
             settings, url_database = client_settings(url, connect_timeout)
@@ -264,7 +274,7 @@ class ClickHouseStore:
         self._open_lock = threading.Lock()
         self._open_fault: str | None = None
         self._latest = 0  # every hit up to this number is written or given up
-        self._settle = SETTLE_SECONDS
+        self._settle = float(live_settle)
         self._numbering = Numbering(self._table, self._delete_target, app)
         # Server time minus the newest hit's time at the last write (ns): how far this
         # store's clock is behind the server's, which TTL deletes by.
@@ -914,6 +924,7 @@ _CLICKHOUSE_OPTIONS = {
     **WRITER_OPTIONS,
     "connect_timeout": seconds(1, 3600),
     "cluster": Option(_parse_identifier, "a cluster name (letters, digits, _)"),
+    "live_settle": seconds(0, 3600, open_low=True),
 }
 
 
