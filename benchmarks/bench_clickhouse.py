@@ -226,13 +226,13 @@ def main() -> None:
         f"  {'store':<11} {'hits':<15} {'durable s':>10} {'hits/s':>11} {'vs ' + base:>15}"
         "  target        met  CPU us/hit (this process)"
     )
-    for traffic, figures in (("over 30 days", ingest), ("live-like, 1 s", live)):
-        for kind, (seconds, rate, cpu_us) in figures.items():
+    for traffic, loaded in (("over 30 days", ingest), ("live-like, 1 s", live)):
+        for kind, (seconds, rate, cpu_us) in loaded.items():
             target, met = "", ""
             if kind == "clickhouse":
                 target = f">= {INGEST_TARGET:,}"
                 met = "yes" if rate >= INGEST_TARGET else "NO"
-            ratio = rate / figures[base][1]
+            ratio = rate / loaded[base][1]
             print(
                 f"  {kind:<11} {traffic:<15} {seconds:>10.1f} {rate:>11,.0f} {ratio:>14.2f}x"
                 f"  {target:<13} {met:<4} {cpu_us:>8.2f}"
