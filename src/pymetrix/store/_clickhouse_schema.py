@@ -222,22 +222,31 @@ _VIEWS: dict[str, tuple[str, str]] = {
         "SELECT app, node, caller, count() AS hits, min(time) AS first_ns, "
         "min(seq) AS first_seq FROM {hits} GROUP BY app, node, caller",
     ),
-    # By minute and sketch bin, spread over the tiers, added up by bucket and bin, and
-    # only then by bucket: the sketch's Map is built once per row written, from arrays.
+    # By minute and sketch bin, then by minute with its bins as two arrays; spread over the
+    # tiers and added up by bucket, the arrays are joined end to end. A bucket of one
+    # minute (every tier of a batch within a minute) keeps that minute's bins as they are;
+    # only a bucket of several minutes adds its bins up (sumMap, once per row written).
     "pymetrix_rollups_mv": (
         "pymetrix_rollups",
-        "SELECT app, tier, bucket, node, sum(n) AS hits, sum(e) AS errors, sum(t) AS timed, "
-        "sum(d) AS duration_sum, min(f) AS first_ns, "
-        "mapFromArrays(groupArrayIf(bin, t > 0), groupArrayIf(t, t > 0)) AS sketch, "
-        "max(x) AS expires FROM ("
-        f"SELECT app, tier, {_BUCKET} AS bucket, node, bin, sum(n) AS n, sum(e) AS e, "
-        f"sum(t) AS t, sum(d) AS d, min(f) AS f, max({_EXPIRY}) AS x FROM ("
+        "SELECT app, tier, bucket, node, hits, errors, timed, duration_sum, first_ns, "
+        "if(minutes = 1, mapFromArrays(bins, counts), "
+        "CAST(arrayReduce('sumMap', [bins], [counts]), 'Map(Int32, UInt64)')) AS sketch, "
+        "expires FROM ("
+        f"SELECT app, tier, {_BUCKET} AS bucket, node, sum(hits) AS hits, "
+        "sum(errors) AS errors, sum(timed) AS timed, sum(duration_sum) AS duration_sum, "
+        "min(first_ns) AS first_ns, groupArrayArray(bins) AS bins, "
+        f"groupArrayArray(counts) AS counts, count() AS minutes, max({_EXPIRY}) AS expires "
+        "FROM ("
+        "SELECT app, node, minute, sum(n) AS hits, sum(e) AS errors, sum(t) AS timed, "
+        "sum(d) AS duration_sum, min(f) AS first_ns, groupArrayIf(bin, t > 0) AS bins, "
+        "groupArrayIf(t, t > 0) AS counts, max(offset) AS offset, "
+        "max(rollup_keep) AS rollup_keep FROM ("
         f"SELECT app, node, {_BY_MINUTE} AS minute, {_SKETCH_INDEX} AS bin, count() AS n, "
         "countIf(status >= 500) AS e, countIf(NOT isNaN(duration)) AS t, "
         "sumIf(duration, NOT isNaN(duration)) AS d, min(time) AS f, max(offset) AS offset, "
         "max(rollup_keep) AS rollup_keep FROM {hits} GROUP BY app, node, minute, bin"
-        f") ARRAY JOIN {_TIERS} AS tier GROUP BY app, tier, bucket, node, bin"
-        ") GROUP BY app, tier, bucket, node",
+        ") GROUP BY app, node, minute"
+        f") ARRAY JOIN {_TIERS} AS tier GROUP BY app, tier, bucket, node)",
     ),
     "pymetrix_rollup_edges_mv": (
         "pymetrix_rollup_edges",

@@ -106,6 +106,11 @@ _HIT_COLUMNS = (
 _INSERT_SETTINGS = {
     "insert_deduplicate": 1,
     "deduplicate_blocks_in_dependent_materialized_views": 1,
+    # The views' blocks are already added up by their keys: merging them again while
+    # they are written costs more than the views (every read adds rows up anyway).
+    "optimize_on_insert": 0,
+    # The views of a block run side by side, each on a core, rather than in turn.
+    "parallel_view_processing": 1,
 }
 # With a cluster, the insert reaches the shards before it returns, so that a failure
 # is seen (and the batch retried under its token) rather than queued on one node.
