@@ -724,13 +724,12 @@ class ClickHouseStore:
                 zip(*(map(value, column) for column in indexes)),
             )
         )
-        keys = list(zip(buckets, names))
-        nodes = dict(zip(keys, rows))
-        if len(nodes) == len(keys):
+        nodes = dict(zip(zip(buckets, names), rows))
+        if len(nodes) == len(rows):
             return nodes
         nodes = {}
         several: dict[tuple[int, str], dict[int, int]] = {}
-        for key, row in zip(keys, rows):
+        for key, row in zip(zip(buckets, names), rows):
             mine = nodes.get(key)
             if mine is None:
                 nodes[key] = row
@@ -747,10 +746,10 @@ class ClickHouseStore:
                 "several_buckets": sorted({b for b, _ in several}),
             },
         ).result_rows
-        for b, node, indexes_of, counts in sketches:
+        for b, node, bucket_indexes, counts in sketches:
             bins = several.get((b, node))
             if bins is not None:
-                for index, count in zip(indexes_of, counts):
+                for index, count in zip(bucket_indexes, counts):
                     bins[index] = bins.get(index, 0) + count
         for key, bins in several.items():
             nodes[key].quantiles = percentiles(Sketch(bins))
@@ -1001,9 +1000,9 @@ _ROW_SKETCH = "sketch.keys AS _k, arrayCumSum(sketch.values) AS _c, _c[-1] AS _t
 
 def _quantile_index(q: float) -> str:
     """The sketch bucket of the nearest-rank ``q``-quantile, as ``Sketch.quantiles``
-    finds it: the first whose cumulative count reaches the rank (NULL: no timed hit).
-    The rank is an integer before the counts are compared with it, and the buckets
-    below it are counted rather than the first found: both cost less per bucket."""
+    finds it: the one after those whose cumulative count is below the rank (NULL: no
+    timed hit). The rank is made an integer first: comparing the counts with a float
+    cost a third more."""
     rank = f"toUInt64(greatest(1, ceil({q!r} * _t)))"
     return f"if(_t = 0, NULL, _k[arrayCount(c -> c < {rank}, _c) + 1])"
 
