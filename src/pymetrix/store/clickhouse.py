@@ -36,6 +36,7 @@ import os
 import threading
 import time
 import weakref
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -59,7 +60,6 @@ from ._rollup import (
     Horizons,
     NodeRollup,
     Rollups,
-    percentiles,
     rounded,
 )
 from ._sketch import Sketch, value_of
@@ -698,10 +698,10 @@ class ClickHouseStore:
         """The rows of a tier by bucket and node, each with its quantiles, no sketch.
 
         The server reads each stored row's quantiles from its own sketch, and only they
-        cross (three bucket indexes a row), not the sketch: summing sketches by bucket
-        and node costs far more. Parts not merged yet may hold a bucket and node in
-        several rows: those are added up here, and only their sketches are read, summed
-        and their quantiles taken as ``Sketch.quantiles`` gives them.
+        cross (three bucket indexes a row), not the sketch: summing every bucket and
+        node's sketches (``sumMap``) cost the server most of the read. Parts not merged
+        yet may hold a bucket and node in several rows: the server adds up only those,
+        in a second query.
         """
         columns = client.query(
             f"WITH {_ROW_SKETCH} SELECT bucket, node, hits, errors, timed, duration_sum, "
@@ -727,32 +727,25 @@ class ClickHouseStore:
         nodes = dict(zip(zip(buckets, names), rows))
         if len(nodes) == len(rows):
             return nodes
-        nodes = {}
-        several: dict[tuple[int, str], dict[int, int]] = {}
-        for key, row in zip(zip(buckets, names), rows):
-            mine = nodes.get(key)
-            if mine is None:
-                nodes[key] = row
-            else:
-                mine.merge(row)
-                several[key] = {}
-        sketches = client.query(
-            f"SELECT bucket, node, sketch.keys, sketch.values FROM {table} WHERE {where} "
+        several = {key for key, count in Counter(zip(buckets, names)).items() if count > 1}
+        summed = client.query(
+            f"WITH {_SUMMED_SKETCH} SELECT b, node, h, e, t, d, f, {_QUANTILE_INDEXES} FROM ("
+            "SELECT bucket AS b, node, toInt64(sum(hits)) AS h, toInt64(sum(errors)) AS e, "
+            "toInt64(sum(timed)) AS t, sum(duration_sum) AS d, min(first_ns) AS f, "
+            f"sumMap(sketch) AS m FROM {table} WHERE {where} "
             "AND node IN {several_nodes:Array(String)} "
-            "AND bucket IN {several_buckets:Array(Int64)}",
+            "AND bucket IN {several_buckets:Array(Int64)} GROUP BY b, node)",
             parameters={
                 **params,
                 "several_nodes": sorted({node for _, node in several}),
                 "several_buckets": sorted({b for b, _ in several}),
             },
         ).result_rows
-        for b, node, bucket_indexes, counts in sketches:
-            bins = several.get((b, node))
-            if bins is not None:
-                for index, count in zip(bucket_indexes, counts):
-                    bins[index] = bins.get(index, 0) + count
-        for key, bins in several.items():
-            nodes[key].quantiles = percentiles(Sketch(bins))
+        for b, node, h, e, t, d, f, *at in summed:
+            if (b, node) in several:  # not a pair the two lists make up
+                nodes[b, node] = NodeRollup(
+                    h, e, t, d, f, Sketch(), (value(at[0]), value(at[1]), value(at[2]))
+                )
         return nodes
 
     def horizons(self) -> Horizons:
@@ -996,6 +989,8 @@ def open_clickhouse(url: str, options: Any) -> ClickHouseStore:
 # A stored row's sketch as ``_quantile_index`` reads it: its bucket indexes
 # (ascending), their cumulative counts and its total.
 _ROW_SKETCH = "sketch.keys AS _k, arrayCumSum(sketch.values) AS _c, _c[-1] AS _t"
+# The same of ``m``, several rows' sketches summed.
+_SUMMED_SKETCH = "mapKeys(m) AS _k, arrayCumSum(mapValues(m)) AS _c, _c[-1] AS _t"
 
 
 def _quantile_index(q: float) -> str:
