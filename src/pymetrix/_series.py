@@ -8,6 +8,7 @@ merges them, so it costs what the range's buckets cost, not its hits.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from .store._rollup import (
     RAW,
     SECOND,
     TIERS,
+    Percentiles,
     Rollups,
     nice_step,
     plan,
@@ -198,19 +200,26 @@ def series(
         for (bucket, node), row in rollups.nodes.items()
         if bucket in position
     ]
-    quantiles = row_percentiles([row for _, _, row in cells]) if latency else []
-    for k, (i, node, row) in enumerate(cells):
+    quantiles: Sequence[Percentiles | None] = (
+        row_percentiles([row for _, _, row in cells]) if latency else [None] * len(cells)
+    )
+    for (i, node, row), three in zip(cells, quantiles):
+        hits = row.hits
         entry = by_node.get(node)
         if entry is None:
             entry = by_node[node] = [[0] * width, [0] * width, [None] * width, [None] * width]
             entry.append([None] * width)
-        entry[0][i] = row.hits
+            totals[node] = hits
+            first[node] = row.first_ns
+        else:
+            totals[node] += hits
+            if row.first_ns < first[node]:
+                first[node] = row.first_ns
+        entry[0][i] = hits
         entry[1][i] = row.errors
-        if latency:
-            entry[2][i], entry[3][i], entry[4][i] = quantiles[k]
-        totals[node] = totals.get(node, 0) + row.hits
-        first[node] = min(first.get(node, row.first_ns), row.first_ns)
-    chosen = sorted(by_node, key=lambda node: first[node])
+        if three is not None:
+            entry[2][i], entry[3][i], entry[4][i] = three
+    chosen = sorted(by_node, key=first.__getitem__)
     if top is not None:
         kept = set(sorted(chosen, key=lambda node: -totals[node])[:top])
         chosen = [node for node in chosen if node in kept]

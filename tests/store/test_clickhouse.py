@@ -21,7 +21,7 @@ from pymetrix import Clock, ManualClock, Metrics
 from pymetrix.errors import InvalidArgument, StoreError
 from pymetrix.store import Query, Store
 from pymetrix.store._clickhouse_schema import ddl
-from pymetrix.store._rollup import DAY
+from pymetrix.store._rollup import DAY, HOUR, SECOND, percentiles, row_percentiles
 from pymetrix.store._sketch import Sketch
 from pymetrix.store.clickhouse import ClickHouseStore, client_settings
 from pymetrix.testing import StoreContract
@@ -29,6 +29,7 @@ from pymetrix.testing import StoreContract
 from .conftest import START
 
 SERVER_URL = os.environ.get("PYMETRIX_CLICKHOUSE_URL")
+START_NS = int(START.timestamp()) * SECOND
 
 
 class TestClickHouseStore(StoreContract):
@@ -335,3 +336,49 @@ def test_a_store_takes_a_url_or_a_client(chdb_client: Any, given: str) -> None:
     url, client = (None, None) if given == "neither" else ("clickhouse://db/x", chdb_client)
     with pytest.raises(InvalidArgument, match="a clickhouse:// URL or a client, not both"):
         ClickHouseStore(url, client=client)
+
+
+def test_quantiles_kept_by_row_add_up_rows_of_parts_not_merged(
+    chdb_client: Any, clickhouse_database: str
+) -> None:
+    # Each flush is an insert, and with merges stopped each stays a part of its own:
+    # a bucket and node then has several stored rows, whose sketches must be summed.
+    rng = random.Random(3)
+    batches: list[dict[str, list[float | None]]] = [
+        {"Home": [10 ** rng.uniform(-4, 1) for _ in range(300)], "Cart": [0.2] * 5},
+        {"Home": [10 ** rng.uniform(-2, 2) for _ in range(200)], "Cart": [None] * 3},
+        {"Home": [None, 3.0, 0.0], "Quiet": [None]},
+    ]
+    with ClickHouseStore(client=chdb_client, database=clickhouse_database) as store:
+        chdb_client.command(f"SYSTEM STOP MERGES `{clickhouse_database}`.`pymetrix_rollups`")
+        expected: dict[str, Sketch] = {}
+        k = 0
+        for batch in batches:
+            for node, durations in batch.items():
+                sketch = expected.setdefault(node, Sketch())
+                for duration in durations:
+                    k += 1
+                    store.append(START_NS + k, node, None, duration, 200)
+                    if duration is not None:
+                        sketch.add(duration)
+            assert store.flush(30)
+        parts = chdb_client.query(
+            "SELECT count() FROM system.parts WHERE active AND database = {db:String} "
+            "AND table = 'pymetrix_rollups'",
+            parameters={"db": clickhouse_database},
+        ).result_rows[0][0]
+        assert parts == len(batches)
+        lo = START_NS - START_NS % HOUR
+        for ids in (None, frozenset({"Home", "Quiet"})):
+            kept = store.rollups(HOUR, lo, lo + HOUR, ids, sketches=False, quantiles=True)
+            summed = store.rollups(HOUR, lo, lo + HOUR, ids)
+            assert kept.nodes.keys() == summed.nodes.keys()
+            assert {node for _, node in kept.nodes} == (ids or set(expected))
+            for (bucket, node), row in kept.nodes.items():
+                assert row.quantiles == percentiles(expected[node])
+                assert row.quantiles == row_percentiles([summed.nodes[bucket, node]])[0]
+                assert row.hits == summed.nodes[bucket, node].hits
+                assert row.timed == summed.nodes[bucket, node].timed
+                assert row.errors == summed.nodes[bucket, node].errors
+                assert row.first_ns == summed.nodes[bucket, node].first_ns
+                assert row.duration_sum == pytest.approx(summed.nodes[bucket, node].duration_sum)

@@ -88,7 +88,9 @@ class Sketch:
     def __init__(self, bins: dict[int, int] | None = None) -> None:
         # A plain dict, taken as given: sketches are made by the thousand per read.
         self._bins: dict[int, int] = {} if bins is None else bins
-        self._encoded: list[bytes] = []
+        # No encodings: the empty tuple, shared, not a list of each sketch's own (one
+        # object fewer per sketch for the collector); a list once there are some.
+        self._encoded: list[bytes] | tuple[()] = ()
 
     @property
     def bins(self) -> dict[int, int]:
@@ -99,7 +101,7 @@ class Sketch:
             for data in self._encoded:
                 for index, count in _PAIR.iter_unpack(data):
                     bins[index] = get(index, 0) + count
-            self._encoded = []
+            self._encoded = ()
         return self._bins
 
     @property
@@ -117,7 +119,11 @@ class Sketch:
 
     def merge(self, other: Sketch) -> None:
         """Add ``other``'s counts to this sketch."""
-        self._encoded.extend(other._encoded)
+        if other._encoded:
+            if isinstance(self._encoded, list):
+                self._encoded.extend(other._encoded)
+            else:
+                self._encoded = list(other._encoded)
         bins = self._bins
         if not bins:
             bins.update(other._bins)
@@ -248,5 +254,5 @@ def decode(data: bytes | memoryview | None) -> Sketch:
     """A sketch of the stored form, decoded when its buckets are needed."""
     sketch = Sketch()
     if data:
-        sketch._encoded.append(bytes(data))
+        sketch._encoded = [bytes(data)]
     return sketch

@@ -37,6 +37,7 @@ import os
 import threading
 import time
 import weakref
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -60,7 +61,6 @@ from ._rollup import (
     EdgeRollup,
     Horizons,
     NodeRollup,
-    Percentiles,
     Rollups,
     rounded,
 )
@@ -659,8 +659,6 @@ class ClickHouseStore:
         step: int | None = None,
         quantiles: bool = False,
     ) -> Rollups:
-        # A row's quantiles are read by the server from its sketch: only three bucket
-        # indexes per row cross, not the sketch.
         kept = quantiles and not sketches and step is None
         params: dict[str, Any] = {"app": self.app, "tier": size // SECOND, "lo": lo, "hi": hi}
         bucket = "bucket"
@@ -671,14 +669,13 @@ class ClickHouseStore:
             "app = {app:String} AND tier = {tier:UInt32} AND bucket >= {lo:Int64} "
             f"AND bucket < {{hi:Int64}}{self._ids(ids, params)}"
         )
-        sketch = ", sumMap(sketch) AS m" if sketches or kept else ""
+        table = self._table("pymetrix_rollups")
+        sketch = ", sumMap(sketch)" if sketches else ""
         nodes_sql = (
             f"SELECT {bucket} AS b, node, toInt64(sum(hits)), toInt64(sum(errors)), "
             f"toInt64(sum(timed)), sum(duration_sum), min(first_ns){sketch} "
-            f"FROM {self._table('pymetrix_rollups')} WHERE {where} GROUP BY b, node"
+            f"FROM {table} WHERE {where} GROUP BY b, node"
         )
-        if kept:
-            nodes_sql = f"SELECT * EXCEPT m, {_QUANTILE_INDEXES} FROM ({nodes_sql})"
         edges_sql = (
             f"SELECT {bucket} AS b, caller, node, toInt64(sum(hits)), min(first_ns) "
             f"FROM {self._table('pymetrix_rollup_edges')} WHERE {where} GROUP BY b, caller, node"
@@ -686,17 +683,14 @@ class ClickHouseStore:
 
         def read(client: Client) -> Rollups:
             out = Rollups()
-            for row in client.query(nodes_sql, parameters=params).result_rows:
-                bins = Sketch(dict(row[7])) if sketches else Sketch()
-                out.nodes[row[0], row[1]] = NodeRollup(
-                    row[2],
-                    row[3],
-                    row[4],
-                    float(row[5]),
-                    row[6],
-                    bins,
-                    _quantiles_at(row[7:10]) if kept else None,
-                )
+            if kept:
+                out.nodes = self._kept_rows(client, table, where, params)
+            else:
+                for row in client.query(nodes_sql, parameters=params).result_rows:
+                    bins = Sketch(dict(row[7])) if sketches else Sketch()
+                    out.nodes[row[0], row[1]] = NodeRollup(
+                        row[2], row[3], row[4], float(row[5]), row[6], bins
+                    )
             if edges:
                 for b, caller, node, hits, first in client.query(
                     edges_sql, parameters=params
@@ -705,6 +699,66 @@ class ClickHouseStore:
             return out
 
         return self._read(read)
+
+    @staticmethod
+    def _kept_rows(
+        client: Client,
+        table: str,
+        where: str,
+        params: dict[str, Any],
+    ) -> dict[tuple[int, str], NodeRollup]:
+        """The rows of a tier by bucket and node, each with its quantiles, no sketch.
+
+        The server reads each stored row's quantiles from its own sketch, and only they
+        cross (three bucket indexes a row), not the sketch: summing every bucket and
+        node's sketches (``sumMap``) cost the server most of the read. Parts not merged
+        yet may hold a bucket and node in several rows: the server adds up only those,
+        in a second query.
+        """
+        columns = client.query(
+            f"WITH {_ROW_SKETCH} SELECT bucket, node, hits, errors, timed, duration_sum, "
+            f"first_ns, {_QUANTILE_INDEXES} FROM {table} WHERE {where}",
+            parameters=params,
+        ).result_columns
+        if not columns:
+            return {}
+        buckets, names, hits, errors, timed, sums, firsts, *indexes = columns
+        value = _VALUES.__getitem__
+        rows = list(
+            map(
+                NodeRollup,
+                hits,
+                errors,
+                timed,
+                sums,
+                firsts,
+                [Sketch() for _ in buckets],
+                zip(*(map(value, column) for column in indexes)),
+            )
+        )
+        nodes = dict(zip(zip(buckets, names), rows))
+        if len(nodes) == len(rows):
+            return nodes
+        several = {key for key, count in Counter(zip(buckets, names)).items() if count > 1}
+        summed = client.query(
+            f"WITH {_SUMMED_SKETCH} SELECT b, node, h, e, t, d, f, {_QUANTILE_INDEXES} FROM ("
+            "SELECT bucket AS b, node, toInt64(sum(hits)) AS h, toInt64(sum(errors)) AS e, "
+            "toInt64(sum(timed)) AS t, sum(duration_sum) AS d, min(first_ns) AS f, "
+            f"sumMap(sketch) AS m FROM {table} WHERE {where} "
+            "AND node IN {several_nodes:Array(String)} "
+            "AND bucket IN {several_buckets:Array(Int64)} GROUP BY b, node)",
+            parameters={
+                **params,
+                "several_nodes": sorted({node for _, node in several}),
+                "several_buckets": sorted({b for b, _ in several}),
+            },
+        ).result_rows
+        for b, node, h, e, t, d, f, *at in summed:
+            if (b, node) in several:  # not a pair the two lists make up
+                nodes[b, node] = NodeRollup(
+                    h, e, t, d, f, Sketch(), (value(at[0]), value(at[1]), value(at[2]))
+                )
+        return nodes
 
     def horizons(self) -> Horizons:
         raw = MIN_NS
@@ -950,18 +1004,32 @@ def open_clickhouse(url: str, options: Any) -> ClickHouseStore:
     )
 
 
+# A stored row's sketch as ``_quantile_index`` reads it: its bucket indexes
+# (ascending), their cumulative counts and its total.
+_ROW_SKETCH = "sketch.keys AS _k, arrayCumSum(sketch.values) AS _c, _c[-1] AS _t"
+# The same of ``m``, several rows' sketches summed.
+_SUMMED_SKETCH = "mapKeys(m) AS _k, arrayCumSum(mapValues(m)) AS _c, _c[-1] AS _t"
+
+
 def _quantile_index(q: float) -> str:
-    """The sketch bucket of the nearest-rank ``q``-quantile of map ``m``, as
-    ``Sketch.quantiles`` finds it (NULL: no timed hit)."""
-    total = "arraySum(mapValues(m))"
-    rank = f"greatest(1, ceil({q!r} * {total}))"
-    first = f"arrayFirstIndex(c -> c >= {rank}, arrayCumSum(mapValues(m)))"
-    return f"if({total} = 0, NULL, mapKeys(m)[{first}])"
+    """The sketch bucket of the nearest-rank ``q``-quantile, as ``Sketch.quantiles``
+    finds it: the one after those whose cumulative count is below the rank (NULL: no
+    timed hit). The rank is made an integer first: comparing the counts with a float
+    cost a third more."""
+    rank = f"toUInt64(greatest(1, ceil({q!r} * _t)))"
+    return f"if(_t = 0, NULL, _k[arrayCount(c -> c < {rank}, _c) + 1])"
 
 
 _QUANTILE_INDEXES = ", ".join(_quantile_index(q) for q in QUANTILES)
 
 
-def _quantiles_at(indexes: Sequence[int | None]) -> Percentiles:
-    """p50, p95 and p99 from their sketch buckets, rounded as every read gives them."""
-    return rounded(None if i is None else value_of(i) for i in indexes)
+class _Values(dict[int | None, float | None]):
+    """A quantile by its sketch bucket (None: no timed hit), rounded as every read
+    gives it; each bucket's worked out once."""
+
+    def __missing__(self, index: int) -> float | None:
+        value = self[index] = rounded((value_of(index), None, None))[0]
+        return value
+
+
+_VALUES = _Values({None: None})
