@@ -37,17 +37,15 @@ import os
 import sys
 import tempfile
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from itertools import cycle
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench_rollups import END, START, START_NS, check_loaded, load, profiles, timed  # noqa: E402
+from bench_rollups import END, START, check_loaded, load, profiles, timed  # noqa: E402
 
 from pymetrix import Metrics  # noqa: E402
 from pymetrix.store import Store  # noqa: E402
@@ -103,23 +101,7 @@ def opened(kind: str, place: Path) -> Iterator[Store]:
 def load_live(metrics: Metrics, hits: int, pool: Any) -> float:
     """Append ``hits`` a batch's worth per second of time (each batch within one second,
     as live traffic is written), flush; seconds until durable."""
-    step = SECOND // LOAD_BATCH
-    append = metrics.store.append
-    start = time.perf_counter()
-    deque(
-        map(
-            append,
-            range(START_NS, START_NS + hits * step, step),
-            cycle(pool.nodes),
-            cycle(pool.callers),
-            cycle(pool.durations),
-            cycle(pool.statuses),
-        ),
-        maxlen=0,
-    )
-    if not metrics.flush(timeout=3600):
-        raise SystemExit("flush timed out")
-    return time.perf_counter() - start
+    return load(metrics, hits, pool, step=SECOND // LOAD_BATCH)[1]
 
 
 def reads(metrics: Metrics) -> dict[str, Callable[[], object]]:

@@ -122,9 +122,13 @@ def spacing(hits: int) -> int:
     return SPAN_NS // hits
 
 
-def load(metrics: Metrics, hits: int, pool: Profiles) -> tuple[float, float]:
-    """Append ``hits`` through the store, flush; seconds to append, and until durable."""
-    step = spacing(hits)
+def load(
+    metrics: Metrics, hits: int, pool: Profiles, step: int | None = None
+) -> tuple[float, float]:
+    """Append ``hits`` through the store, ``step`` ns apart (default: spread over the 30
+    days), flush; seconds to append, and until durable."""
+    if step is None:
+        step = spacing(hits)
     append = metrics.store.append
     start = time.perf_counter()
     # map() calls append once per hit with no Python loop around it; deque consumes.

@@ -35,21 +35,22 @@ def read_all(live: Any, count: int, timeout: float) -> list[LiveHit]:
     return out
 
 
+def opened(dsn: str, database: str, client: Any = None, **options: Any) -> ClickHouseStore:
+    """A store of app "shop" in ``database``, on a client of its own unless given one."""
+    if client is None:
+        client = clickhouse_connect.get_client(dsn=dsn)
+    return ClickHouseStore(client=client, database=database, app="shop", **options)
+
+
 def test_writers_of_one_app_at_once_number_each_hit_once_and_streams_miss_none(
     chdb_dsn: str, clickhouse_database: str
 ) -> None:
-    def opened() -> ClickHouseStore:
-        return ClickHouseStore(
-            client=clickhouse_connect.get_client(dsn=chdb_dsn),
-            database=clickhouse_database,
-            app="shop",
-            flush_interval=0.002,
-            batch_size=40,
-        )
-
-    reader = opened()
+    reader = opened(chdb_dsn, clickhouse_database)
     live = reader.subscribe(after=0)
-    writers = [opened() for _ in range(WRITERS)]
+    writers = [
+        opened(chdb_dsn, clickhouse_database, flush_interval=0.002, batch_size=40)
+        for _ in range(WRITERS)
+    ]
     total = WRITERS * HITS_EACH
 
     def write(k: int, store: ClickHouseStore) -> None:
@@ -118,12 +119,9 @@ def batch(nodes: list[str], start: int) -> Any:
 def test_a_stream_waits_for_a_range_claimed_before_and_written_after(
     chdb_dsn: str, clickhouse_database: str
 ) -> None:
-    def opened(client: Any) -> ClickHouseStore:
-        return ClickHouseStore(client=client, database=clickhouse_database, app="shop")
-
     held = HeldInserts(clickhouse_connect.get_client(dsn=chdb_dsn))
-    slow, fast = opened(held), opened(clickhouse_connect.get_client(dsn=chdb_dsn))
-    reader = opened(clickhouse_connect.get_client(dsn=chdb_dsn))
+    slow = opened(chdb_dsn, clickhouse_database, held)
+    fast, reader = opened(chdb_dsn, clickhouse_database), opened(chdb_dsn, clickhouse_database)
     live = reader.subscribe(after=0)
     first = threading.Thread(target=slow._write, args=(1, batch(["a"] * 5, 0)))
     first.start()
@@ -151,15 +149,7 @@ def test_a_stream_waits_for_a_range_claimed_before_and_written_after(
 def test_a_range_claimed_and_never_written_is_given_up_after_the_settle_time(
     chdb_dsn: str, clickhouse_database: str
 ) -> None:
-    def opened() -> ClickHouseStore:
-        return ClickHouseStore(
-            client=clickhouse_connect.get_client(dsn=chdb_dsn),
-            database=clickhouse_database,
-            app="shop",
-            live_settle=1.0,
-        )
-
-    dead, alive, reader = opened(), opened(), opened()
+    dead, alive, reader = (opened(chdb_dsn, clickhouse_database, live_settle=1.0) for _ in range(3))
     live = reader.subscribe(after=0)
     # A writer claims numbers 1-4 and dies before writing them.
     with dead._sessions["writer"].use() as client:
@@ -199,12 +189,8 @@ def test_a_batch_retried_after_a_lost_reply_keeps_its_numbers(
             return getattr(self._client, name)
 
     client = LoseOne(clickhouse_connect.get_client(dsn=chdb_dsn))
-    other = ClickHouseStore(
-        client=clickhouse_connect.get_client(dsn=chdb_dsn),
-        database=clickhouse_database,
-        app="shop",
-    )
-    store = ClickHouseStore(client=client, database=clickhouse_database, app="shop")
+    other = opened(chdb_dsn, clickhouse_database)
+    store = opened(chdb_dsn, clickhouse_database, client)
     with pytest.raises(OSError, match="before the reply"):
         store._write(11, batch(["a", "b"], 0))
     other._write(12, batch(["a"], 2))  # claims after the lost reply: numbers 3
@@ -224,20 +210,13 @@ def test_a_batch_retried_after_a_lost_reply_keeps_its_numbers(
 def test_claims_and_ranges_no_longer_read_are_deleted_and_numbers_go_on(
     chdb_dsn: str, clickhouse_database: str
 ) -> None:
-    def opened() -> ClickHouseStore:
-        return ClickHouseStore(
-            client=clickhouse_connect.get_client(dsn=chdb_dsn),
-            database=clickhouse_database,
-            app="shop",
-        )
-
     client = clickhouse_connect.get_client(dsn=chdb_dsn)
 
     def count(table: str) -> int:
         rows = client.query(f"SELECT count() FROM `{clickhouse_database}`.`{table}`")
         return int(rows.result_rows[0][0])
 
-    first = opened()
+    first = opened(chdb_dsn, clickhouse_database)
     first._write(1, batch(["a", "b", "a"], 0))  # numbers 1-3
     first._write(2, batch(["a", "a"], 20))  # numbers 4-5
     for n, nodes in ((3, ["b"]), (4, ["a"])):  # number 6, then 7
@@ -246,11 +225,11 @@ def test_claims_and_ranges_no_longer_read_are_deleted_and_numbers_go_on(
         first._write(n, batch(nodes, 10 * n))
     assert count("pymetrix_claims") == 2  # claims 1-2 were below the mark of prune one
     assert count("pymetrix_written") == 3  # range 1-3 was below what prune one settled
-    second = opened()  # starts from the newest mark and the claims after it
+    second = opened(
+        chdb_dsn, clickhouse_database
+    )  # starts from the newest mark and the claims after it
     second._write(5, batch(["a", "c"], 100))
-    reader = ClickHouseStore(
-        client=client, database=clickhouse_database, app="shop", live_settle=0.2
-    )
+    reader = opened(chdb_dsn, clickhouse_database, client, live_settle=0.2)
     live = reader.subscribe(after=0)
     delivered = read_all(live, 9, 30)
     assert [(hit.seq, hit.node, hit.node_hits) for hit in delivered] == [
