@@ -247,6 +247,13 @@ def test_on_a_cluster_tables_are_replicated_and_distributed_by_node() -> None:
     assert "enable_block_number_column = 1" in claims
     marks = next(s for s in statements if ".`pymetrix_marks_local` ON" in s)
     assert "ENGINE = ReplicatedReplacingMergeTree(block) ORDER BY (app)" in marks
+    quantiles = next(s for s in statements if ".`pymetrix_quantiles_local` ON" in s)
+    assert "ENGINE = ReplicatedReplacingMergeTree(hits) ORDER BY (app, tier, node, bucket)" in (
+        quantiles
+    )
+    assert next(s for s in statements if ".`pymetrix_quantiles` ON" in s).endswith(
+        "`pymetrix_quantiles_local`, cityHash64(node))"
+    )
     for table in ("pymetrix_claims", "pymetrix_marks", "pymetrix_written"):
         distributed = next(s for s in statements if f".`{table}` ON" in s)
         assert distributed.endswith(f"`{table}_local`, cityHash64(app))")
@@ -382,3 +389,56 @@ def test_quantiles_kept_by_row_add_up_rows_of_parts_not_merged(
                 assert row.errors == summed.nodes[bucket, node].errors
                 assert row.first_ns == summed.nodes[bucket, node].first_ns
                 assert row.duration_sum == pytest.approx(summed.nodes[bucket, node].duration_sum)
+
+
+def test_a_closed_buckets_quantiles_are_kept_and_taken_again_after_a_late_hit(
+    chdb_client: Any, clickhouse_database: str
+) -> None:
+    def kept_rows() -> list[tuple[Any, ...]]:
+        return [
+            tuple(row)
+            for row in chdb_client.query(
+                "SELECT tier, node, hits, p50, p95, p99 FROM "
+                f"`{clickhouse_database}`.`pymetrix_quantiles` ORDER BY node, hits"
+            ).result_rows
+        ]
+
+    lo = START_NS - START_NS % HOUR
+    clock = ManualClock(START + timedelta(minutes=30))  # the hour is still open
+    with ClickHouseStore(client=chdb_client, database=clickhouse_database, clock=clock) as store:
+        for k in range(100):
+            store.append(lo + k, "Home", None, 0.01, None)
+            store.append(lo + k, "Cart", None, 0.2, None)
+        assert store.flush(30)
+        before = store.rollups(HOUR, lo, lo + HOUR, None, sketches=False, quantiles=True)
+        assert kept_rows() == []  # an open bucket's quantiles are not kept
+        clock.advance(3600)
+        closed = store.rollups(HOUR, lo, lo + HOUR, None, sketches=False, quantiles=True)
+        assert closed.nodes == before.nodes
+        assert len(kept_rows()) == 2
+        assert {row[:3] for row in kept_rows()} == {(3600, "Home", 100), (3600, "Cart", 100)}
+        # 300 late hits of 1 s: Home's p50 is now theirs, not what was kept.
+        for k in range(300):
+            store.append(lo + 1000 + k, "Home", None, 1.0, None)
+        assert store.flush(30)
+        late = store.rollups(HOUR, lo, lo + HOUR, None, sketches=False, quantiles=True)
+        home = late.nodes[lo, "Home"]
+        assert home.hits == 400
+        assert (
+            home.quantiles
+            == row_percentiles([store.rollups(HOUR, lo, lo + HOUR, None).nodes[lo, "Home"]])[0]
+        )
+        assert home.quantiles[0] == pytest.approx(1.0, rel=0.015)  # the sketch: 1 %, rounded
+        assert late.nodes[lo, "Cart"] == closed.nodes[lo, "Cart"]
+        assert [row[:3] for row in kept_rows()] == [
+            (3600, "Cart", 100),
+            (3600, "Home", 100),
+            (3600, "Home", 400),
+        ]
+    with ClickHouseStore(
+        client=chdb_client, database=clickhouse_database, clock=clock, read_only=True
+    ) as reader:
+        chdb_client.command(f"TRUNCATE TABLE `{clickhouse_database}`.`pymetrix_quantiles`")
+        again = reader.rollups(HOUR, lo, lo + HOUR, None, sketches=False, quantiles=True)
+        assert again.nodes == late.nodes
+        assert kept_rows() == []  # a read-only store keeps nothing

@@ -26,6 +26,8 @@ table                       engine                  holds
 ``pymetrix_marks``          ReplacingMergeTree      the totals up to a claim, per app
 ``pymetrix_written``        MergeTree               each written block's range of hit
                                                     numbers
+``pymetrix_quantiles``      ReplacingMergeTree      a closed bucket's p50/p95/p99 per node
+                                                    (sketch buckets), for its hits then
 =========================== ======================= ===================================
 
 Times are Int64 nanoseconds, as every Pymetrix store keeps them (a DateTime64(6) would
@@ -74,6 +76,7 @@ TABLES = (
     "pymetrix_claims",
     "pymetrix_marks",
     "pymetrix_written",
+    "pymetrix_quantiles",
 )
 
 
@@ -190,6 +193,15 @@ _LOCAL: dict[str, tuple[str, str, str, str]] = {
         "MergeTree",
         "app, last",
         f"SETTINGS {_DEDUP}",
+    ),
+    # A closed bucket's quantiles, for the hits it had when they were taken.
+    "pymetrix_quantiles": (
+        "app LowCardinality(String), tier UInt32, bucket Int64, node LowCardinality(String), "
+        "hits UInt64, p50 Nullable(Int32), p95 Nullable(Int32), p99 Nullable(Int32), "
+        "expires DateTime",
+        "ReplacingMergeTree(hits)",
+        "app, tier, node, bucket",
+        "TTL expires",
     ),
 }
 

@@ -37,7 +37,6 @@ import os
 import threading
 import time
 import weakref
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -61,6 +60,7 @@ from ._rollup import (
     EdgeRollup,
     Horizons,
     NodeRollup,
+    Percentiles,
     Rollups,
     rounded,
 )
@@ -83,6 +83,10 @@ Client = Any
 """A clickhouse-connect client (``clickhouse_connect.driver.Client``)."""
 
 _READ_FLUSH_TIMEOUT = 5.0
+# A bucket's quantiles are kept once it ended this long ago (ns): hits written later
+# only make a read take them from the sketches again.
+_QUANTILES_GRACE = 60 * SECOND
+_QUANTILE_COLUMNS = ("app", "tier", "bucket", "node", "hits", "p50", "p95", "p99", "expires")
 _WATCH_EVERY = 0.25
 _RETENTION_EVERY = 1.0
 _NAN = float("nan")
@@ -684,7 +688,7 @@ class ClickHouseStore:
         def read(client: Client) -> Rollups:
             out = Rollups()
             if kept:
-                out.nodes = self._kept_rows(client, table, where, params)
+                out.nodes = self._kept_rows(client, size, where, params)
             else:
                 for row in client.query(nodes_sql, parameters=params).result_rows:
                     bins = Sketch(dict(row[7])) if sketches else Sketch()
@@ -700,30 +704,39 @@ class ClickHouseStore:
 
         return self._read(read)
 
-    @staticmethod
     def _kept_rows(
-        client: Client,
-        table: str,
-        where: str,
-        params: dict[str, Any],
+        self, client: Client, size: int, where: str, params: dict[str, Any]
     ) -> dict[tuple[int, str], NodeRollup]:
         """The rows of a tier by bucket and node, each with its quantiles, no sketch.
 
-        The server reads each stored row's quantiles from its own sketch, and only they
-        cross (three bucket indexes a row), not the sketch: summing every bucket and
-        node's sketches (``sumMap``) cost the server most of the read. Parts not merged
-        yet may hold a bucket and node in several rows: the server adds up only those,
-        in a second query.
+        The server adds up the counts, and joins each bucket and node to its quantiles
+        kept in ``pymetrix_quantiles`` if they were kept for the hits it has now. The
+        others (open buckets, buckets that got hits since) are taken from their summed
+        sketches, and kept if their bucket has ended. Summing every bucket and node's
+        sketches on every read cost most of a series.
         """
+        table = self._table("pymetrix_rollups")
         columns = client.query(
-            f"WITH {_ROW_SKETCH} SELECT bucket, node, hits, errors, timed, duration_sum, "
-            f"first_ns, {_QUANTILE_INDEXES} FROM {table} WHERE {where}",
+            "SELECT r.b, r.node, r.h, r.e, r.t, r.d, r.f, q.p50, q.p95, q.p99, q.b != 0 FROM ("
+            "SELECT bucket AS b, node, toInt64(sum(hits)) AS h, toInt64(sum(errors)) AS e, "
+            "toInt64(sum(timed)) AS t, sum(duration_sum) AS d, min(first_ns) AS f "
+            f"FROM {table} WHERE {where} GROUP BY b, node) AS r LEFT JOIN ("
+            "SELECT bucket AS b, node, toInt64(hits) AS h, p50, p95, p99 "
+            f"FROM {self._table('pymetrix_quantiles')} WHERE {where}"
+            ") AS q ON r.b = q.b AND r.node = q.node AND r.h = q.h "
+            "SETTINGS join_use_nulls = 1",
             parameters=params,
         ).result_columns
         if not columns:
             return {}
-        buckets, names, hits, errors, timed, sums, firsts, *indexes = columns
-        value = _VALUES.__getitem__
+        buckets, names, hits, errors, timed, sums, firsts, p50s, p95s, p99s, found = columns
+        keys = list(zip(buckets, names))
+        quantiles = list(zip(p50s, p95s, p99s))
+        missing = {key for key, t, f in zip(keys, timed, found) if t and not f}
+        if missing:
+            computed = self._quantiles_of(client, size, table, where, params, missing)
+            quantiles = [computed.get(key, q) for key, q in zip(keys, quantiles)]
+        triple = _TRIPLES.__getitem__
         rows = list(
             map(
                 NodeRollup,
@@ -732,33 +745,48 @@ class ClickHouseStore:
                 timed,
                 sums,
                 firsts,
-                [Sketch() for _ in buckets],
-                zip(*(map(value, column) for column in indexes)),
+                [Sketch() for _ in keys],
+                map(triple, quantiles),
             )
         )
-        nodes = dict(zip(zip(buckets, names), rows))
-        if len(nodes) == len(rows):
-            return nodes
-        several = {key for key, count in Counter(zip(buckets, names)).items() if count > 1}
-        summed = client.query(
-            f"WITH {_SUMMED_SKETCH} SELECT b, node, h, e, t, d, f, {_QUANTILE_INDEXES} FROM ("
-            "SELECT bucket AS b, node, toInt64(sum(hits)) AS h, toInt64(sum(errors)) AS e, "
-            "toInt64(sum(timed)) AS t, sum(duration_sum) AS d, min(first_ns) AS f, "
-            f"sumMap(sketch) AS m FROM {table} WHERE {where} "
-            "AND node IN {several_nodes:Array(String)} "
-            "AND bucket IN {several_buckets:Array(Int64)} GROUP BY b, node)",
+        return dict(zip(keys, rows))
+
+    def _quantiles_of(
+        self,
+        client: Client,
+        size: int,
+        table: str,
+        where: str,
+        params: dict[str, Any],
+        pairs: set[tuple[int, str]],
+    ) -> dict[tuple[int, str], tuple[int | None, ...]]:
+        """The quantiles' sketch buckets of ``pairs`` (bucket, node) by their summed
+        sketches; kept for the buckets closed."""
+        found = client.query(
+            f"WITH {_SUMMED_SKETCH} SELECT b, node, h, {_QUANTILE_INDEXES}, x FROM ("
+            "SELECT bucket AS b, node, toInt64(sum(hits)) AS h, sumMap(sketch) AS m, "
+            f"max(expires) AS x FROM {table} WHERE {where} "
+            "AND node IN {pair_nodes:Array(String)} AND bucket IN {pair_buckets:Array(Int64)} "
+            "GROUP BY b, node)",
             parameters={
                 **params,
-                "several_nodes": sorted({node for _, node in several}),
-                "several_buckets": sorted({b for b, _ in several}),
+                "pair_nodes": sorted({node for _, node in pairs}),
+                "pair_buckets": sorted({b for b, _ in pairs}),
             },
         ).result_rows
-        for b, node, h, e, t, d, f, *at in summed:
-            if (b, node) in several:  # not a pair the two lists make up
-                nodes[b, node] = NodeRollup(
-                    h, e, t, d, f, Sketch(), (value(at[0]), value(at[1]), value(at[2]))
+        found = [row for row in found if (row[0], row[1]) in pairs]
+        closed = self._clock.time_ns() - size - _QUANTILES_GRACE
+        keep = [row for row in found if row[0] <= closed]
+        if keep and not self.read_only:
+            try:
+                client.insert(
+                    self._table("pymetrix_quantiles"),
+                    [[self.app, size // SECOND, *row] for row in keep],
+                    column_names=_QUANTILE_COLUMNS,
                 )
-        return nodes
+            except _DRIVER_ERRORS as exc:  # kept another time: the read goes on
+                logger.debug("pymetrix: clickhouse store %s: quantiles not kept: %s", self.url, exc)
+        return {(b, node): (p50, p95, p99) for b, node, _, p50, p95, p99, _ in found}
 
     def horizons(self) -> Horizons:
         raw = MIN_NS
@@ -1004,10 +1032,8 @@ def open_clickhouse(url: str, options: Any) -> ClickHouseStore:
     )
 
 
-# A stored row's sketch as ``_quantile_index`` reads it: its bucket indexes
-# (ascending), their cumulative counts and its total.
-_ROW_SKETCH = "sketch.keys AS _k, arrayCumSum(sketch.values) AS _c, _c[-1] AS _t"
-# The same of ``m``, several rows' sketches summed.
+# Summed sketch ``m`` as ``_quantile_index`` reads it: its bucket indexes (ascending),
+# their cumulative counts and its total.
 _SUMMED_SKETCH = "mapKeys(m) AS _k, arrayCumSum(mapValues(m)) AS _c, _c[-1] AS _t"
 
 
@@ -1033,3 +1059,15 @@ class _Values(dict[int | None, float | None]):
 
 
 _VALUES = _Values({None: None})
+
+
+class _Triples(dict[tuple[int | None, ...], Percentiles]):
+    """p50, p95 and p99 by their sketch buckets, each triple worked out once."""
+
+    def __missing__(self, indexes: tuple[int | None, ...]) -> Percentiles:
+        p50, p95, p99 = map(_VALUES.__getitem__, indexes)
+        value = self[indexes] = (p50, p95, p99)
+        return value
+
+
+_TRIPLES = _Triples()
