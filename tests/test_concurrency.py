@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from datetime import datetime, timedelta
 
-from pymetrix import Metrics
+from pymetrix import ManualClock, Metrics
+from pymetrix.store import Query
+from pymetrix.store.memory import MemoryStore
 
 
 def test_eight_threads_times_100000_hits_are_all_counted() -> None:
@@ -79,3 +82,28 @@ def test_many_asyncio_tasks_count_exactly() -> None:
         ("Handler", "q2"),
         (None, "Handler"),
     }
+
+
+def test_a_hit_staged_while_a_snapshot_is_taken_is_in_neither_its_counts_nor_its_entries() -> None:
+    # Threads stage hits without the lock, at any moment of a read: here, one is staged
+    # right after the snapshot moved the staged hits to the columns (when it reads the
+    # clock for retention), as another thread's hit would be.
+    class StagingClock(ManualClock):
+        store: MemoryStore | None = None
+
+        def time_ns(self) -> int:
+            now = super().time_ns()
+            store, self.store = self.store, None
+            if store is not None:
+                store.append(now, "Home", None, None, None)
+            return now
+
+    clock = StagingClock(datetime(2024, 1, 1))
+    store = MemoryStore(clock=clock, retention=timedelta(days=1))
+    for _ in range(3):
+        store.append(clock.time_ns(), "Home", None, None, None)
+    clock.store = store
+    snapshot = store.snapshot(Query())
+    assert [(count.node, count.hits) for count in snapshot.nodes] == [("Home", 3)]
+    assert len(snapshot.hits.times) == 3
+    assert [(count.node, count.hits) for count in store.counts(Query())] == [("Home", 4)]

@@ -240,9 +240,11 @@ class MemoryStore:
         """The packed keys of positions ``[lo, hi)``. Lock held."""
         return list(map(self._edge_keys.__getitem__, self._edges[lo:hi]))
 
-    def _sync(self) -> None:
-        """Add the hits recorded since the last read to the counts. Lock held."""
-        self._drain()
+    def _sync(self, drain: bool = True) -> None:
+        """Add the hits recorded since the last read to the counts (staged ones too
+        unless ``drain`` is false). Lock held."""
+        if drain:
+            self._drain()
         start = self._counted - self._base
         if start >= len(self._edges):
             return
@@ -323,9 +325,10 @@ class MemoryStore:
         index = self._index
         return {index[name] for name in query.ids if name in index}
 
-    def _totals(self, wanted: set[int] | None) -> list[NodeCount]:
-        """Exact all-time counts in first-hit order. Lock held."""
-        self._sync()
+    def _totals(self, wanted: set[int] | None, drain: bool = True) -> list[NodeCount]:
+        """Exact all-time counts in first-hit order (of the hits in the columns only,
+        unless ``drain``). Lock held."""
+        self._sync(drain)
         names, counts, first = self._names, self._node_counts, self._first
         return [
             NodeCount(names[n], counts[n], first[n])
@@ -341,7 +344,9 @@ class MemoryStore:
             times: Sequence[int] = self._times[lo:hi]
             keys: Sequence[int] = self._keys_of(lo, hi)
             extras = self._extras_of(lo, hi)
-            totals = None if query.windowed else self._totals(wanted)
+            # The hits staged since ``_window`` drained are in neither: threads record
+            # without the lock, and the counts must be those of the entries.
+            totals = None if query.windowed else self._totals(wanted, drain=False)
         if wanted is not None:
             keep = [i for i, key in enumerate(keys) if key & _MASK in wanted]
             times = [times[i] for i in keep]
