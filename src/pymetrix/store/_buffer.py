@@ -37,10 +37,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..clock import Clock
 from ..errors import InvalidArgument, StoreClosed
 from .base import Backlog, QuarantinedBatch
 
-__all__ = ["BatchWriter", "Columns", "QuarantinedBatch", "check_options"]
+__all__ = ["BatchWriter", "Columns", "QuarantinedBatch", "WrittenByBatches", "check_options"]
 
 logger = logging.getLogger("pymetrix")
 
@@ -509,3 +510,27 @@ def _split_budget(count: int) -> int:
     # Enough failed writes to corner one bad hit by halving (two per halving), and a
     # few more; a batch mostly refused then goes to quarantine in a few large pieces.
     return 2 * count.bit_length() + 4
+
+
+class WrittenByBatches:
+    """``dropped``, ``backlog``, ``quarantine`` and ``flush`` of a store whose hits a
+    :class:`BatchWriter` (``_writer``) writes, its backlog aged by its ``_clock``."""
+
+    _writer: BatchWriter
+    _clock: Clock
+
+    @property
+    def dropped(self) -> int:
+        return self._writer.dropped
+
+    def backlog(self) -> Backlog:
+        """What this process has queued for the database, and what it lost."""
+        return self._writer.backlog(self._clock.time_ns())
+
+    @property
+    def quarantine(self) -> list[QuarantinedBatch]:
+        """Hits set aside because the database refused them, with the error."""
+        return self._writer.quarantine
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return self._writer.flush(timeout)

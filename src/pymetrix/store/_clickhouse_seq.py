@@ -106,7 +106,7 @@ class Numbering:
         self._last_at = now
         if now - self._marked_at >= _MARK_EVERY:
             self._mark(client, now)
-        return dict(base.nodes)
+        return base.nodes  # a dict of its own: the caller counts on in it
 
     def _mine(self) -> str:
         """A scalar subquery: the block number of claim ``{batch}``."""

@@ -28,7 +28,7 @@ from .._timefmt import MAX_NS, MIN_NS
 from ..clock import Clock, SystemClock
 from ..errors import InvalidArgument, StoreError
 from . import _sql_rollups
-from ._buffer import BatchWriter, Columns, QuarantinedBatch, check_options
+from ._buffer import BatchWriter, Columns, WrittenByBatches, check_options
 from ._chunks import ALL_NODES, Chunk, decode, decode_bases
 from ._codec import KEY_MASK, KEY_SHIFT
 from ._dialect import Connection, Dialect
@@ -39,7 +39,6 @@ from ._sql_writer import ChunkWriter
 from ._waiting import Waiters
 from .base import (
     AppCount,
-    Backlog,
     EdgeCount,
     HitColumns,
     NodeCount,
@@ -91,7 +90,7 @@ _APPS = (
 )
 
 
-class SqlStore:
+class SqlStore(WrittenByBatches):
     """A store in a SQL database, written by a background thread in batches.
 
     What differs between databases is the ``dialect``'s; the SQLite and PostgreSQL stores
@@ -669,25 +668,9 @@ class SqlStore:
     # -- lifecycle -------------------------------------------------------------------
 
     @property
-    def dropped(self) -> int:
-        return self._writer.dropped
-
-    @property
     def pending(self) -> int:
         """Hits recorded in this process and not yet written."""
         return self._writer.pending
-
-    def backlog(self) -> Backlog:
-        """What this process has queued for the database, and what it lost."""
-        return self._writer.backlog(self._clock.time_ns())
-
-    @property
-    def quarantine(self) -> list[QuarantinedBatch]:
-        """Hits set aside because the database refused them, with the error."""
-        return self._writer.quarantine
-
-    def flush(self, timeout: float | None = None) -> bool:
-        return self._writer.flush(timeout)
 
     def close(self, timeout: float | None = 10.0) -> None:
         """Write what is queued (waiting up to ``timeout`` seconds) and disconnect."""

@@ -46,7 +46,7 @@ from urllib.parse import unquote, urlsplit
 from .._timefmt import MAX_NS, MIN_NS
 from ..clock import Clock, SystemClock
 from ..errors import InvalidArgument, MissingDependency, StoreError
-from ._buffer import BatchWriter, Columns, QuarantinedBatch, check_options
+from ._buffer import BatchWriter, Columns, WrittenByBatches, check_options
 from ._clickhouse_live import ClickHouseSubscription
 from ._clickhouse_schema import SCHEMA_VERSION, check_identifier, ddl, quote
 from ._clickhouse_seq import SETTLE_SECONDS, Numbering, settled
@@ -66,7 +66,7 @@ from ._rollup import (
 )
 from ._sketch import Sketch, value_of
 from ._waiting import Waiters
-from .base import AppCount, Backlog, EdgeCount, HitColumns, NodeCount, Query, Snapshot
+from .base import AppCount, EdgeCount, HitColumns, NodeCount, Query, Snapshot
 
 try:
     import clickhouse_connect
@@ -187,7 +187,7 @@ def _keep_seconds(ns: int | None) -> int:
     return 0 if ns is None else min(4294967295, -(-ns // SECOND))
 
 
-class ClickHouseStore:
+class ClickHouseStore(WrittenByBatches):
     """Hits in a ClickHouse database, written in batches by a background thread.
 
     Args:
@@ -364,7 +364,7 @@ class ClickHouseStore:
                     f"INSERT INTO {self._table('pymetrix_apps')} (app) VALUES ({{app:String}})",
                     parameters={"app": self.app},
                 )
-            self._latest = max(self._latest, self._newest_seq(client))
+            self._latest = max(self._latest, self._settled_seq(client))
         self._opened = True
 
     def _schema_version(self, client: Client) -> int | None:
@@ -813,14 +813,14 @@ class ClickHouseStore:
 
     # -- live ------------------------------------------------------------------------
 
-    def _newest_seq(self, client: Client) -> int:
+    def _settled_seq(self, client: Client) -> int:
         """How far the app's hits are settled: written, or given up as never coming."""
         latest = self._latest
         return max(latest, settled(client, self._table, self.app, latest, self._settle))
 
     def _follow(self, client: Client) -> None:
         """Move the settled number on, waking subscribers if it moved."""
-        latest = self._newest_seq(client)
+        latest = self._settled_seq(client)
         if latest > self._latest:
             self._latest = latest
             self._waiters.wake_all()
@@ -835,7 +835,7 @@ class ClickHouseStore:
         """
         if after is not None and (isinstance(after, bool) or not isinstance(after, int)):
             raise InvalidArgument("after", after, "an int >= 0 or None")
-        latest = self._read(self._newest_seq)
+        latest = self._read(self._settled_seq)
         if latest > self._latest:
             self._latest = latest
         cursor = latest if after is None or after >= latest else max(0, after)
@@ -887,7 +887,7 @@ class ClickHouseStore:
         while not self._closed and any(not s.closed for s in list(self._subscriptions)):
             time.sleep(_WATCH_EVERY)
             try:
-                latest = self._read_now(self._newest_seq, role="watch")
+                latest = self._read_now(self._settled_seq, role="watch")
             except StoreError as exc:
                 if not failing:
                     failing = True
@@ -905,22 +905,6 @@ class ClickHouseStore:
                 self._waiters.wake_all()
 
     # -- lifecycle -------------------------------------------------------------------
-
-    @property
-    def dropped(self) -> int:
-        return self._writer.dropped
-
-    def backlog(self) -> Backlog:
-        """What this process has queued for the server, and what it lost."""
-        return self._writer.backlog(self._clock.time_ns())
-
-    @property
-    def quarantine(self) -> list[QuarantinedBatch]:
-        """Hits set aside because the server refused them, with the error."""
-        return self._writer.quarantine
-
-    def flush(self, timeout: float | None = None) -> bool:
-        return self._writer.flush(timeout)
 
     def close(self, timeout: float | None = 10.0) -> None:
         """Write what is queued (waiting up to ``timeout`` seconds) and disconnect."""
@@ -1049,24 +1033,12 @@ def _quantile_index(q: float) -> str:
 _QUANTILE_INDEXES = ", ".join(_quantile_index(q) for q in QUANTILES)
 
 
-class _Values(dict[int | None, float | None]):
-    """A quantile by its sketch bucket (None: no timed hit), rounded as every read
-    gives it; each bucket's worked out once."""
-
-    def __missing__(self, index: int) -> float | None:
-        value = self[index] = rounded((value_of(index), None, None))[0]
-        return value
-
-
-_VALUES = _Values({None: None})
-
-
 class _Triples(dict[tuple[int | None, ...], Percentiles]):
-    """p50, p95 and p99 by their sketch buckets, each triple worked out once."""
+    """p50, p95 and p99 by their sketch buckets (None: no timed hit), rounded as every
+    read gives them; each triple worked out once."""
 
     def __missing__(self, indexes: tuple[int | None, ...]) -> Percentiles:
-        p50, p95, p99 = map(_VALUES.__getitem__, indexes)
-        value = self[indexes] = (p50, p95, p99)
+        value = self[indexes] = rounded(None if i is None else value_of(i) for i in indexes)
         return value
 
 
